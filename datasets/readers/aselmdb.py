@@ -1,0 +1,155 @@
+"""ASE LMDB reader (``.aselmdb``): OMat24, sAlex and OMol25 shards.
+
+The file is opened read-only with ``lmdb`` exactly as ``ase_db_backends.aselmdb.LMDBDatabase`` does
+(``subdir=False, lock=False``) and rows are read with a cursor, decompressed (zlib) and decoded from ASE's
+JSON encoding with orjson, without building an ``AtomsRow`` per row: the format is the one written by
+``LMDBDatabase`` (keys are row ids; ``nextid``, ``deleted_ids`` and ``metadata`` are bookkeeping keys).
+A folder is read shard by shard in sorted path order.
+
+Units: energy eV, forces eV/Å, stress eV/Å^3 with ASE sign (-> GPa). OMat24 subset (from ``data["sid"]``
+or the folder name) gives ``method`` and ``temperature_K``:
+``rattled-T[-subsampled]`` -> rattled at T K, ``aimd-from-PBE-T-npt|nvt`` -> md at T K,
+``rattled-relax`` -> relax, no temperature. OMol25 rows carry ``charge`` and ``spin`` (multiplicity) in
+``data`` or ``key_value_pairs``.
+"""
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from ..accounting import Accounting
+from ..builder import RawFrame
+from ..frames import stress_ase_ev_a3_to_gpa
+from ..registry import ReadOptions
+
+__all__ = ["iter_records", "detect_card", "subset_regime", "list_shards", "OMAT24_SUBSETS"]
+
+OMAT24_SUBSETS = (
+    "rattled-300", "rattled-500", "rattled-1000", "rattled-300-subsampled", "rattled-500-subsampled",
+    "rattled-1000-subsampled", "rattled-relax", "aimd-from-PBE-1000-npt", "aimd-from-PBE-1000-nvt",
+    "aimd-from-PBE-3000-npt", "aimd-from-PBE-3000-nvt",
+)
+_SUBSET_RE = re.compile(r"(rattled-relax|rattled-\d+(?:-subsampled)?|aimd-from-PBE-\d+-n[pv]t)")
+_BOOKKEEPING = {b"nextid", b"deleted_ids", b"metadata"}
+
+
+def subset_regime(subset: str | None) -> tuple[str, float | None]:
+    """(method, temperature_K) of an OMat24 subset name; ``("unknown", None)`` when not recognised."""
+    if not subset:
+        return "unknown", None
+    if subset.startswith("rattled-relax"):
+        return "relax", None
+    m = re.match(r"rattled-(\d+)", subset)
+    if m:
+        return "rattled", float(m.group(1))
+    m = re.match(r"aimd-from-PBE-(\d+)-n[pv]t", subset)
+    if m:
+        return "md", float(m.group(1))
+    return "unknown", None
+
+
+def _subset_from_text(text: str) -> str | None:
+    m = _SUBSET_RE.search(text)
+    return m.group(1) if m else None
+
+
+def list_shards(path: Path) -> list[Path]:
+    """The ``.aselmdb`` files of a path (itself, or every shard below a folder, sorted)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.suffix in (".aselmdb", ".lmdb") and p.is_file())
+    return [path]
+
+
+def detect_card(path: Path, options: ReadOptions) -> str | None:
+    text = str(Path(path).resolve()).lower()
+    shards = list_shards(path)
+    if any(_subset_from_text(str(p)) for p in shards[:50]) or "omat" in text:
+        return "omat24"
+    if "omol" in text:
+        return "omol25"
+    if "salex" in text or "alex" in text:
+        return "salex"
+    return None
+
+
+def _decode(obj):
+    """ASE JSON ``{"__ndarray__": [shape, dtype, flat]}`` -> numpy arrays, recursively."""
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            shape, dtype, flat = obj["__ndarray__"]
+            return np.asarray(flat, dtype=dtype).reshape(shape)
+        return {k: _decode(v) for k, v in obj.items()}
+    return obj
+
+
+def _frame(dct: dict, row_id: str, shard: Path) -> RawFrame:
+    data = dct.get("data") or {}
+    kvp = dct.get("key_value_pairs") or {}
+    sid = data.get("sid") or kvp.get("sid")
+    subset = _subset_from_text(str(sid)) if sid else None
+    subset = subset or _subset_from_text(str(shard.parent.name)) or _subset_from_text(str(shard))
+    method, temperature = subset_regime(subset)
+    stress = dct.get("stress")
+    charge = data.get("charge", kvp.get("charge"))
+    spin = data.get("spin", kvp.get("spin"))
+    numbers = _decode(dct["numbers"])
+    cell = dct.get("cell")
+    return RawFrame(
+        id=str(sid) if sid else f"{shard.stem}:{row_id}",
+        key=row_id,
+        numbers=np.asarray(numbers),
+        positions=_decode(dct["positions"]),
+        cell=None if cell is None else _decode(cell),
+        pbc=_decode(dct.get("pbc", [False, False, False])),
+        energy_eV=dct.get("energy"),
+        forces=_decode(dct["forces"]) if "forces" in dct else None,
+        stress_GPa=None if stress is None else stress_ase_ev_a3_to_gpa(_decode(stress)),
+        temperature_K=temperature,
+        method=method,
+        subset=subset,
+        charge=None if charge is None else int(charge),
+        spin=None if spin is None else int(spin),
+    )
+
+
+def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
+    """Yield every row of every shard; undecodable rows are counted as failed, unreadable shards too."""
+    import lmdb
+
+    for shard in list_shards(path):
+        file = str(shard)
+        try:
+            env = lmdb.open(str(shard), subdir=False, readonly=True, lock=False, readahead=True, meminit=False)
+        except lmdb.Error as exc:
+            accounting.fail(file, "*", "unreadable_container", str(exc)[:200])
+            continue
+        try:
+            # A truncated file still opens, but reading a page past its end through the memory map would
+            # kill the process (SIGBUS): compare the pages LMDB says it has with the bytes on disk first.
+            needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+            if needed > shard.stat().st_size:
+                accounting.fail(file, "*", "truncated_container",
+                                f"LMDB needs {needed} bytes, file has {shard.stat().st_size}")
+                continue
+            with env.begin(buffers=False) as txn:
+                cursor = txn.cursor()
+                try:
+                    for key, value in cursor:
+                        if key in _BOOKKEEPING:
+                            continue
+                        row_id = key.decode("ascii", "replace")
+                        try:
+                            dct = orjson.loads(zlib.decompress(value))
+                            yield _frame(dct, row_id, shard)
+                        except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                            accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
+                except lmdb.Error as exc:
+                    accounting.fail(file, "cursor", "truncated_or_corrupt_container", str(exc)[:200])
+        finally:
+            env.close()

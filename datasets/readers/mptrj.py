@@ -1,0 +1,85 @@
+"""MPTrj JSON reader: ``{mp_id: {frame_id: {structure, uncorrected_total_energy, force, stress, ...}}}``.
+
+The real file (``MPtrj_2022.9_full.json``) is 11 GB: it is streamed material by material with ijson's C
+backend (``kvitems`` at the top level), so memory holds one material's frames at a time.
+
+Units and conventions of the source and what the frame table gets:
+
+* ``uncorrected_total_energy`` (eV, raw VASP) -> ``energy_eV``; the MP2020-corrected energy is not used.
+* ``force`` (eV/Å) -> ``forces``.
+* ``stress`` (kBar, VASP sign: positive = compressive) -> ``stress_GPa`` = -0.1 x stress (ASE sign, GPa).
+* ``method`` = ``relax`` (every MPTrj frame is a relaxation step); ``temperature_K`` = null.
+* Level of theory comes from the card (``mptrj``: PBE, +U by the Materials Project rules per frame).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import ijson
+
+from ..accounting import Accounting
+from ..builder import RawFrame
+from ..frames import stress_vasp_kbar_to_ase_gpa
+from ..registry import ReadOptions
+from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
+
+__all__ = ["iter_records", "detect_card", "sniff"]
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """An MPTrj file starts ``{"<mp_id>": {"<frame_id>": {"structure": ...``."""
+    if path.suffix == ".gz":
+        with open_maybe_compressed(path) as fh:
+            head = fh.read(4096)
+    text = head.lstrip()[:2048]
+    return text.startswith(b"{") and b'"structure"' in text and (
+        b"uncorrected_total_energy" in head or b'"force"' in head or b'"mp_id"' in head
+    )
+
+
+def detect_card(path: Path, options: ReadOptions) -> str:
+    return "mptrj"
+
+
+def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
+    numbers, positions, cell, pbc = pymatgen_structure_arrays(rec["structure"])
+    energy = rec.get("uncorrected_total_energy")
+    if energy is None:
+        energy = rec.get("corrected_total_energy")
+    stress = rec.get("stress")
+    return RawFrame(
+        id=str(frame_id),
+        key=f"{mp_id}/{frame_id}",
+        numbers=numbers,
+        positions=positions,
+        cell=cell,
+        pbc=pbc,
+        energy_eV=None if energy is None else float(energy),
+        forces=rec.get("force"),
+        stress_GPa=None if stress is None else stress_vasp_kbar_to_ase_gpa(stress),
+        method="relax",
+    )
+
+
+def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
+    """Yield one :class:`RawFrame` per MPTrj frame; malformed frames are counted as failed."""
+    file = str(path)
+    n_seen = 0
+    with open_maybe_compressed(path) as fh:
+        try:
+            for mp_id, frames in ijson.kvitems(fh, "", use_float=True):
+                if not isinstance(frames, dict):
+                    accounting.fail(file, mp_id, "bad_record", f"expected an object of frames, got {type(frames).__name__}")
+                    continue
+                for frame_id, rec in frames.items():
+                    n_seen += 1
+                    if not isinstance(rec, dict) or "structure" not in rec:
+                        accounting.fail(file, f"{mp_id}/{frame_id}", "bad_record", "frame has no 'structure'")
+                        continue
+                    try:
+                        yield _frame(mp_id, frame_id, rec)
+                    except (StructureDictError, TypeError, ValueError) as exc:
+                        accounting.fail(file, f"{mp_id}/{frame_id}", "bad_structure", str(exc)[:200])
+        except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError, EOFError, OSError) as exc:
+            accounting.fail(file, f"after frame {n_seen}", "truncated_or_corrupt_file", str(exc)[:200])

@@ -1,0 +1,154 @@
+"""Open a dataset (one file or a folder of shards) and stream it as frame batches.
+
+>>> from monoculture.datasets import open_dataset
+>>> ds = open_dataset("MPtrj_2022.9_full.json")           # doctest: +SKIP
+>>> for batch in ds.batches():                              # doctest: +SKIP
+...     ...                                                 # pyarrow.Table in FRAME_SCHEMA
+>>> ds.accounting.to_dict()                                 # doctest: +SKIP
+{'read': ..., 'skipped': ..., 'failed': ..., ...}
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .accounting import Accounting
+from .builder import FrameBuilder, RawFrame
+from .cards import DatasetCard, get_card, parse_level_of_theory
+from .registry import ReadOptions, ReaderSpec, get_reader, sniff_format
+from .theory import mp_hubbard_u
+
+__all__ = ["Dataset", "open_dataset", "read_frames", "DatasetOpenError"]
+
+
+class DatasetOpenError(OSError):
+    """A path that does not exist, has no reader, or whose container cannot be opened at all."""
+
+
+class Dataset:
+    """One dataset: a file or folder, its reader, its card, and the accounting of its records.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file, or a folder of shards (``.aselmdb``, QM9 ``.xyz``).
+    format : str, optional
+        Reader name (``monoculture formats`` lists them); sniffed when omitted.
+    dataset_card : str, optional
+        Card name that overrides the detected one.
+    level_of_theory : str, optional
+        Level-of-theory label that overrides card and file (``"PBE+U"``, ``"wB97M-V/def2-TZVPD"``).
+    name : str, optional
+        Value of the ``dataset`` column (default: card name, else file stem).
+    batch_size : int
+        Frames per batch.
+    options : ReadOptions, optional
+        Reader options (key names for the ``ase`` reader, SMILES column...).
+    quiet : bool
+        Do not log skipped records as warnings (they are still counted).
+    progress : bool or None
+        Progress bar on stderr; default: only when stderr is a terminal.
+    """
+
+    def __init__(self, path, format: str | None = None, dataset_card: str | None = None,
+                 level_of_theory: str | None = None, name: str | None = None, batch_size: int = 4096,
+                 options: ReadOptions | None = None, quiet: bool = False, progress: bool | None = None):
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DatasetOpenError(f"{self.path}: no such file or folder")
+        self.format = format or sniff_format(self.path)
+        self.spec: ReaderSpec = get_reader(self.format)
+        self._module = self.spec.load()
+        self.options = options or ReadOptions()
+        card_name = dataset_card
+        if card_name is None and hasattr(self._module, "detect_card"):
+            card_name = self._module.detect_card(self.path, self.options)
+        self.card: DatasetCard | None = get_card(card_name) if card_name else None
+        self.level_of_theory_override = level_of_theory
+        self._override = parse_level_of_theory(level_of_theory) if level_of_theory else None
+        self.name = name or self.options.dataset or (self.card.name if self.card else _stem(self.path))
+        self.batch_size = int(batch_size)
+        self.accounting = Accounting(quiet=quiet)
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.files: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Dataset({str(self.path)!r}, format={self.format!r}, card={self.card.name if self.card else None!r})"
+
+    # -- level of theory -------------------------------------------------------------------------------
+    def _apply_theory(self, raw: RawFrame) -> RawFrame:
+        if self._override is not None:
+            f, u, b = self._override
+            return replace(raw, functional=f, hubbard_u=u, basis=b)
+        if raw.functional is not None or self.card is None:
+            return raw
+        card = self.card
+        if card.hubbard_u == "mp":
+            u = mp_hubbard_u(np.unique(np.asarray(raw.numbers)))
+        elif card.hubbard_u == "none":
+            u = False
+        elif card.hubbard_u == "all":
+            u = True
+        else:
+            u = None
+        return replace(raw, functional=card.functional, hubbard_u=u, basis=card.basis)
+
+    # -- streaming -------------------------------------------------------------------------------------
+    def batches(self) -> Iterator[pa.Table]:
+        """Yield frame batches (``pyarrow.Table`` in ``FRAME_SCHEMA``); counts go to ``self.accounting``.
+
+        Each call re-reads the data from the start with fresh accounting.
+        """
+        self.accounting = Accounting(quiet=self.accounting.quiet)
+        file_label = str(self.path)
+        self.files = [file_label]
+        builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size)
+        bar = _progress(self.progress, str(self.path.name))
+        try:
+            for raw in self._module.iter_records(self.path, self.options, self.accounting):
+                table = builder.add(self._apply_theory(raw))
+                if bar is not None:
+                    bar.update(1)
+                if table is not None:
+                    yield table
+            table = builder.flush()
+            if table is not None:
+                yield table
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".bz2", ".gz", ".xz"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return Path(name).stem or name
+
+
+def _progress(enabled: bool, label: str):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(desc=label, unit=" frames", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+
+def open_dataset(path, **kwargs) -> Dataset:
+    """Open one dataset; keyword arguments as in :class:`Dataset`."""
+    return Dataset(path, **kwargs)
+
+
+def read_frames(path, **kwargs) -> pa.Table:
+    """Read a whole (small) dataset into one table. Use :meth:`Dataset.batches` for large data."""
+    from .frames import concat_batches
+
+    return concat_batches(open_dataset(path, **kwargs).batches())

@@ -1,0 +1,140 @@
+"""The ``monoculture`` command line.
+
+``monoculture audit PATH...``      audit datasets (JSON, HTML and Markdown reports)
+``monoculture formats``            list the readers
+``monoculture cards``              list the dataset cards
+``monoculture demo``               audit the sample data bundled with the package
+
+Errors the user can fix (missing file, unknown format or card, unreadable container) print one line and
+exit with status 2; records that cannot be read are counted in the document, not fatal.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """An error reported as one line and exit status 2."""
+
+
+def _add_read_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", help="reader name (see `monoculture formats`); sniffed by default")
+    p.add_argument("--dataset-card", help="dataset card name (see `monoculture cards`) overriding detection")
+    p.add_argument("--level-of-theory", help="level of theory for every frame, e.g. 'PBE+U' or 'wB97M-V/def2-TZVPD'")
+    p.add_argument("--batch-size", type=int, default=4096, help="frames per batch (default 4096)")
+    p.add_argument("--quiet", action="store_true", help="do not print skipped records (they are still counted)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="monoculture", description="Audit the diversity of atomistic ML datasets.")
+    parser.add_argument("--version", action="version", version=f"monoculture {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("audit", help="audit one or more datasets (each PATH is one dataset)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="file or folder of shards")
+    _add_read_options(p)
+    p.add_argument("--json", dest="json_out", help="write the audit document to this JSON file")
+    p.add_argument("--report", help="write report.html, report.md, audit.json and figures/ into this folder")
+    p.add_argument("--seed", type=int, default=0, help="seed of every sampled step (default 0)")
+
+    sub.add_parser("formats", help="list the readers")
+    sub.add_parser("cards", help="list the dataset cards")
+
+    p = sub.add_parser("demo", help="audit the sample data bundled with the package")
+    p.add_argument("--out", default="demo_report", help="report folder (default ./demo_report)")
+    return parser
+
+
+def _write_json(doc: dict, path: str) -> None:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _print_summary(doc: dict, stream=sys.stdout) -> None:
+    for ds in doc["datasets"]:
+        rec = ds["records"]
+        lot = ds["level_of_theory"]
+        top = max(lot.items(), key=lambda kv: kv[1]) if lot else ("-", 0)
+        share = top[1] / max(1, sum(lot.values()))
+        print(
+            f"{ds['name']}: {rec['read']} read, {rec['skipped']} skipped, {rec['failed']} failed; "
+            f"{len(ds['elements']['structures_per_element'])} elements; "
+            f"dominant level of theory {top[0]} ({share:.0%})",
+            file=stream,
+        )
+
+
+def cmd_audit(args) -> int:
+    from monoculture.audit.run import AuditOptions, run_audit
+
+    options = AuditOptions(
+        format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
+        batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
+    )
+    doc = run_audit(args.paths, options)
+    if args.json_out:
+        _write_json(doc, args.json_out)
+    if args.report:
+        report_dir = Path(args.report)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(doc, str(report_dir / "audit.json"))
+        print(f"report: {report_dir / 'audit.json'}")
+    _print_summary(doc)
+    return 0
+
+
+def cmd_formats(args) -> int:
+    from monoculture.datasets import READERS
+
+    width = max(len(n) for n in READERS)
+    for spec in READERS.values():
+        print(f"{spec.name:<{width}}  {spec.description}")
+    return 0
+
+
+def cmd_cards(args) -> int:
+    from monoculture.datasets import load_cards
+
+    for card in load_cards().values():
+        u = {"mp": "+U by MP rules", "none": "no +U", "all": "+U", "unknown": "+U unknown"}[card.hubbard_u]
+        basis = f"/{card.basis}" if card.basis else ""
+        print(f"{card.name:<18} {card.functional}{basis} ({u}), {card.licence}: {card.title}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from monoculture.datasets.samples import sample_paths
+
+    paths = [str(p) for p in sample_paths()]
+    ns = build_parser().parse_args(["audit", *paths, "--report", args.out, "--quiet"])
+    return cmd_audit(ns)
+
+
+_COMMANDS = {"audit": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo}
+
+
+def main(argv=None) -> int:
+    from monoculture.datasets import DatasetOpenError, UnknownCardError, UnknownFormatError
+
+    logging.basicConfig(level=logging.WARNING, format="monoculture: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (UserError, DatasetOpenError, UnknownFormatError, UnknownCardError, FileNotFoundError) as exc:
+        print(f"monoculture: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
