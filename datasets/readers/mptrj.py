@@ -77,6 +77,9 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> It
                     if not isinstance(rec, dict) or "structure" not in rec:
                         accounting.fail(file, f"{mp_id}/{frame_id}", "bad_record", "frame has no 'structure'")
                         continue
+                    if rec.get("uncorrected_total_energy") is None and rec.get("corrected_total_energy") is None:
+                        accounting.skip(file, f"{mp_id}/{frame_id}", "missing_energy", "energy is null")
+                        continue
                     try:
                         yield _frame(mp_id, frame_id, rec)
                     except (StructureDictError, TypeError, ValueError) as exc:
