@@ -2,9 +2,9 @@
 
 The Materials Project GGA/GGA+U mixing scheme (used for MPTrj, OMat24, sAlex and Alexandria PBE): a
 calculation is GGA+U when the structure contains O or F together with any of Co, Cr, Fe, Mn, Mo, Ni, V, W
-(pymatgen ``MPRelaxSet`` / ``MaterialsProject2020Compatibility`` U values). The element sets are taken from
-pymatgen's ``MPRelaxSet`` configuration at import time, so they follow pymatgen; the fallback below is the
-same rule written out, used only if that configuration cannot be read.
+(the U values of pymatgen's ``MPRelaxSet`` / ``MaterialsProject2020Compatibility``). The table is written
+out here because importing ``pymatgen.io.vasp.sets`` costs about 10 s; a test checks it against pymatgen's
+``MPRelaxSet`` configuration so the two cannot drift apart.
 """
 from __future__ import annotations
 
@@ -12,28 +12,21 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["mp_u_elements", "mp_hubbard_u", "mp_hubbard_u_mask"]
+__all__ = ["MP_U_METALS", "mp_u_elements", "mp_hubbard_u", "mp_hubbard_u_mask"]
 
-_FALLBACK = {"O": ("Co", "Cr", "Fe", "Mn", "Mo", "Ni", "V", "W"), "F": ("Co", "Cr", "Fe", "Mn", "Mo", "Ni", "V", "W")}
+#: Anion -> metals that get a Hubbard U in the Materials Project GGA+U scheme.
+MP_U_METALS = {
+    "O": ("Co", "Cr", "Fe", "Mn", "Mo", "Ni", "V", "W"),
+    "F": ("Co", "Cr", "Fe", "Mn", "Mo", "Ni", "V", "W"),
+}
 
 
 @lru_cache(maxsize=1)
 def mp_u_elements() -> dict[int, frozenset[int]]:
-    """{Z of anion (O, F): frozenset of Z of the metals that get a U} from pymatgen's MPRelaxSet."""
+    """{Z of anion (O, F): frozenset of Z of the metals that get a U}."""
     from ase.data import atomic_numbers
 
-    table = None
-    try:
-        from pymatgen.io.vasp.sets import MPRelaxSet
-
-        table = MPRelaxSet.CONFIG["INCAR"]["LDAUU"]
-    except Exception:  # pragma: no cover - depends on the installed pymatgen
-        table = None
-    out = {}
-    for anion in ("O", "F"):
-        metals = tuple(m for m, u in (table or {}).get(anion, {}).items() if u) or _FALLBACK[anion]
-        out[atomic_numbers[anion]] = frozenset(atomic_numbers[m] for m in metals)
-    return out
+    return {atomic_numbers[a]: frozenset(atomic_numbers[m] for m in metals) for a, metals in MP_U_METALS.items()}
 
 
 def mp_hubbard_u(species) -> bool:

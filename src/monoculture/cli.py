@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("formats", help="list the readers")
     sub.add_parser("cards", help="list the dataset cards")
 
+    p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
+    p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
+    p.add_argument("--frames", type=int, required=True, help="number of frames")
+    p.add_argument("--out", required=True, help="output file (mptrj) or folder (omat24)")
+    p.add_argument("--seed", type=int, default=0)
+
     p = sub.add_parser("demo", help="audit the sample data bundled with the package")
     p.add_argument("--out", default="demo_report", help="report folder (default ./demo_report)")
     return parser
@@ -113,6 +119,16 @@ def cmd_cards(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    from monoculture.datasets.synth import synthesize
+
+    if args.frames < 1:
+        raise UserError("--frames must be at least 1")
+    truth = synthesize(args.like, args.frames, args.out, seed=args.seed)
+    print(f"wrote {truth['frames']} synthetic frames to {args.out} (truth counts beside it)")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from monoculture.datasets.samples import sample_paths
 
@@ -121,7 +137,7 @@ def cmd_demo(args) -> int:
     return cmd_audit(ns)
 
 
-_COMMANDS = {"audit": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo}
+_COMMANDS = {"audit": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth}
 
 
 def main(argv=None) -> int:
