@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from ase.data import chemical_symbols
 
 __all__ = [
     "FRAME_SCHEMA",
@@ -168,8 +169,6 @@ def pressure_from_voigt(voigt_gpa: np.ndarray) -> float:
 
 def hill_formula(species: Iterable[int], counts: Iterable[int]) -> str:
     """Hill-order formula (C first, then H, then alphabetical; alphabetical without C)."""
-    from ase.data import chemical_symbols
-
     pairs = {chemical_symbols[int(z)]: int(c) for z, c in zip(species, counts)}
     if "C" in pairs:
         order = ["C"] + (["H"] if "H" in pairs else []) + sorted(s for s in pairs if s not in ("C", "H"))

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from .accounting import Accounting
@@ -82,21 +80,23 @@ class Dataset:
 
     # -- level of theory -------------------------------------------------------------------------------
     def _apply_theory(self, raw: RawFrame) -> RawFrame:
+        """Fill the level of theory of a record in place: override > what the file says > card."""
         if self._override is not None:
-            f, u, b = self._override
-            return replace(raw, functional=f, hubbard_u=u, basis=b)
+            raw.functional, raw.hubbard_u, raw.basis = self._override
+            return raw
         if raw.functional is not None or self.card is None:
             return raw
         card = self.card
         if card.hubbard_u == "mp":
-            u = mp_hubbard_u(np.unique(np.asarray(raw.numbers)))
+            u = mp_hubbard_u(raw.numbers)
         elif card.hubbard_u == "none":
             u = False
         elif card.hubbard_u == "all":
             u = True
         else:
             u = None
-        return replace(raw, functional=card.functional, hubbard_u=u, basis=card.basis)
+        raw.functional, raw.hubbard_u, raw.basis = card.functional, u, card.basis
+        return raw
 
     # -- streaming -------------------------------------------------------------------------------------
     def batches(self) -> Iterator[pa.Table]:

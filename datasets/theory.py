@@ -29,9 +29,9 @@ def mp_u_elements() -> dict[int, frozenset[int]]:
     return {atomic_numbers[a]: frozenset(atomic_numbers[m] for m in metals) for a, metals in MP_U_METALS.items()}
 
 
-def mp_hubbard_u(species) -> bool:
+def mp_hubbard_u(numbers) -> bool:
     """True when the Materials Project rules apply +U to a structure with these atomic numbers."""
-    zs = set(int(z) for z in species)
+    zs = set(numbers.tolist() if isinstance(numbers, np.ndarray) else numbers)
     return any(anion in zs and not zs.isdisjoint(metals) for anion, metals in mp_u_elements().items())
 
 

@@ -47,7 +47,13 @@ def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
     energy = rec.get("uncorrected_total_energy")
     if energy is None:
         energy = rec.get("corrected_total_energy")
-    stress = rec.get("stress")
+    s = rec.get("stress")
+    stress = None
+    if s is not None:  # kBar, VASP sign (3x3) -> GPa, ASE sign (Voigt); plain floats, no numpy per frame
+        try:
+            stress = [-0.1 * s[0][0], -0.1 * s[1][1], -0.1 * s[2][2], -0.1 * s[1][2], -0.1 * s[0][2], -0.1 * s[0][1]]
+        except (TypeError, IndexError):
+            stress = stress_vasp_kbar_to_ase_gpa(s)
     return RawFrame(
         id=str(frame_id),
         key=f"{mp_id}/{frame_id}",
@@ -57,7 +63,7 @@ def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
         pbc=pbc,
         energy_eV=None if energy is None else float(energy),
         forces=rec.get("force"),
-        stress_GPa=None if stress is None else stress_vasp_kbar_to_ase_gpa(stress),
+        stress_GPa=stress,
         method="relax",
     )
 
