@@ -46,10 +46,9 @@ class Accounting:
     quiet: bool = False
 
     def _keep(self, issue: RecordIssue, reasons: Counter) -> None:
-        if reasons[issue.reason] <= MAX_EXAMPLES_PER_REASON:
-            self.examples.append(issue)
-            if not self.quiet:
-                log.warning("%s", issue)
+        if not self.quiet and reasons[issue.reason] <= MAX_EXAMPLES_PER_REASON:
+            log.warning("%s", issue)
+        self.examples = _canonical_examples(self.examples + [issue])
 
     def add_read(self, n: int = 1) -> None:
         self.read += n
@@ -80,7 +79,7 @@ class Accounting:
             failed_reasons=self.failed_reasons + other.failed_reasons,
             quiet=self.quiet,
         )
-        out.examples = (self.examples + other.examples)[: 4 * MAX_EXAMPLES_PER_REASON]
+        out.examples = _canonical_examples(self.examples + other.examples)
         return out
 
     def to_dict(self) -> dict:
@@ -93,6 +92,21 @@ class Accounting:
             "failed_reasons": dict(sorted(self.failed_reasons.items())),
             "examples": [
                 {"file": e.file, "key": e.key, "reason": e.reason, "detail": e.detail}
-                for e in sorted(self.examples, key=lambda e: (e.file, e.reason, e.key))
+                for e in self.examples
             ],
         }
+
+
+def _canonical_examples(issues: list[RecordIssue]) -> list[RecordIssue]:
+    """The examples kept: per reason, the MAX_EXAMPLES_PER_REASON smallest by (file, key).
+
+    A canonical choice, so that accounting merged from shards (Dask workers) equals one serial pass.
+    """
+    by_reason: dict[str, list[RecordIssue]] = {}
+    for issue in issues:
+        by_reason.setdefault(issue.reason, []).append(issue)
+    out = []
+    for reason in sorted(by_reason):
+        uniq = {(i.file, i.key): i for i in by_reason[reason]}
+        out.extend(uniq[k] for k in sorted(uniq)[:MAX_EXAMPLES_PER_REASON])
+    return out

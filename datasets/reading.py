@@ -99,10 +99,19 @@ class Dataset:
         return raw
 
     # -- streaming -------------------------------------------------------------------------------------
-    def batches(self) -> Iterator[pa.Table]:
+    def shards(self, n: int) -> list:
+        """Independent work units covering the dataset once (picklable), for up to ``n`` workers.
+
+        Formats that cannot be split return ``[None]`` (the whole dataset). Pass each unit to
+        :meth:`batches` (``shard=``); accounting of the units merges to that of one whole pass.
+        """
+        fn = getattr(self._module, "shards", None)
+        return fn(self.path, n) if fn is not None else [None]
+
+    def batches(self, shard=None) -> Iterator[pa.Table]:
         """Yield frame batches (``pyarrow.Table`` in ``FRAME_SCHEMA``); counts go to ``self.accounting``.
 
-        Each call re-reads the data from the start with fresh accounting.
+        Each call re-reads the data (or the given ``shard`` of it) with fresh accounting.
         """
         self.accounting = Accounting(quiet=self.accounting.quiet)
         file_label = str(self.path)
@@ -110,7 +119,9 @@ class Dataset:
         builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size)
         bar = _progress(self.progress, str(self.path.name))
         try:
-            for raw in self._module.iter_records(self.path, self.options, self.accounting):
+            records = (self._module.iter_records(self.path, self.options, self.accounting) if shard is None
+                       else self._module.iter_records(self.path, self.options, self.accounting, shard))
+            for raw in records:
                 table = builder.add(self._apply_theory(raw))
                 if bar is not None:
                     bar.update(1)

@@ -27,7 +27,7 @@ from ..builder import RawFrame
 from ..frames import stress_ase_ev_a3_to_gpa
 from ..registry import ReadOptions
 
-__all__ = ["iter_records", "detect_card", "subset_regime", "list_shards", "OMAT24_SUBSETS"]
+__all__ = ["iter_records", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
 
 OMAT24_SUBSETS = (
     "rattled-300", "rattled-500", "rattled-1000", "rattled-300-subsampled", "rattled-500-subsampled",
@@ -118,11 +118,50 @@ def _frame(dct: dict, row_id: str, shard: Path) -> RawFrame:
     )
 
 
-def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
-    """Yield every row of every shard; undecodable rows are counted as failed, unreadable shards too."""
+def shards(path: Path, n: int) -> list:
+    """Work units for ``n`` workers: ``(file, first_key, last_key)`` triples (keys None = whole file).
+
+    Whole files when there are at least ``n`` of them; otherwise each file's row keys are split into
+    contiguous ranges of the LMDB key order.
+    """
     import lmdb
 
-    for shard in list_shards(path):
+    files = list_shards(path)
+    if n <= 1 or len(files) >= n:
+        return [(str(f), None, None) for f in files]
+    per_file = -(-n // len(files))
+    out = []
+    for f in files:
+        try:
+            env = lmdb.open(str(f), subdir=False, readonly=True, lock=False, meminit=False)
+        except lmdb.Error:
+            out.append((str(f), None, None))  # iter_records will count the failure
+            continue
+        try:
+            with env.begin() as txn:
+                keys = [k for k in txn.cursor().iternext(keys=True, values=False) if k not in _BOOKKEEPING]
+        finally:
+            env.close()
+        if len(keys) < 2 * per_file:
+            out.append((str(f), None, None))
+            continue
+        bounds = np.linspace(0, len(keys), per_file + 1).astype(int)
+        out.extend((str(f), keys[a], keys[b - 1]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a)
+    return out
+
+
+def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
+    """Yield every row of every shard file; undecodable rows are counted as failed, unreadable files too.
+
+    ``shard`` is None (everything under ``path``) or a ``(file, first_key, last_key)`` from :func:`shards`.
+    """
+    import lmdb
+
+    if shard is None:
+        units = [(f, None, None) for f in list_shards(path)]
+    else:
+        units = [(Path(shard[0]), shard[1], shard[2])]
+    for shard, first_key, last_key in units:
         file = str(shard)
         try:
             env = lmdb.open(str(shard), subdir=False, readonly=True, lock=False, readahead=True, meminit=False)
@@ -139,8 +178,12 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> It
                 continue
             with env.begin(buffers=False) as txn:
                 cursor = txn.cursor()
+                if first_key is not None:
+                    cursor.set_range(first_key)
                 try:
-                    for key, value in cursor:
+                    for key, value in (cursor.iternext() if first_key is not None else cursor):
+                        if last_key is not None and key > last_key:
+                            break
                         if key in _BOOKKEEPING:
                             continue
                         row_id = key.decode("ascii", "replace")

@@ -13,6 +13,9 @@ Units and conventions of the source and what the frame table gets:
 """
 from __future__ import annotations
 
+import io
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +27,10 @@ from ..frames import stress_vasp_kbar_to_ase_gpa
 from ..registry import ReadOptions
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
-__all__ = ["iter_records", "detect_card", "sniff"]
+__all__ = ["iter_records", "detect_card", "sniff", "shards"]
+
+# A top-level key followed by its first frame key, which repeats the material id: `, "mp-1": {"mp-1-`.
+_MATERIAL_START = re.compile(rb',\s*("([^"\\]{1,200})"\s*:\s*\{\s*"\2-)')
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -40,6 +46,76 @@ def sniff(path: Path, head: bytes) -> bool:
 
 def detect_card(path: Path, options: ReadOptions) -> str:
     return "mptrj"
+
+
+class _RangeReader(io.RawIOBase):
+    """Read bytes [start, end) of a file, wrapped as ``{`` ... ``}`` so that ijson sees a whole object."""
+
+    def __init__(self, path: Path, start: int, end: int):
+        self._fh = open(path, "rb")
+        self._fh.seek(start)
+        self._left = end - start
+        self._prefix = b"{"
+        self._suffix = b"}"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        size = len(buf)
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+        elif self._left > 0:
+            data = self._fh.read(min(size, self._left))
+            self._left -= len(data)
+            if not data:
+                self._left = 0
+        else:
+            data, self._suffix = self._suffix, b""
+        buf[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def shards(path: Path, n: int) -> list:
+    """Split an uncompressed MPTrj file into up to ``n`` byte ranges that start at material boundaries.
+
+    Returns a list of ``(start, end)`` byte offsets (or ``[None]``, the whole file, when the file is
+    compressed or too small to split). Material ``k`` of the file is read by exactly one shard.
+    """
+    path = Path(path)
+    size = os.path.getsize(path)
+    if n <= 1 or path.suffix in (".gz", ".bz2", ".xz") or size < 1 << 16:
+        return [None]
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        first = head.find(b"{")
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+        last = size - len(tail) + tail.rfind(b"}")
+        starts, ends = [first + 1], []
+        for i in range(1, n):
+            fh.seek(i * size // n)
+            window = b""
+            pos = fh.tell()
+            while True:
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                window += chunk
+                m = _MATERIAL_START.search(window)
+                if m:
+                    if pos + m.start(0) > starts[-1]:
+                        ends.append(pos + m.start(0))  # the comma stays outside both shards
+                        starts.append(pos + m.start(1))
+                    break
+                window = window[-400:]
+                pos = fh.tell() - len(window)
+        ends.append(last)
+    return [(a, b) for a, b in zip(starts, ends) if b > a]
 
 
 def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
@@ -68,11 +144,15 @@ def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
     )
 
 
-def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
-    """Yield one :class:`RawFrame` per MPTrj frame; malformed frames are counted as failed."""
+def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
+    """Yield one :class:`RawFrame` per MPTrj frame; malformed frames are counted as failed.
+
+    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`.
+    """
     file = str(path)
     n_seen = 0
-    with open_maybe_compressed(path) as fh:
+    opener = open_maybe_compressed(path) if shard is None else io.BufferedReader(_RangeReader(path, *shard), 1 << 20)
+    with opener as fh:
         try:
             for mp_id, frames in ijson.kvitems(fh, "", use_float=True):
                 if not isinstance(frames, dict):
