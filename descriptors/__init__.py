@@ -6,7 +6,7 @@ parallel, with a per-batch cache. Heavy libraries (dscribe, quests, rdkit, spgli
 calculator that needs them, when it runs.
 """
 from .base import AtomFeatures, Featurized, FrameDescriptor
-from .featurize import FeaturizeResult, featurize, read_features
+from .runner import FeaturizeResult, featurize, read_features
 from .registry import DESCRIPTORS, available_descriptors, get_descriptor
 
 __all__ = [

@@ -86,3 +86,25 @@ def test_cards_lists_required_datasets(capsys):
     for name in ("mptrj", "salex", "omat24", "omol25", "alexandria-pbe", "alexandria-pbesol", "alexandria-scan",
                  "matpes-pbe", "matpes-r2scan", "qm9", "ani-1x", "spice", "oc20", "oc22"):
         assert name in out
+
+
+def test_featurize_writes_parquet_and_resumes_from_cache(tmp_path, shared_samples):
+    from monoculture.descriptors import read_features
+
+    out = tmp_path / "f.parquet"
+    argv = ["featurize", str(shared_samples / "mptrj_sample.json"), "--descriptor", "composition",
+            "--n-jobs", "1", "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    ids, X, meta = read_features(out)
+    assert len(ids) == 83 and X.shape == (83, meta["n_features"])
+    first = out.read_bytes()
+    assert main(argv) == 0  # second run: every batch from the cache, same rows
+    ids2, X2, _ = read_features(out)
+    assert ids2 == ids and (X2 == X).all()
+    assert any((tmp_path / "cache").rglob("*.parquet")) and first[:4] == b"PAR1"
+
+
+def test_featurize_unknown_descriptor_exit_2(tmp_path, shared_samples, capsys):
+    rc = main(["featurize", str(shared_samples / "mptrj_sample.json"), "--descriptor", "nope",
+               "--out", str(tmp_path / "f.parquet")])
+    assert rc == 2 and "nope" in capsys.readouterr().err

@@ -50,6 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("formats", help="list the readers")
     sub.add_parser("cards", help="list the dataset cards")
 
+    p = sub.add_parser("featurize", help="compute a descriptor for every structure and write parquet")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _add_read_options(p)
+    p.add_argument("--descriptor", required=True, help="composition, soap, local, structure, molecule, regime")
+    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--out", required=True, help="output .parquet file")
+    p.add_argument("--cache-dir", default=None, help="per-batch cache folder (resumable runs)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="descriptor parameter, e.g. --param r_cut=4.5 (repeatable)")
+
     p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
     p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
     p.add_argument("--frames", type=int, required=True, help="number of frames")
@@ -119,6 +129,59 @@ def cmd_cards(args) -> int:
     return 0
 
 
+class _Datasets:
+    """Several datasets read one after the other, as one source of frame batches."""
+
+    def __init__(self, datasets):
+        self.datasets = datasets
+
+    def batches(self):
+        for ds in self.datasets:
+            yield from ds.batches()
+
+
+def _open_all(args) -> list:
+    from monoculture.datasets import open_dataset
+
+    return [
+        open_dataset(p, format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
+                     batch_size=args.batch_size, quiet=args.quiet)
+        for p in args.paths
+    ]
+
+
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def cmd_featurize(args) -> int:
+    from monoculture.datasets.hashing import content_hash
+    from monoculture.descriptors import featurize, get_descriptor
+
+    datasets = _open_all(args)
+    try:
+        descriptor = get_descriptor(args.descriptor, **_parse_params(args.param))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    key = [(ds.format, content_hash(ds.path)) for ds in datasets] if args.cache_dir else ()
+    result = featurize(_Datasets(datasets), descriptor, n_jobs=args.n_jobs, out=args.out,
+                       cache_dir=args.cache_dir, cache_key_parts=key)
+    for ds in datasets:
+        acc = ds.accounting
+        print(f"{ds.name}: {acc.read} read, {acc.skipped} skipped, {acc.failed} failed", file=sys.stderr)
+    print(f"wrote {result.n_rows} rows ({result.n_skipped} skipped by the descriptor) to {args.out}")
+    return 0
+
+
 def cmd_synth(args) -> int:
     from monoculture.datasets.synth import synthesize
 
@@ -137,7 +200,8 @@ def cmd_demo(args) -> int:
     return cmd_audit(ns)
 
 
-_COMMANDS = {"audit": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth}
+_COMMANDS = {"audit": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
+             "featurize": cmd_featurize}
 
 
 def main(argv=None) -> int:

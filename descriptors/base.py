@@ -1,0 +1,341 @@
+"""Shared machinery of every descriptor calculator: the estimator contract, skip reporting, sampling.
+
+Every calculator follows scikit-learn's contract on *frame batches* (:class:`pyarrow.Table` in
+:data:`~monoculture.datasets.frames.FRAME_SCHEMA`):
+
+* ``__init__`` stores its parameters unchanged (so ``get_params`` / ``clone`` / pickling work);
+* ``fit(X)`` takes one batch or an iterable of batches, learns what the descriptor needs (species list,
+  PCA, reference volumes...) and sets ``feature_names_`` and ``n_features_out_``; it returns ``self``;
+* ``transform(batch)`` returns a ``(n_frames, n_features_out_)`` float32 array and never learns;
+* ``transform_with_mask(batch)`` returns the same array plus a boolean mask of featurized rows and a list
+  of ``(id, reason)`` for the rows that were skipped. Skipped rows are NaN in the array, so ``transform``
+  never silently drops or reorders rows: ``X[i]`` always describes frame ``i``.
+
+Subclasses implement ``_fit_batches(batches)`` (optional) and ``_transform_batch(batch)``; the latter
+returns the array and a list of ``(row_index, reason)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Iterator
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+__all__ = [
+    "FrameDescriptor",
+    "Featurized",
+    "AtomFeatures",
+    "RowSample",
+    "iter_batches",
+    "check_batch",
+    "atom_subsample",
+    "package_versions",
+]
+
+
+class Featurized(NamedTuple):
+    """Output of :meth:`FrameDescriptor.transform_with_mask`.
+
+    Attributes
+    ----------
+    X : numpy.ndarray, shape (n_frames, n_features), float32
+        One row per frame of the batch, in batch order; skipped rows are all NaN.
+    ok : numpy.ndarray, shape (n_frames,), bool
+        True where the frame was featurized.
+    skipped : list of (str, str)
+        ``(frame id, reason)`` for every row where ``ok`` is False, in row order.
+    """
+
+    X: np.ndarray
+    ok: np.ndarray
+    skipped: list[tuple[str, str]]
+
+
+class AtomFeatures(NamedTuple):
+    """Per-atom output of descriptors that have a local-environment mode (``transform_atoms``).
+
+    Attributes
+    ----------
+    X : numpy.ndarray, shape (n_sampled_atoms, n_features), float32
+    frame_index : numpy.ndarray, shape (n_sampled_atoms,), int64
+        Row of the batch each atom belongs to.
+    atom_index : numpy.ndarray, shape (n_sampled_atoms,), int32
+        Index of the atom inside its frame.
+    skipped : list of (str, str)
+        ``(frame id, reason)`` of frames that contributed no atoms.
+    """
+
+    X: np.ndarray
+    frame_index: np.ndarray
+    atom_index: np.ndarray
+    skipped: list[tuple[str, str]]
+
+
+def check_batch(batch: Any, columns: Iterable[str] = ()) -> pa.Table:
+    """Validate that ``batch`` is a frame table holding ``columns``; return it as a :class:`pyarrow.Table`.
+
+    Raises
+    ------
+    TypeError
+        ``batch`` is not a pyarrow Table / RecordBatch.
+    ValueError
+        A required column is missing.
+    """
+    if isinstance(batch, pa.RecordBatch):
+        batch = pa.Table.from_batches([batch])
+    if not isinstance(batch, pa.Table):
+        raise TypeError(
+            f"expected a pyarrow.Table in monoculture's FRAME_SCHEMA, got {type(batch).__name__}"
+        )
+    missing = [c for c in columns if c not in batch.column_names]
+    if missing:
+        raise ValueError(f"frame batch lacks column(s) {missing}; has {batch.column_names}")
+    return batch
+
+
+def iter_batches(X: Any) -> Iterator[pa.Table]:
+    """Iterate frame batches from a Table, an iterable of Tables, or a dataset with ``.batches()``."""
+    if isinstance(X, (pa.Table, pa.RecordBatch)):
+        yield check_batch(X)
+        return
+    if hasattr(X, "batches") and callable(X.batches):
+        X = X.batches()
+    for b in X:
+        yield check_batch(b)
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    """Installed versions of the named distributions (``"not installed"`` when absent)."""
+    out = {}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            out[n] = "not installed"
+    return out
+
+
+def _stable_seed(seed: int, key: str) -> np.random.Generator:
+    """A generator that depends only on ``seed`` and ``key`` (CRC-32 of the UTF-8 key)."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(key.encode("utf-8"))])
+
+
+def atom_subsample(
+    ids: list[str], offsets: np.ndarray, max_atoms: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose at most ``max_atoms`` atoms of every frame, reproducibly per frame.
+
+    The choice for a frame depends only on ``(seed, frame id)``: it does not change with the batch size,
+    the order of frames or the number of processes.
+
+    Parameters
+    ----------
+    ids : list of str, length n_frames
+    offsets : numpy.ndarray, shape (n_frames + 1,)
+        Atoms of frame ``i`` are ``offsets[i]:offsets[i + 1]``.
+    max_atoms : int or None
+        Atoms kept per frame; None keeps every atom.
+    seed : int
+
+    Returns
+    -------
+    frame_index : numpy.ndarray, shape (m,), int64
+    atom_index : numpy.ndarray, shape (m,), int32
+        Sorted atom indices within each frame.
+    """
+    counts = np.diff(offsets)
+    if max_atoms is None or (counts <= max_atoms).all():
+        frame_index = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        atom_index = (np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)).astype(np.int32)
+        return frame_index, atom_index
+    fi, ai = [], []
+    for i, n in enumerate(counts):
+        if n <= max_atoms:
+            idx = np.arange(n)
+        else:
+            idx = np.sort(_stable_seed(seed, ids[i]).choice(n, size=max_atoms, replace=False))
+        fi.append(np.full(len(idx), i, dtype=np.int64))
+        ai.append(idx.astype(np.int32))
+    return np.concatenate(fi), np.concatenate(ai)
+
+
+class RowSample:
+    """Uniform sample of at most ``k`` frames across a stream of batches, deterministic for a seed.
+
+    Each row draws a key from one generator (seeded once, advanced batch by batch); the ``k`` rows with
+    the smallest keys are kept (bottom-k sampling). Same batches in the same order and same seed give the
+    same sample.
+
+    Parameters
+    ----------
+    k : int
+        Rows to keep.
+    seed : int
+    """
+
+    def __init__(self, k: int, seed: int):
+        self.k = int(k)
+        self._rng = np.random.default_rng(seed)
+        self._keys = np.zeros(0)
+        self._table: pa.Table | None = None
+
+    def update(self, batch: pa.Table) -> None:
+        """Offer every row of ``batch`` to the sample."""
+        keys = self._rng.random(batch.num_rows)
+        table = batch if self._table is None else pa.concat_tables([self._table, batch])
+        keys = np.concatenate([self._keys, keys])
+        if len(keys) > self.k:
+            keep = np.sort(np.argpartition(keys, self.k - 1)[: self.k])
+            table = table.take(pa.array(keep))
+            keys = keys[keep]
+        self._table, self._keys = table, keys
+
+    def result(self) -> pa.Table | None:
+        """The sampled rows (in arrival order), or None if no row was offered."""
+        return None if self._table is None else self._table.combine_chunks()
+
+
+class FrameDescriptor(BaseEstimator):
+    """Base class of the frame descriptors (see the module docstring for the contract).
+
+    Class attributes
+    ----------------
+    name : str
+        Registry name.
+    dependencies : tuple of str
+        Distributions whose versions determine the output (written in metadata and cache keys).
+    required_columns : tuple of str
+        Frame-table columns that ``transform`` reads.
+    preload : tuple of str
+        Modules worth importing once in a fork server before worker processes start.
+    """
+
+    name: ClassVar[str] = ""
+    dependencies: ClassVar[tuple[str, ...]] = ()
+    required_columns: ClassVar[tuple[str, ...]] = ("id",)
+    preload: ClassVar[tuple[str, ...]] = ()
+
+    # -- public API ------------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> "FrameDescriptor":
+        """Learn what the descriptor needs from frames.
+
+        Parameters
+        ----------
+        X : pyarrow.Table, iterable of pyarrow.Table, or object with ``.batches()``
+            Frame batches (FRAME_SCHEMA). Iterated exactly once.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._fit_batches(iter_batches(X))
+        self.feature_names_ = np.asarray(self._feature_names(), dtype=object)
+        self.n_features_out_ = len(self.feature_names_)
+        return self
+
+    def transform(self, X: pa.Table) -> np.ndarray:
+        """Featurize one batch.
+
+        Parameters
+        ----------
+        X : pyarrow.Table
+            A frame batch (FRAME_SCHEMA), ``n_frames`` rows.
+
+        Returns
+        -------
+        numpy.ndarray, shape (n_frames, n_features_out_), float32
+            Row ``i`` describes frame ``i``; frames that could not be featurized are NaN rows (see
+            :meth:`transform_with_mask` for the reasons).
+        """
+        return self.transform_with_mask(X).X
+
+    def transform_with_mask(self, X: pa.Table) -> Featurized:
+        """Featurize one batch and report skipped frames.
+
+        Parameters
+        ----------
+        X : pyarrow.Table
+            A frame batch (FRAME_SCHEMA), ``n_frames`` rows.
+
+        Returns
+        -------
+        Featurized
+            ``(X (n_frames, n_features_out_) float32, ok (n_frames,) bool, skipped [(id, reason)])``.
+        """
+        self._check_fitted()
+        batch = check_batch(X, self.required_columns)
+        values, skipped_rows = self._transform_batch(batch)
+        values = np.asarray(values, dtype=np.float32)
+        ok = np.ones(batch.num_rows, dtype=bool)
+        skipped: list[tuple[str, str]] = []
+        if skipped_rows:
+            ids = batch.column("id").to_pylist()
+            for i, reason in sorted(skipped_rows):
+                ok[i] = False
+                values[i] = np.nan
+                skipped.append((ids[i], reason))
+        return Featurized(values, ok, skipped)
+
+    def fit_transform(self, X: pa.Table, y: Any = None) -> np.ndarray:
+        """``fit(X).transform(X)`` for a single batch."""
+        return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output columns, shape (n_features_out_,)."""
+        self._check_fitted()
+        return self.feature_names_.copy()
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable description: registry name and parameters (what determines the output)."""
+        params = {k: _jsonable(v) for k, v in sorted(self.get_params(deep=False).items())}
+        return {"name": self.name, "class": type(self).__qualname__, "params": params}
+
+    def versions(self) -> dict[str, str]:
+        """Versions of monoculture and of the libraries this descriptor's output depends on."""
+        return package_versions("monoculture", "numpy", *self.dependencies)
+
+    def state_digest(self) -> str:
+        """SHA-256 of the pickled fitted state (learned attributes), for cache keys."""
+        import pickle
+
+        self._check_fitted()
+        learned = {k: v for k, v in sorted(vars(self).items()) if k.endswith("_") and not k.startswith("_")}
+        return hashlib.sha256(pickle.dumps(learned, protocol=4)).hexdigest()
+
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` has run."""
+        return hasattr(self, "feature_names_")
+
+    # -- to implement ----------------------------------------------------------------------------------
+    def _fit_batches(self, batches: Iterator[pa.Table]) -> None:
+        """Learn from the batches; the default learns nothing but still consumes the iterator."""
+        for _ in batches:
+            pass
+
+    def _feature_names(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _transform_batch(self, batch: pa.Table) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not self.is_fitted():
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(batches) first")
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    return v

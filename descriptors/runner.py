@@ -1,0 +1,380 @@
+"""Run a descriptor over a dataset: fit once, transform batches in parallel processes, cache per batch.
+
+Flow of :func:`featurize`:
+
+1. **Fit** (only if the descriptor is not fitted yet): one pass over all batches (or the first
+   ``fit_batches``), in this process, before any parallel work. Descriptors keep their fit cheap (a
+   species union, per-formula minima) and do heavy fitting on a seeded sample (SOAP's PCA). The fitted
+   descriptor is cached too, so a resumed run does not refit.
+2. **Transform**: batch ``i`` goes to a worker process (``n_jobs``, default all cores; 1 runs inline);
+   results come back and are written **in batch order**, so the output does not depend on ``n_jobs``.
+3. **Cache** (optional): every finished batch is written as ``batch_<i>.parquet`` (temporary file, then
+   an atomic rename) under a folder named by the SHA-256 of ``cache_key_parts`` (say the input files'
+   content hashes and the reader name), the descriptor config, the package versions and, for a
+   descriptor fitted beforehand, its learned state. An interrupted run resumes from the finished batches;
+   a cached batch is used only if the ids it holds equal the ids of the batch being read.
+
+Output: one row per frame, columns ``id`` (string), ``features`` (``fixed_size_list<float32, d>``) and
+``skip_reason`` (null when featurized; features are NaN otherwise). The schema metadata key
+``b"monoculture"`` holds JSON with the descriptor config, feature names, package versions and counts.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .base import FrameDescriptor, check_batch
+from .registry import get_descriptor
+
+__all__ = ["featurize", "FeaturizeResult", "read_features", "features_table", "METADATA_KEY"]
+
+#: Schema-metadata key of the JSON description written with the features.
+METADATA_KEY = b"monoculture"
+
+
+@dataclass
+class FeaturizeResult:
+    """What :func:`featurize` did.
+
+    Attributes
+    ----------
+    descriptor : FrameDescriptor
+        The fitted descriptor.
+    table : pyarrow.Table or None
+        The features (``id``, ``features``, ``skip_reason``) when no ``out`` path was given.
+    out : pathlib.Path or None
+    n_rows, n_skipped, n_batches, n_batches_cached : int
+    elapsed_s : float
+        Wall time of the whole call (s).
+    metadata : dict
+        The JSON written under :data:`METADATA_KEY`.
+    skipped : list of (str, str)
+        ``(id, reason)`` of skipped frames (first 1,000).
+    """
+
+    descriptor: FrameDescriptor
+    table: pa.Table | None
+    out: Path | None
+    n_rows: int
+    n_skipped: int
+    n_batches: int
+    n_batches_cached: int
+    elapsed_s: float
+    metadata: dict
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def features_table(ids: Sequence[str], X: np.ndarray, reasons: Sequence[str | None]) -> pa.Table:
+    """Assemble the output columns from ids, an ``(n, d)`` array and skip reasons."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    d = X.shape[1]
+    feats = pa.FixedSizeListArray.from_arrays(pa.array(X.reshape(-1), pa.float32()), d)
+    return pa.table({"id": pa.array(ids, pa.string()), "features": feats,
+                     "skip_reason": pa.array(reasons, pa.string())})
+
+
+def read_features(path: str | os.PathLike) -> tuple[list[str], np.ndarray, dict]:
+    """Read a features parquet written by :func:`featurize`.
+
+    Returns
+    -------
+    ids : list of str, length n
+    X : numpy.ndarray, shape (n, d), float32 (NaN rows for skipped frames)
+    metadata : dict
+        The JSON stored under :data:`METADATA_KEY`.
+    """
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[METADATA_KEY])
+    col = table.column("features").combine_chunks()
+    d = col.type.list_size
+    X = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, d)
+    return table.column("id").to_pylist(), X, meta
+
+
+# -- sources -----------------------------------------------------------------------------------------
+class _Source:
+    """Frame batches for one or two passes; a one-shot iterator is held in memory only if two are needed."""
+
+    def __init__(self, batches: Any, passes: int):
+        self._dataset = None
+        self._seq: Any = None
+        if isinstance(batches, (pa.Table, pa.RecordBatch)):
+            self._seq = [check_batch(batches)]
+        elif hasattr(batches, "batches") and callable(batches.batches):
+            self._dataset = batches
+        elif isinstance(batches, Sequence):
+            self._seq = batches
+        elif isinstance(batches, Iterable):
+            self._seq = list(batches) if passes > 1 else iter(batches)
+        else:
+            raise TypeError(f"expected frame batches (Table, list of Tables, dataset), got {type(batches)}")
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        it = self._dataset.batches() if self._dataset is not None else iter(self._seq)
+        for b in it:
+            yield check_batch(b)
+
+
+def _ids_digest(batch: pa.Table) -> str:
+    return hashlib.sha256("\n".join(batch.column("id").to_pylist()).encode("utf-8")).hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_table(path: Path, table: pa.Table) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_cached(path: Path, digest: str) -> pa.Table | None:
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path)
+    except Exception:  # a corrupt file from a crashed writer on a non-atomic file system
+        return None
+    meta = table.schema.metadata or {}
+    if meta.get(b"ids_sha256", b"").decode() != digest:
+        return None
+    return table.replace_schema_metadata(None)
+
+
+# -- worker side ---------------------------------------------------------------------------------------
+_WORKER_DESCRIPTOR: FrameDescriptor | None = None
+
+
+def _init_worker(payload: bytes) -> None:
+    """Process initializer: one thread per process for numba / BLAS, then load the fitted descriptor."""
+    global _WORKER_DESCRIPTOR
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    threadpool_limits(1)
+    _WORKER_DESCRIPTOR = pickle.loads(payload)
+
+
+def _run_batch(descriptor: FrameDescriptor, batch: pa.Table, cache_path: str | None, digest: str) -> pa.Table:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # same BLAS threading inline and in workers: output independent of n_jobs
+        res = descriptor.transform_with_mask(batch)
+    reasons: list[str | None] = [None] * batch.num_rows
+    if res.skipped:
+        for i, (_, reason) in zip(np.flatnonzero(~res.ok), res.skipped):
+            reasons[int(i)] = reason
+    table = features_table(batch.column("id").to_pylist(), res.X, reasons)
+    if cache_path is not None:
+        _atomic_write_table(Path(cache_path), table.replace_schema_metadata({b"ids_sha256": digest.encode()}))
+    return table
+
+
+def _worker_batch(batch: pa.Table, cache_path: str | None, digest: str) -> pa.Table:
+    return _run_batch(_WORKER_DESCRIPTOR, batch, cache_path, digest)
+
+
+def _pool(n_jobs: int, descriptor: FrameDescriptor):
+    """Worker processes started by a fork server (spawn where there is none).
+
+    Not plain ``fork``: the parent may hold OpenMP / numba / Arrow threads, which a forked child inherits
+    in a broken state. The fork server imports the descriptor's module and heavy libraries once (its
+    ``preload``), so each worker starts without paying those imports again.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload([__name__, type(descriptor).__module__, *descriptor.preload])
+    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
+                               initargs=(pickle.dumps(descriptor, protocol=4),))
+
+
+# -- main entry ----------------------------------------------------------------------------------------
+def featurize(
+    batches: Any,
+    descriptor: str | FrameDescriptor,
+    n_jobs: int | None = None,
+    out: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key_parts: Sequence[Any] = (),
+    fit_batches: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> FeaturizeResult:
+    """Featurize every frame of a dataset, one row per frame, in input order.
+
+    Parameters
+    ----------
+    batches : pyarrow.Table, sequence of pyarrow.Table, iterable of them, or object with ``.batches()``
+        Frame batches (FRAME_SCHEMA). Read twice when the descriptor must be fitted (a one-shot iterator
+        is then held in memory); a dataset object's ``.batches()`` is called once per pass.
+    descriptor : str or FrameDescriptor
+        A registry name (see :func:`~.registry.get_descriptor`, with ``params``) or an instance, fitted or
+        not. An unfitted one is fitted here on the first pass.
+    n_jobs : int or None, default None
+        Worker processes for transform; None uses all cores (``os.cpu_count()``); 1 runs in this process.
+    out : path or None
+        Parquet file to write (atomically); None returns the table in memory instead.
+    cache_dir : path or None
+        Folder of the per-batch cache; None disables caching.
+    cache_key_parts : sequence
+        What identifies the input (file content hashes, reader name...); required with ``cache_dir``.
+    fit_batches : int or None, default None
+        Fit on the first ``fit_batches`` batches only (None: all).
+    params : dict or None
+        Constructor parameters when ``descriptor`` is a name.
+
+    Returns
+    -------
+    FeaturizeResult
+    """
+    t0 = time.perf_counter()
+    desc = get_descriptor(descriptor, **(params or {})) if isinstance(descriptor, str) else descriptor
+    if params and not isinstance(descriptor, str):
+        raise ValueError("params are only used with a descriptor given by name")
+    n_jobs = (os.cpu_count() or 1) if n_jobs is None else int(n_jobs)
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be >= 1 or None, got {n_jobs}")
+
+    cdir: Path | None = None
+    if cache_dir is not None:
+        if not cache_key_parts:
+            raise ValueError("cache_dir needs cache_key_parts that identify the input (e.g. file hashes)")
+        key_doc = {
+            "parts": [str(p) for p in cache_key_parts],
+            "config": desc.config(),
+            "versions": desc.versions(),
+            "fit_batches": fit_batches,
+            "state": desc.state_digest() if desc.is_fitted() else None,
+        }
+        key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()[:32]
+        cdir = Path(cache_dir) / f"{desc.name}-{key}"
+        cdir.mkdir(parents=True, exist_ok=True)
+
+    fitted = cdir / "fitted.pkl" if cdir is not None else None
+    load_fit = not desc.is_fitted() and fitted is not None and fitted.exists()
+    source = _Source(batches, passes=1 if desc.is_fitted() or load_fit else 2)
+    if not desc.is_fitted():
+        if load_fit:
+            desc = pickle.loads(fitted.read_bytes())
+        else:
+            it = iter(source)
+            if fit_batches is not None:
+                it = (b for _, b in zip(range(int(fit_batches)), it))
+            desc.fit(it)
+            if fitted is not None:
+                _atomic_write_bytes(fitted, pickle.dumps(desc, protocol=4))
+
+    metadata = {
+        "descriptor": desc.config(),
+        "feature_names": [str(n) for n in desc.feature_names_],
+        "n_features": int(desc.n_features_out_),
+        "versions": desc.versions(),
+        "cache_key_parts": [str(p) for p in cache_key_parts],
+        "fit": f"first {fit_batches} batches" if fit_batches is not None else "all batches, first pass",
+    }
+    schema = features_table([], np.zeros((0, desc.n_features_out_), np.float32), []).schema
+    schema = schema.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+
+    writer = tmp_out = None
+    tables: list[pa.Table] = []
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_out = tempfile.mkstemp(dir=out_path.parent, prefix=out_path.name + ".", suffix=".tmp")
+        os.close(fd)
+        writer = pq.ParquetWriter(tmp_out, schema)
+
+    n_rows = n_skipped = n_batches = n_cached = 0
+    skipped: list[tuple[str, str]] = []
+
+    def emit(table: pa.Table) -> None:
+        nonlocal n_rows, n_skipped
+        table = table.cast(schema)
+        n_rows += table.num_rows
+        reasons = table.column("skip_reason")
+        bad = reasons.is_valid().to_numpy(zero_copy_only=False)
+        if bad.any():
+            n_skipped += int(bad.sum())
+            if len(skipped) < 1000:
+                ids = table.column("id").to_pylist()
+                rs = reasons.to_pylist()
+                skipped.extend((ids[i], rs[i]) for i in np.flatnonzero(bad)[: 1000 - len(skipped)])
+        if writer is not None:
+            writer.write_table(table)
+        else:
+            tables.append(table)
+
+    pool = None
+    try:
+        pending: deque = deque()
+        max_in_flight = 2 * n_jobs
+        for i, batch in enumerate(source):
+            n_batches += 1
+            digest = _ids_digest(batch)
+            cpath = cdir / f"batch_{i:06d}.parquet" if cdir is not None else None
+            cached = _read_cached(cpath, digest) if cpath is not None else None
+            if cached is not None:
+                n_cached += 1
+                pending.append(cached)
+            elif n_jobs == 1:
+                pending.append(_run_batch(desc, batch, None if cpath is None else str(cpath), digest))
+            else:
+                if pool is None:
+                    pool = _pool(n_jobs, desc)
+                pending.append(pool.submit(_worker_batch, batch, None if cpath is None else str(cpath), digest))
+            while pending and (isinstance(pending[0], pa.Table) or len(pending) > max_in_flight):
+                head = pending.popleft()
+                emit(head if isinstance(head, pa.Table) else head.result())
+        while pending:
+            head = pending.popleft()
+            emit(head if isinstance(head, pa.Table) else head.result())
+        if writer is not None:
+            writer.close()
+            writer = None
+            os.replace(tmp_out, out_path)
+            tmp_out = None
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if writer is not None:
+            writer.close()
+        if tmp_out is not None:
+            Path(tmp_out).unlink(missing_ok=True)
+
+    table = None
+    if out_path is None:
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        table = table.replace_schema_metadata(schema.metadata)
+    metadata.update(n_rows=n_rows, n_skipped=n_skipped)
+    return FeaturizeResult(desc, table, out_path, n_rows, n_skipped, n_batches, n_cached,
+                           time.perf_counter() - t0, metadata, skipped)

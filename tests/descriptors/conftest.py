@@ -1,0 +1,57 @@
+"""Frames for the descriptor tests, built from real ASE structures through the project's FrameBuilder."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monoculture.datasets.accounting import Accounting
+from monoculture.datasets.builder import FrameBuilder, RawFrame
+
+
+def frames_from_atoms(atoms_list, ids=None, **per_frame):
+    """One frame batch from ASE Atoms; ``per_frame`` maps a RawFrame field to a list of values."""
+    builder = FrameBuilder("test", "test.xyz", Accounting(quiet=True), batch_size=10**9)
+    for i, atoms in enumerate(atoms_list):
+        extra = {k: v[i] for k, v in per_frame.items()}
+        has_cell = bool(atoms.pbc.any())
+        builder.add(RawFrame(
+            id=ids[i] if ids else f"f{i}", key=str(i), numbers=atoms.numbers,
+            positions=atoms.positions, cell=np.array(atoms.cell) if has_cell else None, pbc=atoms.pbc,
+            **extra,
+        ))
+    return builder.flush()
+
+
+def frames_from_smiles(smiles, ids=None):
+    """SMILES-only frames (no 3D positions): numbers from RDKit with explicit hydrogens."""
+    from rdkit import Chem
+
+    builder = FrameBuilder("test", "test.smi", Accounting(quiet=True), batch_size=10**9)
+    for i, smi in enumerate(smiles):
+        mol = Chem.MolFromSmiles(smi)
+        numbers = [a.GetAtomicNum() for a in Chem.AddHs(mol).GetAtoms()] if mol is not None else [6]
+        builder.add(RawFrame(id=ids[i] if ids else f"s{i}", key=str(i), numbers=np.array(numbers),
+                             smiles=smi))
+    return builder.flush()
+
+
+@pytest.fixture(scope="session")
+def crystals():
+    """Rock salt NaCl, fcc Cu, diamond Si, wurtzite ZnO, CsCl: ASE prototypes."""
+    from ase.build import bulk
+
+    return [
+        bulk("NaCl", "rocksalt", a=5.64),
+        bulk("Cu", "fcc", a=3.61),
+        bulk("Si", "diamond", a=5.43),
+        bulk("ZnO", "wurtzite", a=3.25, c=5.2),
+        bulk("CsCl", "cesiumchloride", a=4.12),
+    ]
+
+
+@pytest.fixture(scope="session")
+def molecules():
+    """Five g2 molecules (non-periodic, no cell)."""
+    from ase.collections import g2
+
+    return [g2[name] for name in ("H2O", "CH4", "C6H6", "CH3CH2OH", "NH3")]

@@ -1,0 +1,61 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from conftest import frames_from_atoms
+from monoculture.descriptors import available_descriptors, get_descriptor
+from monoculture.descriptors.base import RowSample, atom_subsample
+
+
+def test_registry_names_and_params():
+    assert available_descriptors() == ["composition", "local", "molecule", "regime", "soap", "structure"]
+    for name in available_descriptors():
+        d = get_descriptor(name)
+        assert d.name == name and not d.is_fitted()
+        cfg = d.config()
+        assert cfg["name"] == name and pickle.loads(pickle.dumps(d)).get_params() == d.get_params()
+        assert clone(d).get_params() == d.get_params()
+    assert get_descriptor("soap", r_cut=3.0).r_cut == 3.0
+    with pytest.raises(ValueError, match="takes no parameter"):
+        get_descriptor("soap", cutoff=3.0)
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        get_descriptor("coulomb")
+
+
+def test_every_descriptor_on_crystals_and_molecules(crystals, molecules):
+    batch = frames_from_atoms(crystals + molecules, charge=[None] * 5 + [0] * 5)
+    for name in ["composition", "structure", "regime", "molecule", "soap"]:
+        d = get_descriptor(name).fit(batch)
+        res = d.transform_with_mask(batch)
+        assert res.X.shape == (10, d.n_features_out_) and res.X.dtype == np.float32
+        assert len(res.skipped) == (~res.ok).sum()
+        assert np.isnan(res.X[~res.ok]).all()
+        assert d.transform(batch.slice(0, 0)).shape == (0, d.n_features_out_)
+
+
+def test_atom_subsample_is_per_frame():
+    offsets = np.array([0, 3, 13, 113])
+    fi, ai = atom_subsample(["a", "b", "c"], offsets, 5, seed=1)
+    assert np.bincount(fi).tolist() == [3, 5, 5]
+    fi2, ai2 = atom_subsample(["c"], np.array([0, 100]), 5, seed=1)
+    np.testing.assert_array_equal(ai2, ai[fi == 2])
+    _, ai3 = atom_subsample(["c"], np.array([0, 100]), 5, seed=2)
+    assert not np.array_equal(ai3, ai2)
+    fi4, ai4 = atom_subsample(["a", "b"], np.array([0, 2, 5]), None, seed=0)
+    assert fi4.tolist() == [0, 0, 1, 1, 1] and ai4.tolist() == [0, 1, 0, 1, 2]
+
+
+def test_row_sample_deterministic(crystals):
+    batch = frames_from_atoms(crystals * 4, ids=[f"r{i}" for i in range(20)])
+    picks = []
+    for _ in range(2):
+        s = RowSample(7, seed=3)
+        s.update(batch.slice(0, 8))
+        s.update(batch.slice(8))
+        picks.append(s.result().column("id").to_pylist())
+    assert picks[0] == picks[1] and len(set(picks[0])) == 7
+    s = RowSample(50, seed=3)
+    s.update(batch)
+    assert s.result().num_rows == 20
