@@ -3,108 +3,217 @@
 The document layout (``schema_version`` 1; later versions add keys, never rename)::
 
     {"schema_version": "1", "monoculture_version": "...",
-     "run": {"started": ISO-8601, "elapsed_s": float, "host": str, "backend": "serial", ...},
+     "run": {"started": ISO-8601, "elapsed_s": float, "host": str, "backend": "serial" | "dask", ...},
+     "parameters": {...every parameter that shapes the results...},
      "datasets": [{"name", "format", "files", "card", "records": {...}, "n_frames", "n_atoms",
                    "elements": {...}, "level_of_theory": {...}, "method": {...}, "temperature_K": {...},
-                   "coverage": {...}}]}
+                   "coverage": {...}, "compare": {...} (with a reference)}]}
 
 Everything volatile (times, host, backend) lives under ``run``; ``datasets`` holds only results,
-identical for identical input and seed.
+identical for identical input and seed, whatever the backend (serial, or Dask workers whose accumulators
+are merged by tree reduction: every accumulator's ``merge`` is exact and order independent).
+
+How a dataset is audited (:func:`audit_shard`): frames stream through the exact accumulators
+(:class:`~.summary.BasicCounts` and :class:`~.coverage.CoverageAudit`'s element, level-of-theory and
+regime parts); the chemical-space part gets the descriptor rows (default ``composition``: element
+fractions and Magpie-style statistics, cheap and defined for crystals, molecules and SMILES alike) of a
+seeded reservoir sample. A descriptor that learns from data (SOAP's species) is fitted once, on the first
+batch of the dataset, before any shard is read, so that every worker uses the same fitted descriptor.
 """
 from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
-from ..datasets import Dataset, open_dataset
+from ..datasets import Accounting, Dataset, open_dataset
+from .coverage import CoverageAudit
 from .summary import BasicCounts
 
-__all__ = ["AuditOptions", "DatasetAudit", "audit_dataset", "run_audit", "SCHEMA_VERSION"]
+__all__ = ["AuditOptions", "ShardAudit", "audit_shard", "audit_dataset", "run_audit", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = "1"
 
 
 @dataclass
 class AuditOptions:
-    """What to run. ``seed`` drives every sampled part (reservoirs, UMAP)."""
+    """What to run and how. Every field that shapes results is recorded under ``parameters``.
+
+    Parameters
+    ----------
+    descriptor : str or None
+        Descriptor of the chemical-space analysis (``composition``, ``local``, ``structure``, ``soap``...);
+        None skips it.
+    sample_size : int
+        Reservoir size (frames) of the chemical-space analysis and the comparison.
+    seed : int
+        Seed of every sampled step (reservoir hash, UMAP, k-means).
+    umap, quests_crosscheck : bool
+        Compute the 2-D UMAP map; cross-check the entropy with the ``quests`` package.
+    reference : str or None
+        Path of a reference dataset: compare each dataset with it (coverage, novelty, priorities).
+    """
 
     format: str | None = None
     dataset_card: str | None = None
     level_of_theory: str | None = None
     batch_size: int = 4096
+    descriptor: str | None = "composition"
+    sample_size: int = 5000
     seed: int = 0
+    umap: bool = True
+    quests_crosscheck: bool = True
+    reference: str | None = None
     quiet: bool = False
     progress: bool | None = None
-    extra: dict = field(default_factory=dict)
+
+    def parameters(self) -> dict:
+        keep = ("batch_size", "descriptor", "sample_size", "seed", "umap", "quests_crosscheck")
+        return {k: v for k, v in asdict(self).items() if k in keep}
+
+
+@dataclass
+class ShardAudit:
+    """The accumulators of one shard (or of a whole dataset after merging)."""
+
+    counts: BasicCounts
+    coverage: CoverageAudit
+    accounting: Accounting
+    descriptor_skipped: int = 0
+    descriptor_skip_reasons: dict = field(default_factory=dict)
+
+    def merge(self, other: "ShardAudit") -> "ShardAudit":
+        reasons = dict(self.descriptor_skip_reasons)
+        for k, v in other.descriptor_skip_reasons.items():
+            reasons[k] = reasons.get(k, 0) + v
+        return ShardAudit(self.counts.merge(other.counts), self.coverage.merge(other.coverage),
+                          self.accounting.merge(other.accounting),
+                          self.descriptor_skipped + other.descriptor_skipped, reasons)
+
+
+def _open(path, options: AuditOptions) -> Dataset:
+    return open_dataset(
+        path, format=options.format, dataset_card=options.dataset_card, level_of_theory=options.level_of_theory,
+        batch_size=options.batch_size, quiet=options.quiet, progress=options.progress,
+    )
+
+
+def fit_descriptor(ds: Dataset, options: AuditOptions):
+    """The chemical-space descriptor, fitted on the dataset's first batch (None when disabled)."""
+    if not options.descriptor:
+        return None
+    from ..descriptors import get_descriptor
+
+    desc = get_descriptor(options.descriptor)
+    first = next(iter(ds.batches()), None)
+    if first is None:
+        return None
+    return desc.fit(first)
+
+
+def new_coverage(options: AuditOptions) -> CoverageAudit:
+    return CoverageAudit(descriptor_sample_size=options.sample_size, seed=options.seed,
+                         descriptor=options.descriptor or "none", umap=options.umap,
+                         quests_crosscheck=options.quests_crosscheck)
+
+
+def audit_shard(ds: Dataset, shard, options: AuditOptions, descriptor) -> ShardAudit:
+    """Stream one shard (None: the whole dataset) through every accumulator."""
+    counts = BasicCounts()
+    coverage = new_coverage(options)
+    skipped = 0
+    reasons: dict[str, int] = {}
+    for batch in ds.batches(shard=shard):
+        counts.update(batch)
+        coverage.update(batch)
+        if descriptor is not None:
+            res = descriptor.transform_with_mask(batch)
+            ok = np.asarray(res.ok, dtype=bool)
+            for _, reason in res.skipped:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            skipped += int((~ok).sum())
+            if ok.any():
+                sub = batch if ok.all() else batch.filter(pa.array(ok))
+                coverage.chemical_space_.update(sub, np.asarray(res.X)[ok])
+    return ShardAudit(counts, coverage, ds.accounting, skipped, reasons)
 
 
 @dataclass
 class DatasetAudit:
-    """The accumulators of one dataset, and the frames they saw."""
+    """One audited dataset: where it came from and its merged accumulators."""
 
     dataset: Dataset
-    counts: BasicCounts
-    analyzers: dict = field(default_factory=dict)
+    audit: ShardAudit
 
-    def update(self, batch: pa.Table) -> None:
-        self.counts.update(batch)
-        for analyzer in self.analyzers.values():
-            analyzer.update(batch)
-
-    def result(self) -> dict:
-        ds = self.dataset
+    def result(self, reference: "DatasetAudit | None" = None) -> dict:
+        ds, a = self.dataset, self.audit
         doc = {
             "name": ds.name,
             "format": ds.format,
-            "files": list(ds.files),
+            "files": [str(ds.path)],
             "card": ds.card.to_dict() if ds.card else None,
             "level_of_theory_override": ds.level_of_theory_override,
-            "records": ds.accounting.to_dict(),
+            "records": a.accounting.to_dict(),
         }
-        doc.update(self.counts.result())
-        if self.analyzers:
-            doc["coverage"] = {name: a.result() for name, a in self.analyzers.items()}
+        doc.update(a.counts.result())
+        compare = a.coverage.compare(reference.audit.coverage) if reference is not None else None
+        doc["coverage"] = a.coverage.result(reference=reference.audit.coverage if reference else None,
+                                            compare=compare)
+        space = doc["coverage"]["chemical_space"]
+        if "not_applicable" not in space:
+            space["descriptor_skipped"] = {
+                "frames": a.descriptor_skipped, "reasons": dict(sorted(a.descriptor_skip_reasons.items()))}
+        if compare is not None:
+            compare["reference"] = reference.dataset.name
+            doc["compare"] = compare
         return doc
 
 
-AnalyzerFactory = Callable[[Dataset, AuditOptions], dict]
+def audit_dataset(path, options: AuditOptions, client=None) -> DatasetAudit:
+    """Audit one dataset, serially or (``client``: a ``distributed.Client``) on Dask workers."""
+    ds = _open(path, options)
+    descriptor = fit_descriptor(ds, options)
+    if client is None:
+        return DatasetAudit(ds, audit_shard(ds, None, options, descriptor))
+    from .distributed import dask_audit
+
+    return DatasetAudit(ds, dask_audit(path, ds, options, descriptor, client))
 
 
-def audit_dataset(path, options: AuditOptions, analyzer_factory: AnalyzerFactory | None = None) -> DatasetAudit:
-    """Stream one dataset through the basic counts and any extra analyzers the factory builds."""
-    ds = open_dataset(
-        path, format=options.format, dataset_card=options.dataset_card, level_of_theory=options.level_of_theory,
-        batch_size=options.batch_size, quiet=options.quiet, progress=options.progress,
-    )
-    audit = DatasetAudit(ds, BasicCounts(), analyzer_factory(ds, options) if analyzer_factory else {})
-    for batch in ds.batches():
-        audit.update(batch)
-    return audit
-
-
-def run_audit(paths: Sequence, options: AuditOptions | None = None,
-              analyzer_factory: AnalyzerFactory | None = None) -> dict:
+def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None) -> dict:
     """Audit every path (each path is one dataset) and return the JSON document (a dict)."""
     from .. import __version__
 
     options = options or AuditOptions()
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    datasets = [audit_dataset(p, options, analyzer_factory).result() for p in paths]
+    reference = audit_dataset(options.reference, options, client) if options.reference else None
+    datasets = []
+    for p in paths:
+        same = reference is not None and Path(p).resolve() == Path(options.reference).resolve()
+        audited = reference if same else audit_dataset(p, options, client)
+        datasets.append(audited.result(None if same else reference))
+    run = {
+        "started": started.isoformat(timespec="seconds"),
+        "elapsed_s": round(time.perf_counter() - t0, 3),
+        "host": platform.node(),
+        "backend": "serial" if client is None else "dask",
+    }
+    if client is not None:
+        run["dask_workers"] = len(client.scheduler_info().get("workers", {}))
+    parameters = options.parameters()
+    if reference is not None:
+        parameters["reference"] = reference.dataset.name
     return {
         "schema_version": SCHEMA_VERSION,
         "monoculture_version": __version__,
-        "run": {
-            "started": started.isoformat(timespec="seconds"),
-            "elapsed_s": round(time.perf_counter() - t0, 3),
-            "host": platform.node(),
-            "backend": "serial",
-            "seed": options.seed,
-        },
+        "run": run,
+        "parameters": parameters,
         "datasets": datasets,
     }

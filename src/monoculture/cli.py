@@ -33,6 +33,18 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="do not print skipped records (they are still counted)")
 
 
+def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of every sampled step (default 0)")
+    p.add_argument("--descriptor", default="composition",
+                   help="descriptor of the chemical-space analysis (default composition; 'none' to skip)")
+    p.add_argument("--sample-size", type=int, default=5000, help="reservoir size of the chemical-space analysis")
+    p.add_argument("--no-umap", action="store_true", help="skip the 2-D UMAP map")
+    if reference:
+        p.add_argument("--reference", help="reference dataset (file or folder) to compare every PATH with")
+    p.add_argument("--dask", metavar="ADDRESS|local:N",
+                   help="run on Dask: a scheduler address, or local:N for a local cluster of N workers")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -45,7 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(p)
     p.add_argument("--json", dest="json_out", help="write the audit document to this JSON file")
     p.add_argument("--report", help="write report.html, report.md, audit.json and figures/ into this folder")
-    p.add_argument("--seed", type=int, default=0, help="seed of every sampled step (default 0)")
+    _add_audit_options(p)
+
+    p = sub.add_parser("compare", help="audit NEW against a reference dataset REF (coverage, novelty, priorities)")
+    p.add_argument("paths", nargs=1, metavar="NEW")
+    p.add_argument("--against", required=True, metavar="REF", help="reference dataset (file or folder)")
+    _add_read_options(p)
+    p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
+    p.add_argument("--report", help="write the report into this folder")
+    _add_audit_options(p, reference=False)
 
     sub.add_parser("formats", help="list the readers")
     sub.add_parser("cards", help="list the dataset cards")
@@ -94,20 +114,43 @@ def _print_summary(doc: dict, stream=sys.stdout) -> None:
 def cmd_audit(args) -> int:
     from monoculture.audit.run import AuditOptions, run_audit
 
+    reference = getattr(args, "reference", None) or getattr(args, "against", None)
     options = AuditOptions(
         format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
         batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
+        descriptor=None if args.descriptor in (None, "none") else args.descriptor,
+        sample_size=args.sample_size, umap=not args.no_umap, reference=reference,
     )
-    doc = run_audit(args.paths, options)
+    client = None
+    if args.dask:
+        from monoculture.audit.distributed import connect
+
+        client = connect(args.dask)
+    try:
+        doc = run_audit(args.paths, options, client=client)
+    except ValueError as exc:
+        if "descriptor" in str(exc):
+            raise UserError(str(exc)) from None
+        raise
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     if args.json_out:
         _write_json(doc, args.json_out)
     if args.report:
-        report_dir = Path(args.report)
-        report_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(doc, str(report_dir / "audit.json"))
-        print(f"report: {report_dir / 'audit.json'}")
+        _write_report(doc, args.report)
     _print_summary(doc)
     return 0
+
+
+def _write_report(doc: dict, folder: str) -> None:
+    from monoculture.reports import write_report
+
+    paths = write_report(doc, Path(folder))
+    print(f"report: {paths.get('html', folder)}")
 
 
 def cmd_formats(args) -> int:
@@ -200,7 +243,7 @@ def cmd_demo(args) -> int:
     return cmd_audit(ns)
 
 
-_COMMANDS = {"audit": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
+_COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
              "featurize": cmd_featurize}
 
 

@@ -1,0 +1,63 @@
+"""Representation alignment between model embeddings, and the statistics to trust it.
+
+Pure functions on arrays: ``X`` of shape (n, d_a) and ``Y`` of shape (n, d_b) with paired rows (row i of
+both describes structure i). Nothing here reads frames.
+
+Metrics: :func:`mutual_knn`, :func:`cka`, :func:`cknna`, :func:`distance_correlation`,
+:func:`information_imbalance`. Intrinsic dimension: :func:`twonn`, :func:`mle_id`, :func:`id_vs_scale`.
+Hygiene: :func:`find_near_duplicates`, :func:`normalise`. Statistics: :func:`bootstrap_ci`,
+:func:`bootstrap_diff_ci`, :func:`equal_size_comparison`, :func:`permutation_test`, :func:`k_sweep`,
+:func:`spearman_with_ci`. Shared exact k-NN: :func:`knn`.
+"""
+
+from .dependence import distance_correlation
+from .imbalance import InformationImbalance, information_imbalance
+from .intrinsic_dim import IntrinsicDimension, drop_exact_duplicates, id_vs_scale, mle_id, twonn
+from .neighbours import knn, l2_normalise_rows
+from .metrics import cka, cknna, median_heuristic_sigma, mutual_knn
+from .neardup import NearDuplicates, find_near_duplicates
+from .normalise import NORMALISATIONS, EmbeddingNormaliser, normalise
+from .stats import (
+    ConfidenceInterval,
+    EqualSizeComparison,
+    PermutationResult,
+    SpearmanResult,
+    bootstrap_ci,
+    bootstrap_diff_ci,
+    equal_size_comparison,
+    k_sweep,
+    permutation_test,
+    spearman_with_ci,
+)
+
+__all__ = [
+    "knn",
+    "l2_normalise_rows",
+    "mutual_knn",
+    "cka",
+    "cknna",
+    "median_heuristic_sigma",
+    "distance_correlation",
+    "information_imbalance",
+    "InformationImbalance",
+    "twonn",
+    "mle_id",
+    "id_vs_scale",
+    "drop_exact_duplicates",
+    "IntrinsicDimension",
+    "find_near_duplicates",
+    "NearDuplicates",
+    "normalise",
+    "EmbeddingNormaliser",
+    "NORMALISATIONS",
+    "bootstrap_ci",
+    "bootstrap_diff_ci",
+    "equal_size_comparison",
+    "permutation_test",
+    "k_sweep",
+    "spearman_with_ci",
+    "ConfidenceInterval",
+    "EqualSizeComparison",
+    "PermutationResult",
+    "SpearmanResult",
+]

@@ -1,0 +1,96 @@
+"""Distance correlation between two paired embeddings (global, non-linear dependence)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._pairwise import double_centred_inner, pairwise_sums, u_centred_inner
+from ._validation import check_pair
+
+__all__ = ["distance_correlation"]
+
+ESTIMATORS = ("biased", "unbiased")
+
+
+def distance_correlation(
+    X,
+    Y,
+    *,
+    estimator: str = "biased",
+    squared: bool = False,
+    backend: str = "blocked",
+    subsample: int | None = None,
+    seed: int = 0,
+    block_size: int = 1024,
+) -> float:
+    """Distance correlation of Szekely, Rizzo & Bakirov (2007), Euclidean distances, exponent 1.
+
+    With ``a_ij = ||x_i - x_j||``, ``b_ij = ||y_i - y_j||``:
+
+    * ``estimator="biased"`` (V-statistic, what arXiv 2512.03750 used): double-centre
+      ``A = H a H``, ``B = H b H``; ``dCov^2_n = (1/n^2) sum_ij A_ij B_ij`` and
+      ``dCor^2_n = dCov^2_n(X, Y) / sqrt(dCov^2_n(X, X) dCov^2_n(Y, Y))`` (0 if a denominator is 0).
+      Returns ``dCor_n`` (the square root, in [0, 1], as ``dcor.distance_correlation``), or
+      ``dCor^2_n`` with ``squared=True``.
+    * ``estimator="unbiased"``: U-centred matrices (Szekely & Rizzo 2014, "Partial distance correlation
+      with methods for dissimilarities", Ann. Stat.), giving the bias-corrected ``dCor^2`` as
+      ``dcor.u_distance_correlation_sqr``. It can be negative, so only the squared value exists:
+      ``squared=True`` is required. Needs n >= 4.
+
+    Both are invariant to rotations, translations and isotropic scaling of either space.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d_a)
+    Y : array-like, shape (n, d_b)
+    estimator : {"biased", "unbiased"}
+    squared : bool
+        Return the squared statistic.
+    backend : {"blocked", "dcor"}
+        ``"blocked"`` (default): our exact O(n^2 (d_a + d_b)) computation in row blocks, memory
+        O(block_size * n); written because ``dcor`` 0.7 builds the full n x n matrices for multivariate
+        data (measured here: 1.7 s at n = 1,000; n = 10,000 would need several GB).
+        ``"dcor"``: call the dcor package (reference; tests check both agree to 1e-10).
+    subsample : int or None
+        If given and smaller than n, compute on ``subsample`` rows drawn without replacement with
+        ``numpy.random.default_rng(seed)`` (an estimate of the same population quantity, with more
+        variance; the biased estimator's small-sample bias grows as n shrinks).
+    seed : int
+        Seed of the subsample.
+    block_size : int
+        Rows per block (blocked backend).
+
+    Returns
+    -------
+    float
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}; got {estimator!r}")
+    if estimator == "unbiased" and not squared:
+        raise ValueError("the unbiased estimator gives the bias-corrected squared dCor only: pass squared=True")
+    X, Y = check_pair(X, Y, min_rows=4 if estimator == "unbiased" else 2)
+    n = X.shape[0]
+    if subsample is not None and subsample < n:
+        rows = np.sort(np.random.default_rng(seed).choice(n, int(subsample), replace=False))
+        X, Y, n = X[rows], Y[rows], rows.size
+    if backend == "dcor":
+        import dcor
+
+        if estimator == "unbiased":
+            return float(dcor.u_distance_correlation_sqr(X, Y))
+        r2 = float(dcor.distance_correlation_sqr(X, Y))
+        return r2 if squared else float(np.sqrt(max(r2, 0.0)))
+    if backend != "blocked":
+        raise ValueError(f"backend must be 'blocked' or 'dcor'; got {backend!r}")
+
+    s = pairwise_sums(X, Y, lambda d2: np.sqrt(d2, out=d2), lambda d2: np.sqrt(d2, out=d2), block_size)
+    inner = u_centred_inner if estimator == "unbiased" else double_centred_inner
+    xy = inner(n, s.s_ab, s.r_a, s.r_b)
+    xx = inner(n, s.s_aa, s.r_a, s.r_a)
+    yy = inner(n, s.s_bb, s.r_b, s.r_b)
+    den = xx * yy
+    r2 = xy / np.sqrt(den) if den > 0 else 0.0
+    if estimator == "biased":
+        r2 = min(max(r2, 0.0), 1.0)  # exact V-statistic lies in [0, 1]; clip rounding
+        return float(r2) if squared else float(np.sqrt(r2))
+    return float(r2)

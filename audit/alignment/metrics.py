@@ -1,0 +1,246 @@
+"""Kernel and neighbourhood alignment between two paired embeddings: mutual k-NN, CKA, CKNNA.
+
+All functions take ``X`` of shape (n, d_a) and ``Y`` of shape (n, d_b) whose rows describe the same n
+structures (same order) and return a float in [0, 1] for aligned-vs-unrelated comparisons (unbiased
+estimators can be slightly negative).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.spatial.distance import pdist
+
+from ._pairwise import double_centred_inner, pairwise_sums, u_centred_inner
+from ._validation import check_k, check_pair
+from .neighbours import knn, l2_normalise_rows
+
+__all__ = ["mutual_knn", "cka", "cknna", "median_heuristic_sigma"]
+
+
+def _pair_keys(idx: np.ndarray) -> np.ndarray:
+    n, k = idx.shape
+    return (np.repeat(np.arange(n, dtype=np.int64), k) * n + idx.ravel()).reshape(n, k)
+
+
+def mutual_knn(X, Y, k: int = 10, *, metric: str = "euclidean", backend: str = "auto") -> float:
+    """Mutual k-nearest-neighbour alignment.
+
+    ``m = (1/n) sum_i |N_k^X(i) ∩ N_k^Y(i)| / k`` where ``N_k^X(i)`` is the set of the k nearest
+    neighbours of row i in X (self excluded, ties to the lower index; see :func:`knn`).
+    Huh et al. (2024), "The Platonic Representation Hypothesis", ICML, Sec. 2 (they use k = 10 on
+    L2-normalised features, i.e. ``metric="cosine"``).
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d_a)
+    Y : array-like, shape (n, d_b)
+    k : int
+        Neighbours per row, ``1 <= k <= n - 1``.
+    metric : {"euclidean", "cosine"}
+        Neighbour metric in both spaces. Euclidean makes the score invariant to rotation, isotropic
+        scaling and translation of either space; cosine to rotation and scaling only.
+    backend : {"auto", "faiss", "numpy"}
+        Search backend of :func:`knn` (same result either way).
+
+    Returns
+    -------
+    float
+        In [0, 1]; 1 when the neighbourhoods coincide, about ``k / (n - 1)`` for unrelated spaces.
+    """
+    X, Y = check_pair(X, Y)
+    k = check_k(k, X.shape[0])
+    _, ix = knn(X, k, metric=metric, backend=backend)
+    _, iy = knn(Y, k, metric=metric, backend=backend)
+    shared = np.isin(_pair_keys(ix), _pair_keys(iy))
+    return float(shared.sum(axis=1).mean() / k)
+
+
+def median_heuristic_sigma(X: np.ndarray, max_rows: int = 1000, seed: int = 0) -> float:
+    """Median of the pairwise Euclidean distances (i < j) of ``X``, the usual RBF bandwidth.
+
+    Computed on all rows if ``n <= max_rows``, else on ``max_rows`` rows drawn without replacement with
+    ``numpy.random.default_rng(seed)``. Returns 1.0 if all distances are zero.
+    """
+    if X.shape[0] > max_rows:
+        X = X[np.sort(np.random.default_rng(seed).choice(X.shape[0], max_rows, replace=False))]
+    med = float(np.median(pdist(X)))
+    return med if med > 0 else 1.0
+
+
+def _linear_hsic_terms(Xc: np.ndarray, Yc: np.ndarray, unbiased: bool):
+    """(HSIC(K,L), HSIC(K,K), HSIC(L,L)) for linear kernels of centred features, feature-space form."""
+    n = Xc.shape[0]
+
+    def frob2(A, B):  # ||A^T B||_F^2 = tr(K L) with K = A A^T, L = B B^T
+        if n < max(A.shape[1], B.shape[1]):  # Gram form is cheaper when d > n
+            return float(np.einsum("ij,ij->", A @ A.T, B @ B.T))
+        M = A.T @ B
+        return float(np.einsum("ij,ij->", M, M))
+
+    if not unbiased:
+        # tr(K H L H) = tr(K L) for centred features; the 1/(n-1)^2 factor cancels in CKA
+        return frob2(Xc, Yc), frob2(Xc, Xc), frob2(Yc, Yc)
+
+    def hsic_u(A, B):
+        da = np.einsum("ij,ij->i", A, A)  # diag(K)
+        db = np.einsum("ij,ij->i", B, B)
+        tr = frob2(A, B) - float(da @ db)  # tr(K~ L~), K~ = K - diag(K)
+        ra = A @ A.sum(axis=0) - da  # K~ 1
+        rb = B @ B.sum(axis=0) - db
+        return (tr + ra.sum() * rb.sum() / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(ra @ rb)) / (
+            n * (n - 3)
+        )
+
+    return hsic_u(Xc, Yc), hsic_u(Xc, Xc), hsic_u(Yc, Yc)
+
+
+def cka(
+    X,
+    Y,
+    kernel: str = "linear",
+    *,
+    unbiased: bool = False,
+    sigma_scale: float = 1.0,
+    sigma_max_rows: int = 1000,
+    seed: int = 0,
+    block_size: int = 1024,
+) -> float:
+    """Centred kernel alignment.
+
+    ``CKA(K, L) = HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with the biased estimator
+    ``HSIC(K, L) = tr(K H L H) / (n - 1)^2``, ``H = I - 11^T / n`` (Gretton et al. 2005; Kornblith et al.
+    2019, "Similarity of Neural Network Representations Revisited", ICML). With ``unbiased=True`` the
+    unbiased HSIC of Song et al. (2012) is used instead (needs n >= 4; may be slightly negative).
+
+    * ``kernel="linear"``: ``K = X X^T``. Computed in feature space,
+      ``||Y_c^T X_c||_F^2 / (||X_c^T X_c||_F ||Y_c^T Y_c||_F)`` with column-centred X_c, Y_c, so the cost
+      is O(n d_a d_b) (the n x n Gram form is used only when d > n).
+    * ``kernel="rbf"``: ``K_ij = exp(-||x_i - x_j||^2 / (2 sigma_X^2))`` with the median heuristic
+      ``sigma_X = sigma_scale * median_{i<j} ||x_i - x_j||`` (on at most ``sigma_max_rows`` seeded rows,
+      see :func:`median_heuristic_sigma`), separately for X and Y. Computed in row blocks without storing
+      n x n matrices (O(n^2 (d_a + d_b)) time).
+
+    Linear CKA is invariant to rotations, isotropic scaling and translations of either space; RBF CKA
+    with the median heuristic is too (the bandwidth scales with the data).
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d_a)
+    Y : array-like, shape (n, d_b)
+    kernel : {"linear", "rbf"}
+    unbiased : bool
+        Use the unbiased HSIC estimator.
+    sigma_scale : float
+        Multiplier of the median-heuristic bandwidth (RBF only).
+    sigma_max_rows : int
+        Rows used for the median heuristic (RBF only).
+    seed : int
+        Seed for the rows of the median heuristic (RBF only, when n > ``sigma_max_rows``).
+    block_size : int
+        Rows per block (RBF only).
+
+    Returns
+    -------
+    float
+        CKA in [0, 1] (biased estimator); NaN if either self-similarity is zero (constant embedding).
+    """
+    X, Y = check_pair(X, Y, min_rows=4 if unbiased else 2)
+    n = X.shape[0]
+    if kernel == "linear":
+        kl, kk, ll = _linear_hsic_terms(X - X.mean(axis=0), Y - Y.mean(axis=0), unbiased)
+    elif kernel == "rbf":
+        if not sigma_scale > 0:
+            raise ValueError(f"sigma_scale must be > 0; got {sigma_scale}")
+        cx = -1.0 / (2.0 * (sigma_scale * median_heuristic_sigma(X, sigma_max_rows, seed)) ** 2)
+        cy = -1.0 / (2.0 * (sigma_scale * median_heuristic_sigma(Y, sigma_max_rows, seed)) ** 2)
+        s = pairwise_sums(
+            X,
+            Y,
+            lambda d2: np.exp(d2 * cx, out=d2),
+            lambda d2: np.exp(d2 * cy, out=d2),
+            block_size=block_size,
+            zero_diagonal=unbiased,
+        )
+        inner = u_centred_inner if unbiased else double_centred_inner
+        kl = inner(n, s.s_ab, s.r_a, s.r_b)
+        kk = inner(n, s.s_aa, s.r_a, s.r_a)
+        ll = inner(n, s.s_bb, s.r_b, s.r_b)
+    else:
+        raise ValueError(f"kernel must be 'linear' or 'rbf'; got {kernel!r}")
+    den = np.sqrt(kk * ll) if kk > 0 and ll > 0 else 0.0
+    return float(kl / den) if den > 0 else float("nan")
+
+
+def _sparse_hsic(A: sp.csr_matrix, B: sp.csr_matrix, n: int, unbiased: bool) -> float:
+    """HSIC of two (possibly non-symmetric) zero-diagonal sparse matrices, n x n."""
+    tr_ab = float(A.multiply(B.T).sum())  # tr(A B) = sum_ij A_ij B_ji
+    ra, ca = np.asarray(A.sum(axis=1)).ravel(), np.asarray(A.sum(axis=0)).ravel()
+    rb, cb = np.asarray(B.sum(axis=1)).ravel(), np.asarray(B.sum(axis=0)).ravel()
+    sa, sb = float(ra.sum()), float(rb.sum())
+    if unbiased:
+        val = tr_ab + sa * sb / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(ca @ rb)
+        return val / (n * (n - 3))
+    # tr(A H B H) = tr(AB) - (1/n)(1^T B A 1 + 1^T A B 1) + (1^T A 1)(1^T B 1)/n^2
+    val = tr_ab - (float(cb @ ra) + float(ca @ rb)) / n + sa * sb / n**2
+    return val / (n - 1) ** 2
+
+
+def cknna(X, Y, k: int = 25, *, unbiased: bool = False, backend: str = "auto") -> float:
+    """Centred kernel nearest-neighbour alignment (CKNNA) of Huh et al. (2024).
+
+    Huh, Cheung, Wang & Isola (2024), "The Platonic Representation Hypothesis", ICML, Appendix A;
+    used with k = 25 by arXiv 2512.03750. Definition implemented here:
+
+    1. L2-normalise every row of X and Y; kernels ``K = X X^T``, ``L = Y Y^T`` (cosine similarities).
+    2. Neighbour sets ``N^X(i)``: the k rows of highest cosine similarity to row i, i excluded (ties to the
+       lower index, :func:`knn` with ``metric="cosine"``).
+    3. Masks ``M^XY_ij = 1[j in N^X(i) and j in N^Y(i)]``, ``M^X_ij = 1[j in N^X(i)]``,
+       ``M^Y_ij = 1[j in N^Y(i)]`` (not symmetric; diagonal always 0).
+    4. ``CKNNA = HSIC(M^XY∘K, M^XY∘L) / sqrt(HSIC(M^X∘K, M^X∘K) HSIC(M^Y∘L, M^Y∘L))`` where
+       HSIC is the **biased** estimator ``tr(A H B H) / (n - 1)^2`` applied to the masked matrices, i.e.
+       the masked kernels are centred by H after masking (as in the authors' reference code). The
+       denominator uses each space's own k-NN mask ("self-alignments"). ``unbiased=True`` switches to the
+       unbiased HSIC of Song et al. (2012), the default of the authors' code; arXiv 2512.03750 does not
+       say which it used. No epsilon is added to the denominator.
+
+    With ``k = n - 1`` every off-diagonal pair is kept and CKNNA equals linear CKA on cosine kernels with
+    the diagonal removed. Everything is sparse (O(n k) memory) after the two k-NN searches.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d_a)
+    Y : array-like, shape (n, d_b)
+    k : int
+        Neighbours, ``1 <= k <= n - 1`` (default 25 as in the study).
+    unbiased : bool
+        Unbiased instead of biased HSIC (needs n >= 4).
+    backend : {"auto", "faiss", "numpy"}
+        k-NN search backend (same result either way).
+
+    Returns
+    -------
+    float
+        CKNNA; 1 for identical inputs. NaN if a self-alignment is zero.
+    """
+    X, Y = check_pair(X, Y, min_rows=4 if unbiased else 2)
+    n = X.shape[0]
+    k = check_k(k, n)
+    Xn, Yn = l2_normalise_rows(X), l2_normalise_rows(Y)
+    _, ix = knn(Xn, k, metric="cosine", backend=backend)
+    _, iy = knn(Yn, k, metric="cosine", backend=backend)
+    rows = np.repeat(np.arange(n), k)
+
+    def masked(F, r, c):
+        vals = np.einsum("ij,ij->i", F[r], F[c])
+        return sp.csr_matrix((vals, (r, c)), shape=(n, n))
+
+    keep = np.isin(_pair_keys(ix), _pair_keys(iy)).ravel()
+    r_xy, c_xy = rows[keep], ix.ravel()[keep]
+    kl = _sparse_hsic(masked(Xn, r_xy, c_xy), masked(Yn, r_xy, c_xy), n, unbiased)
+    Kx = masked(Xn, rows, ix.ravel())
+    Ly = masked(Yn, rows, iy.ravel())
+    kk = _sparse_hsic(Kx, Kx, n, unbiased)
+    ll = _sparse_hsic(Ly, Ly, n, unbiased)
+    den = np.sqrt(kk * ll) if kk > 0 and ll > 0 else 0.0
+    return float(kl / den) if den > 0 else float("nan")

@@ -1,0 +1,270 @@
+"""Chemical-space coverage of one descriptor: k-NN distances, Vendi score, QUESTS entropy, near-duplicates, UMAP.
+
+These need all points at once, so they run on the seeded reservoir sample of
+:class:`~monoculture.audit.coverage.reservoir.DescriptorReservoir` (``sample_size`` frames, default 5,000);
+every result says so under ``sample``. Definitions:
+
+* **k-NN distances**: Euclidean distance (descriptor units) from each sampled frame to its ``k`` nearest
+  other sampled frames (exact faiss search, see :mod:`~monoculture.audit.coverage.knn`).
+* **Vendi score** (Friedman & Dieng 2023): ``exp(-sum_i l_i log l_i)`` over the eigenvalues ``l_i`` of
+  ``K / n``, with the Gaussian kernel ``K_ij = exp(-|x_i - x_j|^2 / (2 h^2))`` and ``h`` = the median
+  pairwise distance of the points used (median heuristic). Computed on the first ``vendi_max`` (2,000)
+  frames of the sample (O(n^3) eigendecomposition). Between 1 (all identical) and n (all distinct).
+* **QUESTS entropy** (Schwalbe-Koda et al. 2025): ``H = -(1/n) sum_i log[(1/n) sum_j exp(-|x_i - x_j|^2 /
+  (2 h^2))]`` in nats, self term included; ``exp(H)`` is the effective number of distinct environments.
+  ``h`` is ``entropy_bandwidth`` if given (pass a fixed value to compare datasets), else the median 1-NN
+  distance of the sample. Computed here in float64 and, as a cross-check, by ``quests.entropy.entropy`` on the
+  same array and bandwidth; both are reported.
+* **Near-duplicates**: frame i is a near-copy when one of its ``k`` nearest sampled frames has the same
+  ``formula`` and lies within ``near_duplicate_fraction`` (0.1) x the median 1-NN distance (``<=``, so exact
+  copies count even when that median is 0). The share is over the sample.
+* **UMAP**: 2-D ``umap.UMAP(n_neighbors=min(15, n - 1), min_dist=0.1, random_state=seed)`` of the first
+  ``umap_max`` frames of the sample, returned as coordinates + ids + dataset labels for the report.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from .knn import knn_self
+from .reservoir import DescriptorReservoir, DescriptorSample
+
+__all__ = ["ChemicalSpaceCoverage", "vendi_score", "quests_entropy", "near_duplicates", "SAMPLE_RULE"]
+
+#: How the sample is drawn (copied into every result).
+SAMPLE_RULE = ("bottom-k reservoir: the frames with the smallest seeded 64-bit SipHash of 'dataset/id' "
+               "(uniform without replacement, exact under merge)")
+
+_QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+
+
+def _pairwise_sq(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    X = X.astype(np.float64)
+    Y = Y.astype(np.float64)
+    d2 = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2.0 * X @ Y.T
+    return np.maximum(d2, 0.0)
+
+
+def vendi_score(X: np.ndarray, bandwidth: float | None = None) -> tuple[float, float]:
+    """Vendi score of the rows of ``X`` with a Gaussian kernel.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n, d)
+    bandwidth : float, optional
+        Kernel width ``h`` (descriptor units); default the median pairwise distance (off-diagonal).
+
+    Returns
+    -------
+    score : float
+        ``exp`` of the Shannon entropy of the eigenvalues of ``K / n``; in [1, n].
+    bandwidth : float
+        The ``h`` used.
+    """
+    n = X.shape[0]
+    d2 = _pairwise_sq(X, X)
+    if bandwidth is None:
+        off = np.sqrt(d2[np.triu_indices(n, 1)])
+        bandwidth = float(np.median(off)) if off.size else 1.0
+    if bandwidth <= 0:  # every point identical
+        return 1.0, 0.0
+    K = np.exp(-d2 / (2.0 * bandwidth**2))
+    lam = np.clip(np.linalg.eigvalsh(K / n), 0.0, None)
+    lam = lam[lam > 1e-15]
+    return float(np.exp(-(lam * np.log(lam)).sum())), float(bandwidth)
+
+
+def quests_entropy(X: np.ndarray, bandwidth: float, chunk: int = 1024) -> float:
+    """QUESTS dataset entropy (nats) of the rows of ``X`` with Gaussian bandwidth ``bandwidth``.
+
+    ``H = -(1/n) sum_i log((1/n) sum_j exp(-|x_i - x_j|^2 / (2 h^2)))``, computed in float64 by row chunks.
+    """
+    n = X.shape[0]
+    logs = np.empty(n)
+    for s in range(0, n, chunk):
+        d2 = _pairwise_sq(X[s : s + chunk], X)
+        logs[s : s + chunk] = np.log(np.exp(-d2 / (2.0 * bandwidth**2)).sum(1) / n)
+    return float(-logs.mean())
+
+
+def near_duplicates(dist: np.ndarray, idx: np.ndarray, formulas: np.ndarray, threshold: float) -> np.ndarray:
+    """Near-copy flag of each point.
+
+    Parameters
+    ----------
+    dist, idx : numpy.ndarray, shape (n, k)
+        Leave-one-out neighbour distances and indices.
+    formulas : numpy.ndarray of str, shape (n,)
+    threshold : float
+        Distance at or below which a same-formula neighbour is a near-copy.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), bool
+    """
+    same = formulas[idx] == formulas[:, None]
+    return (same & (dist <= threshold)).any(axis=1)
+
+
+class ChemicalSpaceCoverage:
+    """Reservoir-sampled chemical-space analysis of one descriptor.
+
+    Parameters
+    ----------
+    sample_size : int
+        Reservoir capacity (frames).
+    seed : int
+        Sampling and UMAP seed.
+    k : int
+        Neighbours of the k-NN distance distribution.
+    descriptor : str
+        Name of the descriptor (copied to the result).
+    vendi_max, umap_max : int
+        Sample frames used by the Vendi score / UMAP (the first ones in sample order).
+    entropy_bandwidth : float, optional
+        QUESTS bandwidth (descriptor units); default the median 1-NN distance.
+    near_duplicate_fraction : float
+        Near-copy radius as a fraction of the median 1-NN distance.
+    umap : bool
+        Compute the UMAP embedding.
+    quests_crosscheck : bool
+        Also compute the entropy with the ``quests`` package.
+    """
+
+    name = "chemical_space"
+
+    def __init__(self, sample_size: int = 5000, seed: int = 0, k: int = 10, descriptor: str = "descriptor",
+                 vendi_max: int = 2000, umap_max: int = 5000, entropy_bandwidth: float | None = None,
+                 near_duplicate_fraction: float = 0.1, umap: bool = True, quests_crosscheck: bool = True):
+        self.sample_size = sample_size
+        self.seed = seed
+        self.k = k
+        self.descriptor = descriptor
+        self.vendi_max = vendi_max
+        self.umap_max = umap_max
+        self.entropy_bandwidth = entropy_bandwidth
+        self.near_duplicate_fraction = near_duplicate_fraction
+        self.umap = umap
+        self.quests_crosscheck = quests_crosscheck
+        self.reservoir_ = DescriptorReservoir(sample_size, seed)
+
+    def update(self, batch: pa.Table, descriptors: np.ndarray) -> "ChemicalSpaceCoverage":
+        """Offer a batch with its descriptor rows, shape (batch.num_rows, d); returns self."""
+        self.reservoir_.update(batch, descriptors)
+        return self
+
+    def merge(self, other: "ChemicalSpaceCoverage") -> "ChemicalSpaceCoverage":
+        """Merge another accumulator (same parameters); returns self."""
+        self.reservoir_.merge(other.reservoir_)
+        return self
+
+    def sample(self) -> DescriptorSample | None:
+        """The reservoir sample (None before any descriptor row)."""
+        return self.reservoir_.sample()
+
+    def result(self) -> dict:
+        """JSON-ready summary (see the module docstring for every definition).
+
+        Returns
+        -------
+        dict
+            ``{"not_applicable": reason}`` without descriptors or with fewer than 3 sampled frames; else
+            ``sample`` (``rule``, ``seed``, ``capacity``, ``size``, ``n_seen``, ``descriptor``, ``dim``),
+            ``knn`` (``k``, ``index``, ``nn1_quantiles`` / ``nnk_quantiles`` ``{"q0.00": d, ...}``,
+            ``nn1_mean``, ``nn1_histogram`` ``{"edges", "counts"}`` with 20 equal bins on [0, max]),
+            ``vendi`` (``score``, ``n``, ``bandwidth``, ``kernel``),
+            ``entropy`` (``entropy_nats``, ``effective_environments``, ``bandwidth``, ``bandwidth_rule``,
+            ``n``, ``quests_entropy_nats`` / ``quests_abs_diff`` or ``quests_error``),
+            ``near_duplicates`` (``n``, ``share``, ``threshold``, ``rule``, ``examples`` [[id, id], ...]),
+            ``umap`` (``ids``, ``datasets``, ``x``, ``y``, ``n_neighbors``, ``min_dist``, ``seed``) or
+            ``{"not_applicable": reason}``.
+        """
+        s = self.sample()
+        if s is None:
+            return {"not_applicable": "no descriptor array was given for this dataset"}
+        n = len(s)
+        info = {"rule": SAMPLE_RULE, "seed": int(self.seed), "capacity": int(self.sample_size), "size": n,
+                "n_seen": int(s.n_seen), "descriptor": self.descriptor, "dim": int(s.X.shape[1])}
+        if n < 3:
+            return {"not_applicable": f"only {n} frames with descriptors (need 3)", "sample": info}
+        X = s.X
+        dist, idx, kinfo = knn_self(X, self.k, seed=self.seed)
+        nn1 = dist[:, 0]
+        med = float(np.median(nn1))
+        q = lambda v: {f"q{p:.2f}": float(np.quantile(v, p)) for p in _QUANTILES}  # noqa: E731
+        hmax = float(nn1.max()) if nn1.max() > 0 else 1.0
+        hc, he = np.histogram(nn1, bins=20, range=(0.0, hmax))
+        out = {
+            "sample": info,
+            "knn": {"k": int(dist.shape[1]), "index": kinfo["index"], "nn1_quantiles": q(nn1),
+                    "nnk_quantiles": q(dist[:, -1]), "nn1_mean": float(nn1.mean()),
+                    "nn1_histogram": {"edges": [float(e) for e in he], "counts": [int(c) for c in hc]}},
+        }
+        nv = min(n, self.vendi_max)
+        score, h_v = vendi_score(X[:nv])
+        out["vendi"] = {"score": score, "n": nv, "bandwidth": h_v,
+                        "kernel": "gaussian exp(-d^2/(2 h^2)), h = median pairwise distance"}
+        out["entropy"] = self._entropy(X, med)
+        thr = self.near_duplicate_fraction * med
+        flag = near_duplicates(dist, idx, s.formulas, thr)
+        ex_rows = np.flatnonzero(flag)[:5]
+        examples = []
+        for i in ex_rows:
+            j = idx[i][(s.formulas[idx[i]] == s.formulas[i]) & (dist[i] <= thr)][0]
+            examples.append([str(s.ids[i]), str(s.ids[j])])
+        out["near_duplicates"] = {
+            "n": int(flag.sum()), "share": float(flag.mean()), "threshold": float(thr),
+            "rule": (f"same formula and distance <= {self.near_duplicate_fraction} x median 1-NN distance "
+                     f"({med:.6g}) among the {dist.shape[1]} nearest sampled frames"),
+            "examples": examples,
+        }
+        out["umap"] = self._umap(s) if self.umap else {"not_applicable": "UMAP disabled"}
+        return out
+
+    def _entropy(self, X: np.ndarray, med_nn1: float) -> dict:
+        if self.entropy_bandwidth is not None:
+            h, rule = float(self.entropy_bandwidth), "given"
+        else:
+            h, rule = med_nn1, "median 1-NN distance of the sample"
+        if h <= 0:
+            return {"not_applicable": "bandwidth is 0 (more than half of the sampled frames are exact copies)",
+                    "bandwidth": h}
+        H = quests_entropy(X, h)
+        res = {"entropy_nats": H, "effective_environments": float(np.exp(H)), "bandwidth": h,
+               "bandwidth_rule": rule, "n": int(X.shape[0])}
+        if self.quests_crosscheck:
+            try:
+                from quests.entropy import entropy as q_entropy
+
+                Hq = float(q_entropy(np.ascontiguousarray(X, dtype=np.float64), h, batch_size=2000))
+                res["quests_entropy_nats"] = Hq
+                res["quests_abs_diff"] = abs(Hq - H)
+            except Exception as exc:  # pragma: no cover - depends on the installed quests
+                res["quests_error"] = f"{type(exc).__name__}: {exc}"
+        return res
+
+    def _umap(self, s: DescriptorSample) -> dict:
+        m = min(len(s), self.umap_max)
+        if m < 4:
+            return {"not_applicable": f"UMAP needs at least 4 frames, the sample has {m}"}
+        import umap
+
+        nn = min(15, m - 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            emb = umap.UMAP(n_components=2, n_neighbors=nn, min_dist=0.1, random_state=int(self.seed),
+                            init="spectral" if m > nn + 2 else "random").fit_transform(s.X[:m])
+        return {"ids": [str(i) for i in s.ids[:m]], "datasets": [str(d) for d in s.datasets[:m]],
+                "x": [float(v) for v in emb[:, 0]], "y": [float(v) for v in emb[:, 1]],
+                "n_neighbors": nn, "min_dist": 0.1, "seed": int(self.seed), "n": m}
+
+    @staticmethod
+    def to_frame(result: dict) -> pd.DataFrame:
+        """The UMAP coordinates of a :meth:`result` dict (columns id, dataset, x, y); empty if none."""
+        u = result.get("umap", {})
+        if "x" not in u:
+            return pd.DataFrame(columns=["id", "dataset", "x", "y"])
+        return pd.DataFrame({"id": u["ids"], "dataset": u["datasets"], "x": u["x"], "y": u["y"]})

@@ -1,0 +1,120 @@
+"""k-nearest-neighbour search with faiss, exact up to a million indexed points.
+
+Index choice (documented contract): an exact ``faiss.IndexFlatL2`` when the indexed set has at most
+``exact_max`` (default 1,000,000) points; beyond that an ``IndexIVFFlat`` with ``nlist = round(4 sqrt(n))``
+inverted lists, trained by k-means (faiss seed = ``seed``) on a seeded subsample of ``min(n, 64 nlist)``
+points, searched with ``nprobe = 32`` lists. faiss works in float32 on squared distances; the distances
+returned here are recomputed in float64 from the vectors of the neighbours it found and rows are re-sorted
+by them, so near-zero distances (duplicates) are exact.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["knn", "knn_self", "EXACT_MAX", "IVF_NPROBE"]
+
+#: Largest indexed set searched exactly.
+EXACT_MAX = 1_000_000
+#: Inverted lists probed per query by the IVF index.
+IVF_NPROBE = 32
+
+
+def _index(base: np.ndarray, exact_max: int, seed: int):
+    import faiss
+
+    n, d = base.shape
+    if n <= exact_max:
+        index = faiss.IndexFlatL2(d)
+        desc = {"index": "IndexFlatL2", "exact": True}
+    else:
+        nlist = int(round(4 * np.sqrt(n)))
+        quantizer = faiss.IndexFlatL2(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist)
+        index.cp.seed = int(seed)
+        rng = np.random.default_rng(seed)
+        n_train = min(n, 64 * nlist)
+        train = base[np.sort(rng.choice(n, n_train, replace=False))] if n_train < n else base
+        index.train(train)
+        index.nprobe = IVF_NPROBE
+        desc = {"index": "IndexIVFFlat", "exact": False, "nlist": nlist, "nprobe": IVF_NPROBE,
+                "n_train": int(n_train)}
+    index.add(base)
+    return index, desc
+
+
+def _exact_distances(query: np.ndarray, base: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    out = np.full(idx.shape, np.inf)
+    ok = idx >= 0
+    rows = np.nonzero(ok)[0]
+    diff = query[rows].astype(np.float64) - base[idx[ok]].astype(np.float64)
+    out[ok] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def _sorted(dist: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort((idx, dist), axis=-1)
+    return np.take_along_axis(dist, order, -1), np.take_along_axis(idx, order, -1)
+
+
+def knn(base: np.ndarray, query: np.ndarray, k: int, *, exact_max: int = EXACT_MAX, seed: int = 0,
+        chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, dict]:
+    """k nearest points of ``base`` for every row of ``query``.
+
+    Parameters
+    ----------
+    base : numpy.ndarray, shape (n_base, d)
+    query : numpy.ndarray, shape (n_query, d)
+    k : int
+        Neighbours per query (capped at ``n_base``).
+    exact_max, seed : int
+        See the module docstring.
+    chunk : int
+        Queries per faiss call (bounds the memory of the result arrays).
+
+    Returns
+    -------
+    dist : numpy.ndarray, shape (n_query, k), float64
+        Euclidean distances (descriptor units), ascending per row (ties by index).
+    idx : numpy.ndarray, shape (n_query, k), int64
+        Row indices into ``base`` (-1 where the IVF search found fewer than ``k``).
+    info : dict
+        Index description (``index``, ``exact``, and the IVF parameters).
+    """
+    base = np.ascontiguousarray(base, dtype=np.float32)
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    k = int(min(k, base.shape[0]))
+    index, info = _index(base, exact_max, seed)
+    dists, idxs = [], []
+    for s in range(0, query.shape[0], chunk):
+        q = query[s : s + chunk]
+        _, ii = index.search(q, k)
+        ii = ii.astype(np.int64)
+        dd = _exact_distances(q, base, ii)
+        dd, ii = _sorted(dd, ii)
+        dists.append(dd)
+        idxs.append(ii)
+    if not dists:
+        return np.zeros((0, k)), np.zeros((0, k), np.int64), info
+    return np.concatenate(dists), np.concatenate(idxs), info
+
+
+def knn_self(X: np.ndarray, k: int, *, exact_max: int = EXACT_MAX, seed: int = 0) -> tuple[np.ndarray, np.ndarray, dict]:
+    """k nearest *other* points of every row of ``X`` (leave-one-out).
+
+    Searches ``k + 1`` neighbours and removes the query itself (or, when exact duplicates hide it, the
+    farthest of the ``k + 1``).
+
+    Returns
+    -------
+    dist : numpy.ndarray, shape (n, k), float64
+    idx : numpy.ndarray, shape (n, k), int64
+    info : dict
+    """
+    n = X.shape[0]
+    k = int(min(k, n - 1))
+    dist, idx, info = knn(X, X, k + 1, exact_max=exact_max, seed=seed)
+    is_self = idx == np.arange(n)[:, None]
+    no_self = ~is_self.any(axis=1)
+    is_self[no_self, -1] = True
+    keep = ~is_self  # exactly one column dropped per row
+    return dist[keep].reshape(n, k), idx[keep].reshape(n, k), info

@@ -1,0 +1,170 @@
+"""Benchmark of monoculture.audit.alignment against naive baselines measured in the same run.
+
+Usage: ``python benchmarks/alignment.py [--n 10000] [--d 256] [--boot-n 5000] [--boot-r 200]``.
+Prints one row per metric: seconds for monoculture, seconds for the baseline, and their ratio
+(baseline / ours: > 1 means faster). Data: a 10-d latent Gaussian mapped linearly into d dimensions
+for X and, through another map plus noise, for Y.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from functools import partial
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+# Running this file puts benchmarks/ first on sys.path, where benchmarks/coverage.py would shadow the
+# `coverage` package that numba (imported by skdim) looks for.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+
+def timed(fn, *args, **kwargs):
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t, out
+
+
+def dense_hsic(K, L):
+    K = K - K.mean(axis=0)
+    K -= K.mean(axis=1, keepdims=True)
+    return float(np.einsum("ij,ji->", K, L))  # tr(HKH L) = tr(K H L H)
+
+
+def dense_cka_linear(X, Y):
+    K, L = X @ X.T, Y @ Y.T
+    return dense_hsic(K, L) / np.sqrt(dense_hsic(K, K) * dense_hsic(L, L))
+
+
+def dense_cka_rbf(X, Y, sx, sy):
+    K = np.exp(-cdist(X, X, "sqeuclidean") / (2 * sx**2))
+    L = np.exp(-cdist(Y, Y, "sqeuclidean") / (2 * sy**2))
+    return dense_hsic(K, L) / np.sqrt(dense_hsic(K, K) * dense_hsic(L, L))
+
+
+def dense_cknna(X, Y, k):
+    n = X.shape[0]
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    K, L = Xn @ Xn.T, Yn @ Yn.T
+
+    def mask(S):
+        S = S.copy()
+        np.fill_diagonal(S, -np.inf)
+        M = np.zeros((n, n))
+        np.put_along_axis(M, np.argpartition(-S, k, axis=1)[:, :k], 1.0, axis=1)
+        return M
+
+    Mk, Ml = mask(K), mask(L)
+    A, B = Mk * K, Ml * L
+    return dense_hsic(Mk * Ml * K, Mk * Ml * L) / np.sqrt(dense_hsic(A, A) * dense_hsic(B, B))
+
+
+def dense_dcor(X, Y):
+    def centred(Z):
+        D = cdist(Z, Z)
+        D -= D.mean(axis=0)
+        D -= D.mean(axis=1, keepdims=True)
+        return D
+
+    A, B = centred(X), centred(Y)
+    return np.sqrt((A * B).sum() / np.sqrt((A * A).sum() * (B * B).sum()))
+
+
+def dense_imbalance(X, Y):
+    DA, DB = cdist(X, X), cdist(Y, Y)
+    np.fill_diagonal(DA, np.inf)
+    np.fill_diagonal(DB, np.inf)
+    nn = DA.argmin(axis=1)
+    t = DB[np.arange(len(X)), nn]
+    return 2.0 / len(X) * float((1 + (DB < t[:, None]).sum(axis=1)).mean())
+
+
+def sklearn_mutual_knn(X, Y, k):
+    from sklearn.neighbors import NearestNeighbors
+
+    ix = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X).kneighbors(X)[1][:, 1:]
+    iy = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(Y).kneighbors(Y)[1][:, 1:]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ix, iy)]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--d", type=int, default=256)
+    ap.add_argument("--boot-n", type=int, default=5_000)
+    ap.add_argument("--boot-r", type=int, default=200)
+    ap.add_argument("--skip-slow-baselines", action="store_true", help="skip skdim TwoNN baseline")
+    args = ap.parse_args(argv)
+
+    import skdim
+    from sklearn.neighbors import NearestNeighbors
+
+    from monoculture.audit import alignment as al
+
+    rng = np.random.default_rng(0)
+    n, d = args.n, args.d
+    Z = rng.standard_normal((n, 10))
+    X = Z @ rng.standard_normal((10, d)) + 0.1 * rng.standard_normal((n, d))
+    Y = np.tanh(Z @ rng.standard_normal((10, d))) + 0.1 * rng.standard_normal((n, d))
+    sx, sy = al.median_heuristic_sigma(X), al.median_heuristic_sigma(Y)
+
+    rows = []
+
+    def bench(name, ours, base, base_label, n_=n, value=True):
+        t_ours, v_ours = timed(ours)
+        if base is None:
+            t_base, v_base = float("nan"), None
+        else:
+            t_base, v_base = timed(base)
+        rows.append((name, n_, d, t_ours, t_base, base_label, v_ours if value else None, v_base))
+        print(f"  done {name}: {t_ours:.2f} s (baseline {t_base:.2f} s)", flush=True)
+
+    bench("knn k=25", lambda: al.knn(X, 25)[0][:, -1].mean(),
+          lambda: NearestNeighbors(n_neighbors=26, algorithm="brute").fit(X).kneighbors(X)[0][:, -1].mean(),
+          "sklearn NearestNeighbors brute")
+    bench("mutual_knn k=10", lambda: al.mutual_knn(X, Y, 10), lambda: sklearn_mutual_knn(X, Y, 10),
+          "sklearn NN + python sets")
+    bench("cka linear", lambda: al.cka(X, Y), lambda: dense_cka_linear(X, Y), "n x n Gram numpy")
+    bench("cka rbf", lambda: al.cka(X, Y, "rbf"), lambda: dense_cka_rbf(X, Y, sx, sy), "n x n cdist numpy")
+    bench("cknna k=25", lambda: al.cknna(X, Y, 25), lambda: dense_cknna(X, Y, 25), "dense n x n masks (Huh-style)")
+    bench("distance_correlation", lambda: al.distance_correlation(X, Y), lambda: dense_dcor(X, Y),
+          "n x n cdist numpy")
+    bench("information_imbalance k=1", lambda: al.information_imbalance(X, Y, 1).x_to_y,
+          lambda: dense_imbalance(X, Y), "n x n cdist numpy")
+    bench("twonn", lambda: al.twonn(X).dimension,
+          None if args.skip_slow_baselines else (lambda: skdim.id.TwoNN().fit(X).dimension_), "skdim TwoNN")
+    bench("mle_id k=50", lambda: al.mle_id(X, 50).dimension,
+          lambda: skdim.id.MLE().fit(X, n_neighbors=50, comb="mle").dimension_, "skdim MLE")
+    bench("id_vs_scale", lambda: float(al.id_vs_scale(X, n_min=100)["id"].iloc[-1]), None, "none")
+    bench("find_near_duplicates", lambda: al.find_near_duplicates(X).n_dropped,
+          lambda: int((NearestNeighbors(n_neighbors=2, algorithm="brute").fit(X).kneighbors(X)[0][:, 1] == 0).sum()),
+          "sklearn 1-NN only")
+
+    nb, R = args.boot_n, args.boot_r
+    Xb, Yb = X[:nb], Y[:nb]
+    f = partial(al.cknna, k=25)
+    t_boot, ci = timed(al.bootstrap_ci, f, Xb, Yb, n_boot=R, seed=0)
+    m = nb // 2
+    sub = [np.sort(np.random.default_rng(s).choice(nb, m, replace=False)) for s in range(3)]
+    t3, _ = timed(lambda: [dense_cknna(Xb[r], Yb[r], 25) for r in sub])
+    rows.append((f"bootstrap_ci cknna R={R} (m={m})", nb, d, t_boot, t3 / 3 * (R + 1),
+                 "dense CKNNA x (R+1), from 3 timed", (ci.low, ci.high), None))
+
+    print()
+    print(f"threads: faiss/BLAS on {os.cpu_count()} cores")
+    print(f"| metric | n | d | seconds | baseline s | ratio | baseline | value (ours / baseline) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, n_, d_, t, tb, label, v, vb in rows:
+        ratio = tb / t if np.isfinite(tb) else float("nan")
+        vs = v if not isinstance(v, float) else f"{v:.6g}"
+        vbs = "" if vb is None else (vb if not isinstance(vb, float) else f"{vb:.6g}")
+        print(f"| {name} | {n_} | {d_} | {t:.3f} | {tb:.3f} | {ratio:.1f}x | {label} | {vs} / {vbs} |")
+
+
+if __name__ == "__main__":
+    main()

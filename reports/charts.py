@@ -1,0 +1,292 @@
+"""Generic report charts: bars, histograms, labelled heatmaps, grouped scatter, curves.
+
+Each function takes plain data (lists, dicts) and returns a :class:`matplotlib.figure.Figure`; the caller
+saves it. Axis labels are arguments so that every caller states units.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm, Normalize
+
+from .style import COUNT_CMAP, MISSING_COLOUR, category_colour, log_colorbar_ticks, new_figure, text_colour_for
+
+__all__ = ["bar_chart", "histogram_chart", "labelled_heatmap", "grouped_scatter", "curves_chart",
+           "format_edge"]
+
+
+def bar_chart(counts: Mapping[str, float], *, xlabel: str, ylabel: str, title: str | None = None,
+              horizontal: bool | None = None, errors: Mapping[str, Sequence[float]] | None = None,
+              width_in: float = 6.5):
+    """Bars of ``{label: value}`` in the given order.
+
+    Parameters
+    ----------
+    counts : mapping of str to float
+    xlabel, ylabel : str
+        Axis labels with units (for horizontal bars ``xlabel`` is the value axis).
+    title : str, optional
+    horizontal : bool, optional
+        Default: horizontal when there are more than 6 bars or a label is longer than 12 characters.
+    errors : mapping of str to (low, high), optional
+        Interval per label, drawn as error bars.
+    width_in : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    labels = [str(k) for k in counts]
+    vals = np.array([float(v) for v in counts.values()])
+    if horizontal is None:
+        horizontal = len(labels) > 6 or any(len(s) > 12 for s in labels)
+    height = max(1.8, 0.28 * len(labels) + 1.0) if horizontal else 3.0
+    fig, ax = new_figure(width_in, height)
+    colours = [category_colour(0)] * len(labels)
+    pos = np.arange(len(labels))
+    err = None
+    if errors:
+        lo = np.array([vals[i] - errors[k][0] if k in errors else 0.0 for i, k in enumerate(counts)])
+        hi = np.array([errors[k][1] - vals[i] if k in errors else 0.0 for i, k in enumerate(counts)])
+        err = np.vstack([np.clip(lo, 0, None), np.clip(hi, 0, None)])
+    if horizontal:
+        ax.barh(pos, vals, color=colours, xerr=err, capsize=2)
+        ax.set_yticks(pos, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    else:
+        ax.bar(pos, vals, color=colours, yerr=err, capsize=2)
+        ax.set_xticks(pos, labels)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+    for i, v in enumerate(vals):
+        txt = f"{v:.3g}" if not float(v).is_integer() else f"{int(v)}"
+        if horizontal:
+            ax.annotate(txt, (v, i), xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+        else:
+            ax.annotate(txt, (i, v), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def format_edge(x: float) -> str:
+    """Short label of a bin edge (``0.05``, ``1e+03``, ``-inf``)."""
+    if not np.isfinite(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:g}"
+
+
+def histogram_chart(edges: Sequence[float], counts: Sequence[int], *, xlabel: str, ylabel: str = "frames",
+                    title: str | None = None, categorical: bool | None = None, log_y: bool = False,
+                    note: str | None = None, width_in: float = 6.5):
+    """Histogram from fixed edges and counts.
+
+    Parameters
+    ----------
+    edges : sequence of float, length n + 1
+    counts : sequence of int, length n
+    xlabel, ylabel : str
+        Axis labels with units.
+    title : str, optional
+    categorical : bool, optional
+        Draw equal-width bars labelled ``[lo, hi)`` (default: when the bins have unequal widths).
+    log_y : bool
+        Logarithmic count axis.
+    note : str, optional
+        Small text in the upper right corner (e.g. frames outside the range or without a value).
+    width_in : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    edges = np.asarray(edges, dtype=float)
+    counts = np.asarray(counts, dtype=float)
+    if edges.size != counts.size + 1:
+        raise ValueError(f"edges must have len(counts) + 1 = {counts.size + 1} entries, got {edges.size}")
+    widths = np.diff(edges)
+    if categorical is None:
+        categorical = not np.allclose(widths, widths[0])
+    fig, ax = new_figure(width_in, 2.8)
+    if categorical:
+        pos = np.arange(counts.size)
+        ax.bar(pos, counts, width=0.9, color=category_colour(0))
+        labels = [f"{format_edge(a)}–{format_edge(b)}" for a, b in zip(edges[:-1], edges[1:])]
+        ax.set_xticks(pos, labels, rotation=45, ha="right", fontsize=7)
+    else:
+        ax.bar(edges[:-1], counts, width=widths, align="edge", color=category_colour(0), edgecolor="white",
+               linewidth=0.4)
+    if log_y and counts.max() > 0:
+        ax.set_yscale("symlog", linthresh=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if note:
+        ax.text(0.99, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=7, color="#444444")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def labelled_heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str], *, xlabel: str, ylabel: str,
+                     colorbar_label: str, title: str | None = None, log: bool = False, cmap: str = COUNT_CMAP,
+                     vmin: float | None = None, vmax: float | None = None, annotate: bool | None = None,
+                     fmt: str = "{:.3g}", empty_label: str | None = None, ax=None, fig=None, colorbar: bool = True,
+                     width_in: float | None = None):
+    """Heatmap of a matrix with labelled rows and columns; cells that are None / NaN (or 0 on a log scale) are
+    grey and, when ``empty_label`` is given, marked with it.
+
+    Parameters
+    ----------
+    matrix : array-like, shape (n_rows, n_cols)
+    row_labels, col_labels : sequence of str
+    xlabel, ylabel, colorbar_label : str
+        Labels (with units).
+    title : str, optional
+    log : bool
+        Logarithmic colour scale.
+    cmap : str
+    vmin, vmax : float, optional
+    annotate : bool, optional
+        Print each value in its cell (default: when there are at most 400 cells).
+    fmt : str
+    empty_label : str, optional
+    ax, fig : matplotlib axes / figure, optional
+        Draw into an existing axes (for panels); both or neither.
+    colorbar : bool
+    width_in : float, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    m = np.array([[np.nan if v is None else float(v) for v in row] for row in matrix], dtype=float)
+    if m.ndim != 2 or m.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(f"matrix shape {m.shape} does not match {len(row_labels)} x {len(col_labels)} labels")
+    shown = np.where(np.isfinite(m) & ((m > 0) if log else True), m, np.nan)
+    finite = shown[np.isfinite(shown)]
+    lo = vmin if vmin is not None else (finite.min() if finite.size else (1.0 if log else 0.0))
+    hi = vmax if vmax is not None else (finite.max() if finite.size else lo + 1.0)
+    if log:
+        lo = max(lo, 1e-12)
+        norm = LogNorm(vmin=lo, vmax=max(hi, lo * 10))
+    else:
+        norm = Normalize(vmin=lo, vmax=hi if hi > lo else lo + 1.0)
+    if ax is None:
+        w = width_in or min(7.5, max(3.5, 0.32 * len(col_labels) + 2.2))
+        h = min(9.0, max(2.2, 0.3 * len(row_labels) + 1.4))
+        fig, ax = new_figure(w, h)
+    colours = colormaps[cmap].with_extremes(bad=MISSING_COLOUR)
+    im = ax.imshow(np.ma.masked_invalid(shown), cmap=colours, norm=norm, aspect="auto", interpolation="nearest")
+    ax.set_xticks(np.arange(len(col_labels)), [str(c) for c in col_labels], rotation=45 if len(col_labels) > 4 else 0,
+                  ha="right" if len(col_labels) > 4 else "center")
+    ax.set_yticks(np.arange(len(row_labels)), [str(r) for r in row_labels])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.spines[:].set_visible(False)
+    if annotate is None:
+        annotate = m.size <= 400
+    small = 7 if m.size <= 100 else 5
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if np.isfinite(shown[i, j]):
+                if annotate:
+                    ink = text_colour_for(colours(norm(shown[i, j])))
+                    ax.text(j, i, fmt.format(m[i, j]), ha="center", va="center", fontsize=small, color=ink)
+            elif empty_label:
+                ax.text(j, i, empty_label, ha="center", va="center", fontsize=small, color="#555555")
+    if colorbar:
+        cbar = fig.colorbar(im, ax=ax, label=colorbar_label, shrink=0.9)
+        if log:
+            log_colorbar_ticks(cbar)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None, *, xlabel: str,
+                    ylabel: str, title: str | None = None, labels: Sequence[str] | None = None,
+                    note: str | None = None, width_in: float = 6.0, height_in: float = 4.5):
+    """Scatter plot coloured by group (Okabe-Ito, one legend entry per group).
+
+    Parameters
+    ----------
+    x, y : sequence of float
+    groups : sequence of str, optional
+        Group of each point (e.g. dataset name); None = one group.
+    xlabel, ylabel : str
+        Axis labels with units.
+    title : str, optional
+    labels : sequence of str, optional
+        Text written next to each point (only for small plots).
+    note : str, optional
+        Text in the upper left corner (e.g. a correlation and its interval).
+    width_in, height_in : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"x and y differ in length: {x.size} vs {y.size}")
+    groups = [str(g) for g in groups] if groups is not None else [""] * x.size
+    fig, ax = new_figure(width_in, height_in)
+    order = list(dict.fromkeys(groups))
+    size = 6 if x.size > 2000 else (12 if x.size > 200 else 24)
+    markers = "os^Dv<>P"
+    for i, g in enumerate(order):
+        sel = np.array([gg == g for gg in groups])
+        ax.scatter(x[sel], y[sel], s=size, color=category_colour(i), marker=markers[i % len(markers)],
+                   alpha=0.75, linewidths=0, label=g if g else None)
+    if labels is not None:
+        for xi, yi, t in zip(x, y, labels):
+            ax.annotate(str(t), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    if any(order):
+        ax.legend(frameon=False, fontsize=7, markerscale=1.5, loc="best")
+    if note:
+        ax.text(0.02, 0.98, note, transform=ax.transAxes, ha="left", va="top", fontsize=8,
+                bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "boxstyle": "round,pad=0.3"})
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: str | None = None,
+                 log_x: bool = False, width_in: float = 6.0, height_in: float = 3.5):
+    """Line plot of several curves ``{"label", "x", "y", "dashed" (optional)}``; None values break a line.
+
+    Parameters
+    ----------
+    curves : sequence of mapping
+    xlabel, ylabel : str
+        Axis labels with units.
+    title : str, optional
+    log_x : bool
+    width_in, height_in : float
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = new_figure(width_in, height_in)
+    markers = "os^Dv<>P"
+    for i, c in enumerate(curves):
+        y = np.array([np.nan if v is None else float(v) for v in c["y"]], dtype=float)
+        ax.plot(np.asarray(c["x"], dtype=float), y, marker=markers[i % len(markers)], markersize=3.5,
+                color=category_colour(i), linestyle="--" if c.get("dashed") else "-", label=str(c["label"]))
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if len(curves) > 1:
+        ax.legend(frameon=False, fontsize=7, loc="best", ncols=2 if len(curves) > 6 else 1)
+    if title:
+        ax.set_title(title)
+    return fig
