@@ -30,7 +30,7 @@ def connect(spec: str):
         _, _, n = spec.partition(":")
         n_workers = int(n) if n else 2
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address=":0", silence_logs=40)
         return Client(cluster)
     return Client(spec)
 
