@@ -25,11 +25,12 @@ class UserError(Exception):
     """An error reported as one line and exit status 2."""
 
 
-def _add_read_options(p: argparse.ArgumentParser) -> None:
+def _add_read_options(p: argparse.ArgumentParser, batch_flag: str = "--batch-size") -> None:
     p.add_argument("--format", help="reader name (see `monoculture formats`); sniffed by default")
     p.add_argument("--dataset-card", help="dataset card name (see `monoculture cards`) overriding detection")
     p.add_argument("--level-of-theory", help="level of theory for every frame, e.g. 'PBE+U' or 'wB97M-V/def2-TZVPD'")
-    p.add_argument("--batch-size", type=int, default=4096, help="frames per batch (default 4096)")
+    p.add_argument(batch_flag, dest="batch_size", type=int, default=4096,
+                   help="frames per batch read (default 4096; for embed, one output/cache chunk)")
     p.add_argument("--quiet", action="store_true", help="do not print skipped records (they are still counted)")
 
 
@@ -79,6 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="per-batch cache folder (resumable runs)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="descriptor parameter, e.g. --param r_cut=4.5 (repeatable)")
+
+    p = sub.add_parser("embed", help="per-structure embeddings from a bundled model (or a descriptor)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    _add_read_options(p, batch_flag="--chunk-size")
+    p.add_argument("--model", required=True,
+                   help="chgnet-0.2.0, chgnet-0.3.0, chgnet-r2scan, sevennet-0, sevennet-l3i5, sevennet-mf-0, "
+                        "or a descriptor name (composition, soap, local, structure, molecule)")
+    p.add_argument("--out", required=True, help="output .parquet file")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--batch-size", dest="model_batch_size", type=int, default=64, help="structures per forward pass")
+    p.add_argument("--workers", type=int, default=0, help="graph-building worker processes (default 0)")
+    p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"])
+    p.add_argument("--cache-dir", default=None, help="per-chunk cache folder (resumable runs)")
 
     p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
     p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
@@ -225,6 +239,35 @@ def cmd_featurize(args) -> int:
     return 0
 
 
+def cmd_embed(args) -> int:
+    from monoculture.descriptors import available_descriptors
+
+    datasets = _open_all(args)
+    if args.model in available_descriptors():
+        ns = argparse.Namespace(**{**vars(args), "descriptor": args.model, "n_jobs": 1, "param": []})
+        return cmd_featurize(ns)
+    from monoculture.descriptors.models import available_models
+    from monoculture.descriptors.models.pipeline import embed_dataset
+
+    known = available_models(installed_only=False)
+    if args.model not in known:
+        raise UserError(f"unknown model {args.model!r}; models: {', '.join(known)}; "
+                        f"descriptors: {', '.join(available_descriptors())}")
+    if args.model not in available_models():
+        raise UserError(f"model {args.model!r} needs the 'models' extra: pip install 'monoculture[models]'")
+    result = embed_dataset(_Datasets(datasets).batches(), args.model, args.out, device=args.device,
+                           batch_size=args.model_batch_size, workers=args.workers, pooling=args.pooling,
+                           cache_dir=args.cache_dir)
+    for ds in datasets:
+        acc = ds.accounting
+        print(f"{ds.name}: {acc.read} read, {acc.skipped} skipped, {acc.failed} failed", file=sys.stderr)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.skip_reasons.items())) or "none"
+    print(f"wrote {result.n_rows} embeddings of {args.model} ({result.metadata.get('layer', '')}) to {args.out}; "
+          f"skipped {result.n_skipped} ({reasons}); {result.n_chunks_cached}/{result.n_chunks} chunks from cache; "
+          f"{result.elapsed_s:.1f} s")
+    return 0
+
+
 def cmd_synth(args) -> int:
     from monoculture.datasets.synth import synthesize
 
@@ -244,7 +287,7 @@ def cmd_demo(args) -> int:
 
 
 _COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
-             "featurize": cmd_featurize}
+             "featurize": cmd_featurize, "embed": cmd_embed}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,399 @@
+"""Shared machinery of the model embedders: structure checks, batching, pooling, skip records.
+
+An embedder turns structures into the features a pretrained interatomic potential computes at its last
+interaction layer, the per-atom tensor that its energy readout consumes, and pools them per structure.
+Each concrete embedder (:mod:`._chgnet`, :mod:`._sevennet`) only says
+
+* how one :class:`ase.Atoms` becomes one model graph (:meth:`ModelEmbedder.graph_builder`, a picklable
+  callable, so graphs can be built in worker processes), and
+* how a list of graphs becomes per-atom features (:meth:`ModelEmbedder.forward`), with no forces, no
+  stress and no autograd.
+
+Everything else (ids, validation, batching, skips, pooling, metadata) lives here, once.
+"""
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "POOLINGS",
+    "SkippedStructure",
+    "UnsupportedStructure",
+    "ModelEmbedder",
+    "pool_features",
+    "build_graphs",
+    "embed_frames",
+    "structure_ids",
+]
+
+#: Accepted values of ``pooling``.
+POOLINGS = ("mean", "mean_var", "atoms")
+
+
+class UnsupportedStructure(ValueError):
+    """A structure the model cannot take; ``reason`` is a short machine-readable key.
+
+    Parameters
+    ----------
+    reason : str
+        ``unsupported_element``, ``isolated_atom``, ``no_atoms``, ``non_finite_positions``,
+        ``singular_cell``, ``graph_error``...
+    detail : str
+        Human-readable explanation.
+    """
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedStructure:
+    """One structure left out of the embeddings, and why."""
+
+    id: str
+    reason: str
+    detail: str = ""
+
+
+def structure_ids(atoms_list: Sequence[Any], start: int = 0) -> list[str]:
+    """Ids of structures: ``atoms.info["id"]`` when present, else the position in the list as a string."""
+    out = []
+    for i, atoms in enumerate(atoms_list):
+        ident = atoms.info.get("id") if hasattr(atoms, "info") else None
+        out.append(str(ident) if ident is not None else str(start + i))
+    return out
+
+
+def build_graphs(
+    builder: Callable[[Any], Any], atoms_list: Sequence[Any], ids: Sequence[str]
+) -> tuple[list[Any], list[str], list[SkippedStructure]]:
+    """Build model graphs for many structures, skipping those the model cannot take.
+
+    A module-level function of picklable arguments, so it can be submitted to a process pool.
+
+    Parameters
+    ----------
+    builder : callable
+        ``builder(atoms) -> graph``, raising :class:`UnsupportedStructure` for a structure it refuses.
+    atoms_list : sequence of ase.Atoms, length n
+    ids : sequence of str, length n
+
+    Returns
+    -------
+    graphs : list
+        Graphs of the accepted structures, in input order.
+    kept_ids : list of str
+        Their ids.
+    skipped : list of SkippedStructure
+        The refused structures. Any other exception raised by the model library while building a graph
+        is recorded as ``graph_error`` with its message, never raised.
+    """
+    graphs, kept, skipped = [], [], []
+    for atoms, ident in zip(atoms_list, ids):
+        try:
+            graphs.append(builder(atoms))
+        except UnsupportedStructure as exc:
+            skipped.append(SkippedStructure(ident, exc.reason, exc.detail))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a library failure on one structure must not stop a run
+            skipped.append(SkippedStructure(ident, "graph_error", f"{type(exc).__name__}: {exc}"))
+            continue
+        kept.append(ident)
+    return graphs, kept, skipped
+
+
+def pool_features(features: np.ndarray, counts: np.ndarray, pooling: str = "mean") -> np.ndarray:
+    """Pool per-atom features into per-structure features.
+
+    Parameters
+    ----------
+    features : numpy.ndarray, shape (n_atoms_total, dim)
+        Per-atom features, structures stored one after the other.
+    counts : numpy.ndarray, shape (n_structures,), int
+        Atoms of each structure (all >= 1); ``counts.sum() == n_atoms_total``.
+    pooling : {"mean", "mean_var", "atoms"}
+        ``mean``: average over the atoms of each structure (the study's choice), shape (n_structures, dim).
+        ``mean_var``: first two cumulants concatenated, ``[mean, variance]`` with the population variance
+        (divisor n_atoms, 0 for one atom), shape (n_structures, 2 * dim), after arXiv 2512.05717.
+        ``atoms``: no pooling, the input is returned, shape (n_atoms_total, dim).
+
+    Returns
+    -------
+    numpy.ndarray, float32
+        Sums are accumulated in float64 before the cast.
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    features = np.asarray(features)
+    counts = np.asarray(counts, dtype=np.int64)
+    if features.ndim != 2 or counts.sum() != features.shape[0]:
+        raise ValueError(
+            f"features of shape {features.shape} do not match atom counts summing to {int(counts.sum())}"
+        )
+    if pooling == "atoms":
+        return features.astype(np.float32, copy=False)
+    if len(counts) == 0:
+        width = features.shape[1] * (2 if pooling == "mean_var" else 1)
+        return np.zeros((0, width), dtype=np.float32)
+    if (counts < 1).any():
+        raise ValueError("every structure needs at least one atom")
+    x = features.astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mean = np.add.reduceat(x, starts, axis=0) / counts[:, None]
+    if pooling == "mean":
+        return mean.astype(np.float32)
+    centred = x - np.repeat(mean, counts, axis=0)
+    var = np.add.reduceat(centred * centred, starts, axis=0) / counts[:, None]
+    return np.concatenate([mean, var], axis=1).astype(np.float32)
+
+
+def _check_pooling(pooling: str) -> None:
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ModelEmbedder(ABC):
+    """Base class: per-structure embeddings from a pretrained interatomic potential.
+
+    Subclasses set the attributes below in ``__init__`` and implement :meth:`graph_builder` and
+    :meth:`forward`. Use :func:`monoculture.descriptors.models.load_embedder` to make one.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``chgnet-0.3.0``, ``sevennet-0``...).
+    version : str
+        Checkpoint and package version, e.g. ``CHGNet 0.3.0 (chgnet 0.4.2)``.
+    layer : str
+        Exactly which tensor is returned.
+    dim : int
+        Width of the per-atom features.
+    cutoff_A : float
+        Radial cutoff of the model graph (Å).
+    device : str
+        ``cpu`` or ``cuda``.
+    checkpoint : str
+        Path of the bundled weights file.
+    skipped_ : list of SkippedStructure
+        Structures left out by the last :meth:`embed` call.
+    """
+
+    name: str
+    version: str
+    layer: str
+    dim: int
+    cutoff_A: float
+    device: str
+    checkpoint: str
+    #: Extra facts recorded in :meth:`metadata` (modal, vacuum box rule...).
+    notes: dict
+
+    def __init__(self) -> None:
+        self.skipped_: list[SkippedStructure] = []
+        self._sha256: str | None = None
+
+    # -- to implement ----------------------------------------------------------------------------------
+    @abstractmethod
+    def graph_builder(self) -> Callable[[Any], Any]:
+        """A picklable callable ``builder(atoms) -> graph`` (raises :class:`UnsupportedStructure`)."""
+
+    @abstractmethod
+    def forward(self, graphs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-atom features of a batch of graphs, without forces, stress or autograd.
+
+        Returns
+        -------
+        features : numpy.ndarray, shape (n_atoms_total, dim), float32
+        counts : numpy.ndarray, shape (len(graphs),), int64
+        """
+
+    # -- shared ----------------------------------------------------------------------------------------
+    def width(self, pooling: str = "mean") -> int:
+        """Number of columns of :meth:`embed` output for ``pooling`` (known before computing)."""
+        _check_pooling(pooling)
+        return 2 * self.dim if pooling == "mean_var" else self.dim
+
+    def metadata(self, pooling: str = "mean") -> dict:
+        """What to record next to the embeddings: model, version, layer, pooling, width, checkpoint hash."""
+        _check_pooling(pooling)
+        if self._sha256 is None:
+            self._sha256 = _file_sha256(self.checkpoint)
+        return {
+            "model": self.name,
+            "version": self.version,
+            "layer": self.layer,
+            "pooling": pooling,
+            "dim": self.dim,
+            "width": self.width(pooling),
+            "cutoff_A": self.cutoff_A,
+            "checkpoint": self.checkpoint.rsplit("/", 1)[-1],
+            "checkpoint_sha256": self._sha256,
+            "dtype": "float32",
+            **self.notes,
+        }
+
+    def forward_pooled(
+        self, graphs: Sequence[Any], pooling: str = "mean"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Forward one batch of graphs and pool. Returns (pooled array, atom counts (n_graphs,))."""
+        feats, counts = self.forward(graphs)
+        return pool_features(feats, counts, pooling), counts
+
+    def _embed_graphs(
+        self, graphs: list, ids: list[str], batch_size: int, pooling: str
+    ) -> tuple[list[str], list[np.ndarray], list[SkippedStructure]]:
+        """Forward in batches; a batch that fails is retried one structure at a time."""
+        out_ids: list[str] = []
+        out: list[np.ndarray] = []
+        skipped: list[SkippedStructure] = []
+        for start in range(0, len(graphs), batch_size):
+            chunk, chunk_ids = graphs[start : start + batch_size], ids[start : start + batch_size]
+            try:
+                pooled, counts = self.forward_pooled(chunk, pooling)
+            except Exception:  # noqa: BLE001 - isolate the structure that breaks the batch
+                for g, ident in zip(chunk, chunk_ids):
+                    try:
+                        pooled, counts = self.forward_pooled([g], pooling)
+                    except Exception as exc:  # noqa: BLE001
+                        skipped.append(SkippedStructure(ident, "forward_error", f"{type(exc).__name__}: {exc}"))
+                        continue
+                    out.append(pooled)
+                    out_ids.extend([ident] * (int(counts[0]) if pooling == "atoms" else 1))
+                continue
+            out.append(pooled)
+            if pooling == "atoms":
+                out_ids.extend(np.repeat(np.asarray(chunk_ids, dtype=object), counts).tolist())
+            else:
+                out_ids.extend(chunk_ids)
+        return out_ids, out, skipped
+
+    def embed(
+        self, atoms_list: Iterable[Any], batch_size: int = 32, pooling: str = "mean"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Embed structures.
+
+        Parameters
+        ----------
+        atoms_list : iterable of ase.Atoms
+            Crystals (periodic) and molecules (``pbc`` all False). ``atoms.info["id"]`` is used as the id
+            when present, else the position in the input.
+        batch_size : int
+            Structures per forward pass.
+        pooling : {"mean", "mean_var", "atoms"}
+            See :func:`pool_features`.
+
+        Returns
+        -------
+        ids : numpy.ndarray of str (object), shape (n_rows,)
+            Id of each row; with ``pooling="atoms"`` a structure's id repeats once per atom.
+        embeddings : numpy.ndarray, float32
+            ``(n_embedded, dim)`` for ``mean``, ``(n_embedded, 2 * dim)`` for ``mean_var``,
+            ``(n_atoms_embedded, dim)`` for ``atoms``; rows follow input order, skipped structures left out
+            (listed in :attr:`skipped_`).
+        """
+        _check_pooling(pooling)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        atoms_list = list(atoms_list)
+        ids = structure_ids(atoms_list)
+        graphs, kept, skipped = build_graphs(self.graph_builder(), atoms_list, ids)
+        out_ids, out, skipped_fwd = self._embed_graphs(graphs, kept, int(batch_size), pooling)
+        self.skipped_ = skipped + skipped_fwd
+        values = np.concatenate(out, axis=0) if out else np.zeros((0, self.width(pooling)), np.float32)
+        return np.asarray(out_ids, dtype=object), values
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r})"
+
+
+def _frames_to_atoms(batch) -> tuple[list[Any], list[str], list[SkippedStructure]]:
+    """ASE Atoms of the frames of a batch that have positions; the others are skipped."""
+    from monoculture.datasets.frames import iter_ase_atoms
+
+    has_pos = batch.column("positions").is_valid().to_numpy(zero_copy_only=False)
+    ids_all = batch.column("id").to_pylist()
+    skipped = [
+        SkippedStructure(ids_all[i], "no_positions", "frame has no 3D positions")
+        for i in np.flatnonzero(~has_pos)
+    ]
+    if not has_pos.all():
+        import pyarrow as pa
+
+        batch = batch.filter(pa.array(has_pos))
+    atoms = list(iter_ase_atoms(batch)) if batch.num_rows else []
+    return atoms, [a.info["id"] for a in atoms], skipped
+
+
+def embed_frames(
+    embedder: ModelEmbedder,
+    batches: Iterable[Any],
+    *,
+    batch_size: int = 32,
+    pooling: str = "mean",
+    executor: Any = None,
+) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
+    """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
+
+    Parameters
+    ----------
+    embedder : ModelEmbedder
+    batches : iterable of pyarrow.Table
+        Frame batches with the columns of ``FRAME_SCHEMA`` (at least id, numbers, positions, cell, pbc).
+    batch_size : int
+        Structures per forward pass.
+    pooling : {"mean", "mean_var", "atoms"}
+    executor : concurrent.futures.Executor, optional
+        When given, the graphs of the next frame batch are built in it (e.g. a ``ProcessPoolExecutor``)
+        while the current one goes through the model. Without it, graphs are built in this process.
+
+    Yields
+    ------
+    ids : list of str
+        Ids of the embedded rows (repeated per atom with ``pooling="atoms"``).
+    embeddings : numpy.ndarray, float32, shape (len(ids), width)
+    skipped : list of SkippedStructure
+        Frames of this batch left out (no positions, element outside the model's table, ...).
+    """
+    _check_pooling(pooling)
+    builder = embedder.graph_builder()
+
+    def prepare(batch):
+        atoms, ids, skipped = _frames_to_atoms(batch)
+        return atoms, ids, skipped
+
+    def finish(built, skipped_pre):
+        graphs, kept, skipped = built
+        out_ids, out, skipped_fwd = embedder._embed_graphs(graphs, kept, int(batch_size), pooling)
+        values = np.concatenate(out, axis=0) if out else np.zeros((0, embedder.width(pooling)), np.float32)
+        return out_ids, values, skipped_pre + skipped + skipped_fwd
+
+    if executor is None:
+        for batch in batches:
+            atoms, ids, skipped_pre = prepare(batch)
+            yield finish(build_graphs(builder, atoms, ids), skipped_pre)
+        return
+    pending = None
+    for batch in batches:
+        atoms, ids, skipped_pre = prepare(batch)
+        future = executor.submit(build_graphs, builder, atoms, ids)
+        if pending is not None:
+            yield finish(pending[0].result(), pending[1])
+        pending = (future, skipped_pre)
+    if pending is not None:
+        yield finish(pending[0].result(), pending[1])

@@ -1,0 +1,123 @@
+"""Registry of embedding models: one table of (name, package, loader), loaded only when asked for."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import ModelEmbedder
+
+__all__ = ["MODELS", "ModelSpec", "available_models", "load_embedder", "embeddings_table"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry.
+
+    Attributes
+    ----------
+    name : str
+        Registry name.
+    package : str
+        Python package holding code and weights.
+    family : str
+        ``chgnet`` or ``sevennet``.
+    checkpoint : str
+        Checkpoint key within the family.
+    description : str
+    """
+
+    name: str
+    package: str
+    family: str
+    checkpoint: str
+    description: str
+
+
+MODELS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        ModelSpec("chgnet-0.2.0", "chgnet", "chgnet", "0.2.0", "CHGNet 0.2.0, MPtrj (PBE/PBE+U), 5 Å cutoff"),
+        ModelSpec("chgnet-0.3.0", "chgnet", "chgnet", "0.3.0", "CHGNet 0.3.0, MPtrj (PBE/PBE+U), 6 Å cutoff"),
+        ModelSpec("chgnet-r2scan", "chgnet", "chgnet", "r2scan", "CHGNet 0.3.0 transfer-learned on MP r2SCAN"),
+        ModelSpec("sevennet-0", "sevenn", "sevennet", "sevennet-0", "SevenNet-0 (11Jul2024), MPtrj, l_max 2"),
+        ModelSpec("sevennet-l3i5", "sevenn", "sevennet", "sevennet-l3i5", "SevenNet-l3i5, MPtrj, l_max 3"),
+        ModelSpec("sevennet-mf-0", "sevenn", "sevennet", "sevennet-mf-0",
+                  "SevenNet-MF-0, MPtrj + MP r2SCAN, PBE modal used"),
+    )
+}
+
+
+def available_models(installed_only: bool = True) -> list[str]:
+    """Names accepted by :func:`load_embedder`.
+
+    Parameters
+    ----------
+    installed_only : bool
+        Keep only models whose package (and torch) can be imported here.
+    """
+    if not installed_only:
+        return list(MODELS)
+
+    def has(pkg: str) -> bool:
+        return importlib.util.find_spec(pkg) is not None
+
+    return [n for n, s in MODELS.items() if has("torch") and has(s.package)]
+
+
+def load_embedder(name: str, device: str = "cpu") -> ModelEmbedder:
+    """Load a bundled model as an embedder (offline: weights come from the installed wheel).
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_models`.
+    device : {"cpu", "cuda", "auto"}
+
+    Returns
+    -------
+    ModelEmbedder
+        With ``.name``, ``.version``, ``.layer``, ``.dim`` and ``.embed(atoms_list, batch_size, pooling)``.
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    spec = MODELS[name]
+    if importlib.util.find_spec(spec.package) is None or importlib.util.find_spec("torch") is None:
+        raise ImportError(f"model {name!r} needs torch and {spec.package}: pip install 'monoculture[models]'")
+    if spec.family == "chgnet":
+        from ._chgnet import ChgnetEmbedder
+
+        return ChgnetEmbedder(spec.checkpoint, device=device, registry_name=name)
+    from ._sevennet import SevennetEmbedder
+
+    return SevennetEmbedder(spec.checkpoint, device=device)
+
+
+def embeddings_table(ids, embeddings: np.ndarray, metadata: dict):
+    """Embeddings as a :class:`pyarrow.Table` with their provenance in the schema metadata.
+
+    Parameters
+    ----------
+    ids : sequence of str, length n
+    embeddings : numpy.ndarray, shape (n, width)
+    metadata : dict
+        From :meth:`ModelEmbedder.metadata`; stored as JSON under the key ``monoculture.embedding``.
+
+    Returns
+    -------
+    pyarrow.Table
+        Columns ``id`` (string) and ``embedding`` (fixed-size list of float32, width).
+    """
+    import pyarrow as pa
+
+    x = np.ascontiguousarray(embeddings, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] != len(ids):
+        raise ValueError(f"embeddings of shape {x.shape} do not match {len(ids)} ids")
+    col = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1), pa.float32()), x.shape[1])
+    schema = pa.schema(
+        [pa.field("id", pa.string(), nullable=False), pa.field("embedding", col.type, nullable=False)],
+        metadata={"monoculture.embedding": json.dumps(metadata, sort_keys=True)},
+    )
+    return pa.Table.from_arrays([pa.array([str(i) for i in ids], pa.string()), col], schema=schema)
