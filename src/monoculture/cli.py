@@ -94,6 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"])
     p.add_argument("--cache-dir", default=None, help="per-chunk cache folder (resumable runs)")
 
+    p = sub.add_parser("align", help="representation alignment of model embeddings (ID vs OOD, with intervals)")
+    p.add_argument("--embeddings", nargs="+", required=True, metavar="DIR_OR_FILE",
+                   help="parquet/npz embedding files or a folder of them (model name = file stem)")
+    p.add_argument("--id-set", nargs="+", metavar="PATH", help="in-distribution evaluation set (dataset paths)")
+    p.add_argument("--ood-set", nargs="+", metavar="PATH", help="out-of-distribution evaluation set")
+    p.add_argument("--reference-model", help="model that the others are compared with (information imbalance)")
+    p.add_argument("--descriptor-model", help="model-free entry of the zoo (e.g. composition, soap)")
+    p.add_argument("--reference-set", nargs="+", metavar="PATH",
+                   help="training / reference data for the coverage gap (gap vs collapse)")
+    p.add_argument("--k", type=int, default=25, help="neighbours of CKNNA / mutual k-NN (default 25, the study's)")
+    p.add_argument("--normalisation", default="max", choices=["none", "l2", "max", "standard"])
+    p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
+    p.add_argument("--repeats", type=int, default=20, help="equal-size repeats R (default 20)")
+    p.add_argument("--match-atom-count", action="store_true", help="compare ID and OOD on atom-count-matched subsets")
+    p.add_argument("--keep-near-duplicates", action="store_true", help="do not drop near-duplicates first")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
+    p.add_argument("--report", help="write the report into this folder")
+
     p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
     p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
     p.add_argument("--frames", type=int, required=True, help="number of frames")
@@ -102,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="audit the sample data bundled with the package")
     p.add_argument("--out", default="demo_report", help="report folder (default ./demo_report)")
+    p.add_argument("--no-models", action="store_true", help="skip the model-embedding alignment part")
+    p.add_argument("--seed", type=int, default=0)
     return parser
 
 
@@ -268,6 +289,34 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def cmd_align(args) -> int:
+    from datetime import datetime, timezone
+
+    from monoculture import __version__
+    from monoculture.audit.alignment.runner import run_alignment
+
+    try:
+        section = run_alignment(
+            args.embeddings, args.id_set, args.ood_set, descriptor=args.descriptor_model,
+            reference_set=args.reference_set, reference_model=args.reference_model, seed=args.seed, k=args.k,
+            normalisation=args.normalisation, n_boot=args.n_boot, repeats=args.repeats,
+            match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    doc = {"schema_version": "1", "monoculture_version": __version__,
+           "run": {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backend": "serial"},
+           "parameters": {"seed": args.seed}, "datasets": [], "alignment": section}
+    if args.json_out:
+        _write_json(doc, args.json_out)
+    if args.report:
+        _write_report(doc, args.report)
+    from monoculture.demo import _print_verdicts
+
+    _print_verdicts(section)
+    return 0
+
+
 def cmd_synth(args) -> int:
     from monoculture.datasets.synth import synthesize
 
@@ -279,15 +328,15 @@ def cmd_synth(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from monoculture.datasets.samples import sample_paths
+    from monoculture.demo import run_demo
 
-    paths = [str(p) for p in sample_paths()]
-    ns = build_parser().parse_args(["audit", *paths, "--report", args.out, "--quiet"])
-    return cmd_audit(ns)
+    html = run_demo(args.out, with_models=False if args.no_models else None, seed=args.seed)
+    print(f"report: {html}")
+    return 0
 
 
 _COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
-             "featurize": cmd_featurize, "embed": cmd_embed}
+             "featurize": cmd_featurize, "embed": cmd_embed, "align": cmd_align}
 
 
 def main(argv=None) -> int:

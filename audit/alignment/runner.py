@@ -1,0 +1,129 @@
+"""File-level alignment: embeddings on disk + evaluation sets as datasets -> the ``alignment`` section.
+
+This is what ``monoculture align`` and ``monoculture demo`` run. It reads
+
+* embeddings: parquet / npz files (one per model; the model name is the file stem) or a folder of them;
+* the ID and OOD sets as datasets (any reader): their frame ids define the sets, and their frames give the
+  per-id confounders (atoms per structure, elements, periodic or isolated);
+* optionally a reference (training) dataset: its descriptor rows (same descriptor as the model-free entry
+  of the zoo) give each evaluation structure's coverage gap, and its element counts the element rarity;
+
+and calls :func:`~.analysis.align`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...datasets import open_dataset
+from ..summary import BasicCounts
+from .analysis import align
+from .embeddings_io import read_embeddings, read_model_zoo
+
+__all__ = ["load_embeddings", "set_frames_metadata", "run_alignment"]
+
+
+def load_embeddings(sources) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{model: (ids, X)}`` from files and folders (a folder is a model zoo; names are file stems)."""
+    if isinstance(sources, Mapping):
+        sources = list(sources.values())
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    zoo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for src in sources:
+        src = Path(src)
+        found = read_model_zoo(src) if src.is_dir() else {src.stem: read_embeddings(src)}
+        for name, value in found.items():
+            if name in zoo:
+                raise ValueError(f"two embedding files are both named {name!r}")
+            zoo[name] = value
+    if not zoo:
+        raise ValueError(f"no embedding files found in {[str(s) for s in sources]}")
+    return zoo
+
+
+def set_frames_metadata(paths: Sequence) -> pd.DataFrame:
+    """Per-frame ``id``, ``n_atoms``, ``elements`` ('Fe-O'), ``periodic`` of every frame of the datasets."""
+    from ase.data import chemical_symbols
+
+    rows = []
+    for p in paths:
+        for batch in open_dataset(p, quiet=True, progress=False).batches():
+            ids = batch.column("id").to_pylist()
+            n_atoms = batch.column("n_atoms").to_numpy()
+            species = batch.column("species").to_pylist()
+            pbc = batch.column("pbc").to_pylist()
+            for i, ident in enumerate(ids):
+                rows.append({"id": ident, "n_atoms": int(n_atoms[i]),
+                             "elements": "-".join(chemical_symbols[z] for z in species[i]),
+                             "periodic": bool(all(pbc[i]))})
+    return pd.DataFrame(rows, columns=["id", "n_atoms", "elements", "periodic"])
+
+
+def _reference(paths: Sequence, descriptor: str | None):
+    """(descriptor rows of the reference frames or None, element counts) of a reference dataset."""
+    counts = BasicCounts()
+    rows = []
+    desc = None
+    if descriptor:
+        from ...descriptors import available_descriptors, get_descriptor
+
+        if descriptor in available_descriptors():
+            desc = get_descriptor(descriptor)
+    fitted = False
+    for p in paths:
+        for batch in open_dataset(p, quiet=True, progress=False).batches():
+            counts.update(batch)
+            if desc is not None:
+                if not fitted:  # fitted on the first batch, as in the audit's chemical-space analysis
+                    desc.fit(batch)
+                    fitted = True
+                X = desc.transform(batch)
+                rows.append(X[np.isfinite(X).all(axis=1)])
+    ref = np.concatenate(rows) if rows else None
+    return ref, counts.result()["elements"]["structures_per_element"]
+
+
+def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence | None = None, *,
+                  descriptor: str | None = None, reference_set: Sequence | None = None,
+                  reference_model: str | None = None, seed: int = 0, **kwargs) -> dict:
+    """The alignment section from embedding files and evaluation-set datasets.
+
+    Parameters
+    ----------
+    embeddings : path, sequence of paths, or mapping
+        Embedding files or model-zoo folders.
+    id_set, ood_set : sequence of dataset paths, optional
+        In- and out-of-distribution evaluation sets (both or neither).
+    descriptor : str, optional
+        Name of the model-free entry of the zoo (e.g. ``"composition"``): near-duplicate guard, information
+        against a descriptor, gap vs collapse.
+    reference_set : sequence of dataset paths, optional
+        Training / reference data for the coverage gap (needs ``descriptor`` to be a descriptor name).
+    kwargs
+        Passed to :func:`~.analysis.align` (k, normalisation, n_boot, repeats, match_atom_count...).
+    """
+    zoo = load_embeddings(embeddings)
+    if (id_set is None) != (ood_set is None):
+        raise ValueError("give both --id-set and --ood-set, or neither")
+    id_ids = ood_ids = None
+    metadata = None
+    if id_set is not None:
+        md_id = set_frames_metadata(id_set)
+        md_ood = set_frames_metadata(ood_set)
+        id_ids, ood_ids = md_id["id"].tolist(), md_ood["id"].tolist()
+        metadata = pd.concat([md_id, md_ood], ignore_index=True)
+        have = set.intersection(*(set(map(str, ids)) for ids, _ in zoo.values()))
+        id_ids = [i for i in id_ids if i in have]
+        ood_ids = [i for i in ood_ids if i in have]
+        if not id_ids or not ood_ids:
+            raise ValueError("the embeddings hold no ids of the ID or of the OOD set")
+    ref_desc, ref_counts = (None, None)
+    if reference_set:
+        ref_desc, ref_counts = _reference(reference_set, descriptor)
+    return align(zoo, id_ids, ood_ids, reference_model=reference_model, descriptor_name=descriptor,
+                 metadata=metadata, reference_descriptor=ref_desc, reference_element_counts=ref_counts,
+                 seed=seed, **kwargs)
