@@ -258,7 +258,7 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
                 note += f", {round(100 * gvc.get('ci_level', 0.95))}% CI [{ci[0]:.2f}, {ci[1]:.2f}]"
         plans.append(FigurePlan(
             "alignment", None, "alignment_gap_vs_collapse", "Gap against collapse",
-            "One point per model." + (f" Interval from {gvc['n_boot']} bootstrap resamples." if gvc.get("n_boot") else ""),
+            "One point per evaluation structure (coloured by set)." + (f" Interval from {gvc['n_boot']} bootstrap resamples." if gvc.get("n_boot") else ""),
             lambda: charts.grouped_scatter([p["x"] for p in pts], [p["y"] for p in pts], None,
                                            labels=[p["label"] for p in pts] if len(pts) <= 30 else None,
                                            xlabel=gvc.get("x_label", "gap (unitless)"),

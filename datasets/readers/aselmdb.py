@@ -24,7 +24,7 @@ import orjson
 
 from ..accounting import Accounting
 from ..builder import RawFrame
-from ..frames import stress_ase_ev_a3_to_gpa
+from ..frames import EV_PER_A3_TO_GPA
 from ..registry import ReadOptions
 
 __all__ = ["iter_records", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
@@ -78,38 +78,55 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
     return None
 
 
-def _decode(obj):
-    """ASE JSON ``{"__ndarray__": [shape, dtype, flat]}`` -> numpy arrays, recursively."""
-    if isinstance(obj, dict):
-        if "__ndarray__" in obj:
-            shape, dtype, flat = obj["__ndarray__"]
-            return np.asarray(flat, dtype=dtype).reshape(shape)
-        return {k: _decode(v) for k, v in obj.items()}
+def _flat(obj):
+    """The flat element list of an ASE-JSON array (or a nested list as it is): no numpy per row, the
+    frame builder converts whole batches at once."""
+    if isinstance(obj, dict) and "__ndarray__" in obj:
+        return obj["__ndarray__"][2]
     return obj
 
 
-def _frame(dct: dict, row_id: str, shard: Path) -> RawFrame:
+_SUBSET_CACHE: dict[str, tuple] = {}
+
+
+def _regime(text: str) -> tuple[str | None, str, float | None]:
+    """(subset, method, temperature_K) from a sid / folder name; cached by the text before the last dashes."""
+    key = text.rsplit("-", 2)[0]
+    hit = _SUBSET_CACHE.get(key)
+    if hit is None:
+        subset = _subset_from_text(text)
+        hit = (subset, *subset_regime(subset))
+        if len(_SUBSET_CACHE) < 10_000:
+            _SUBSET_CACHE[key] = hit
+    return hit
+
+
+def _frame(dct: dict, row_id: str, shard: Path, shard_subset: tuple) -> RawFrame:
     data = dct.get("data") or {}
     kvp = dct.get("key_value_pairs") or {}
     sid = data.get("sid") or kvp.get("sid")
-    subset = _subset_from_text(str(sid)) if sid else None
-    subset = subset or _subset_from_text(str(shard.parent.name)) or _subset_from_text(str(shard))
-    method, temperature = subset_regime(subset)
+    subset, method, temperature = _regime(str(sid)) if sid else (None, "unknown", None)
+    if subset is None:
+        subset, method, temperature = shard_subset
     stress = dct.get("stress")
+    if stress is not None:
+        stress = [v * EV_PER_A3_TO_GPA for v in _flat(stress)]
+        if len(stress) == 9:  # a full 3x3 tensor -> Voigt
+            stress = [stress[0], stress[4], stress[8], stress[5], stress[2], stress[1]]
     charge = data.get("charge", kvp.get("charge"))
     spin = data.get("spin", kvp.get("spin"))
-    numbers = _decode(dct["numbers"])
     cell = dct.get("cell")
+    forces = dct.get("forces")
     return RawFrame(
         id=str(sid) if sid else f"{shard.stem}:{row_id}",
         key=row_id,
-        numbers=np.asarray(numbers),
-        positions=_decode(dct["positions"]),
-        cell=None if cell is None else _decode(cell),
-        pbc=_decode(dct.get("pbc", [False, False, False])),
+        numbers=_flat(dct["numbers"]),
+        positions=_flat(dct["positions"]),
+        cell=None if cell is None else _flat(cell),
+        pbc=_flat(dct.get("pbc", [False, False, False])),
         energy_eV=dct.get("energy"),
-        forces=_decode(dct["forces"]) if "forces" in dct else None,
-        stress_GPa=None if stress is None else stress_ase_ev_a3_to_gpa(_decode(stress)),
+        forces=None if forces is None else _flat(forces),
+        stress_GPa=stress,
         temperature_K=temperature,
         method=method,
         subset=subset,
@@ -176,6 +193,8 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
                 accounting.fail(file, "*", "truncated_container",
                                 f"LMDB needs {needed} bytes, file has {shard.stat().st_size}")
                 continue
+            folder_subset = _subset_from_text(str(shard.parent.name)) or _subset_from_text(str(shard))
+            shard_subset = (folder_subset, *subset_regime(folder_subset))
             with env.begin(buffers=False) as txn:
                 cursor = txn.cursor()
                 if first_key is not None:
@@ -189,7 +208,7 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
                         row_id = key.decode("ascii", "replace")
                         try:
                             dct = orjson.loads(zlib.decompress(value))
-                            yield _frame(dct, row_id, shard)
+                            yield _frame(dct, row_id, shard, shard_subset)
                         except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                             accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
                 except lmdb.Error as exc:

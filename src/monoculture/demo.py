@@ -14,6 +14,8 @@ from pathlib import Path
 __all__ = ["run_demo", "write_g2_molecules"]
 
 CRYSTAL_SAMPLES = ("mptrj_sample.json", "omat24_sample", "alexandria_sample.json.bz2")
+#: Bootstrap replicates of the demo's intervals (``monoculture align`` defaults to 200).
+DEMO_N_BOOT = 100
 
 
 def write_g2_molecules(path: Path) -> Path:
@@ -80,7 +82,7 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
     doc = run_audit([str(p) for p in sample_paths()], AuditOptions(quiet=True, progress=False, seed=seed))
     models = _models_available() if with_models is not False else []
     if models:
-        from monoculture.audit.alignment.analysis import run_alignment
+        from monoculture.audit.alignment.runner import run_alignment
 
         log(f"embedding bundled crystals (ID) and g2 molecules (OOD) with {len(models)} models ...")
         crystals = [sample_dir() / name for name in CRYSTAL_SAMPLES]
@@ -88,7 +90,8 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
         files = _embed_all(crystals + [molecules], out / "embeddings", models, log)
         log("alignment analysis (bootstrap intervals, k sweep, near-duplicate guard) ...")
         doc["alignment"] = run_alignment(files, id_set=crystals, ood_set=[molecules], descriptor="composition",
-                                         reference_set=[sample_dir() / "mptrj_sample.json"], seed=seed)
+                                         reference_set=[sample_dir() / "mptrj_sample.json"], seed=seed,
+                                         n_boot=DEMO_N_BOOT, repeats=20, n_perm=100)
         _print_verdicts(doc["alignment"])
     else:
         doc["alignment"] = {"not_applicable": "the models extra (torch, chgnet, sevenn) is not installed: "
