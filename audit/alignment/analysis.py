@@ -544,6 +544,7 @@ def align(
     mle_k: int = 50,
     tau: float = 0.05,
     drop_near_duplicates: bool = True,
+    near_duplicate_basis: str = "models",
     metadata: pd.DataFrame | None = None,
     match_atom_count: bool = False,
     reference_descriptor=None,
@@ -597,6 +598,10 @@ def align(
         Near-duplicate threshold as a fraction of the median nearest-neighbour distance.
     drop_near_duplicates : bool
         Remove near-duplicates before everything (default). If False they are still found and reported.
+    near_duplicate_basis : {"models", "descriptor"} or str
+        Embeddings whose near-duplicates are dropped (the union, for every model): every model (default),
+        the model-free descriptor, or one named embedding. A composition descriptor makes every frame of
+        the same composition (a whole relaxation trajectory) a "duplicate", so it is not the default.
     metadata : pandas.DataFrame, optional
         Per-id ``id``, ``n_atoms``, ``elements`` (list or ``'Fe-O'``), ``periodic``: confounders.
     match_atom_count : bool
@@ -670,7 +675,15 @@ def align(
               for m in names}
 
     # -- near-duplicate guard, per set ----------------------------------------------------------------
-    basis = [descriptor_name] if descriptor_name is not None else models
+    if near_duplicate_basis == "descriptor" and descriptor_name is not None:
+        basis = [descriptor_name]
+    elif near_duplicate_basis in ("models", "descriptor"):
+        basis = list(models)
+    elif near_duplicate_basis in names:
+        basis = [near_duplicate_basis]
+    else:
+        raise ValueError(f"near_duplicate_basis must be 'models', 'descriptor' or an embedding name, "
+                         f"got {near_duplicate_basis!r}")
     nd_rows, nd_section_rows = {}, []
     for key, rows in rows_of.items():
         found = {m: find_near_duplicates(normed[m][rows], tau) for m in names}
@@ -686,8 +699,8 @@ def align(
                         f"(distance < {tau:g} × median 1-NN distance = {f.threshold:.3g})"
                         + ("; used for the guard" if m in basis else "; reported only")})
         nd_section_rows.append({
-            "model_a": "all models" if descriptor_name is None else descriptor_name,
-            "model_b": "union" if descriptor_name is None else descriptor_name, "set": key,
+            "model_a": "all models" if len(basis) > 1 else basis[0],
+            "model_b": "union" if len(basis) > 1 else basis[0], "set": key,
             "score": float(drop.mean()),
             "note": f"{int(drop.sum())} of {rows.size} structures "
                     + ("dropped for every model" if drop_near_duplicates else "flagged (not dropped)")

@@ -89,7 +89,7 @@ def _reference(paths: Sequence, descriptor: str | None):
 
 def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence | None = None, *,
                   descriptor: str | None = None, reference_set: Sequence | None = None,
-                  reference_model: str | None = None, seed: int = 0, **kwargs) -> dict:
+                  reference_model: str | None = None, seed: int = 0, intersect: bool = False, **kwargs) -> dict:
     """The alignment section from embedding files and evaluation-set datasets.
 
     Parameters
@@ -103,10 +103,21 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
         against a descriptor, gap vs collapse.
     reference_set : sequence of dataset paths, optional
         Training / reference data for the coverage gap (needs ``descriptor`` to be a descriptor name).
+    intersect : bool
+        Keep only the ids that every file holds (structures one model could not take, e.g. isolated atoms
+        for CHGNet, are then dropped for every model and counted under ``ids_not_in_every_model``); without
+        it, files with different ids are an error.
     kwargs
         Passed to :func:`~.analysis.align` (k, normalisation, n_boot, repeats, match_atom_count...).
     """
     zoo = load_embeddings(embeddings)
+    dropped = {}
+    if intersect:
+        common = set.intersection(*(set(map(str, ids)) for ids, _ in zoo.values()))
+        for name, (ids, X) in list(zoo.items()):
+            keep = np.array([str(i) in common for i in ids], dtype=bool)
+            dropped[name] = int((~keep).sum())
+            zoo[name] = (np.asarray(ids)[keep], np.asarray(X)[keep])
     if (id_set is None) != (ood_set is None):
         raise ValueError("give both --id-set and --ood-set, or neither")
     id_ids = ood_ids = None
@@ -124,6 +135,9 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
     ref_desc, ref_counts = (None, None)
     if reference_set:
         ref_desc, ref_counts = _reference(reference_set, descriptor)
-    return align(zoo, id_ids, ood_ids, reference_model=reference_model, descriptor_name=descriptor,
-                 metadata=metadata, reference_descriptor=ref_desc, reference_element_counts=ref_counts,
-                 seed=seed, **kwargs)
+    section = align(zoo, id_ids, ood_ids, reference_model=reference_model, descriptor_name=descriptor,
+                    metadata=metadata, reference_descriptor=ref_desc, reference_element_counts=ref_counts,
+                    seed=seed, **kwargs)
+    if intersect:
+        section["ids_not_in_every_model"] = {k: v for k, v in sorted(dropped.items())}
+    return section

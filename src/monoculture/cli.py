@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=20, help="equal-size repeats R (default 20)")
     p.add_argument("--match-atom-count", action="store_true", help="compare ID and OOD on atom-count-matched subsets")
     p.add_argument("--keep-near-duplicates", action="store_true", help="do not drop near-duplicates first")
+    p.add_argument("--intersect-ids", action="store_true",
+                   help="align on the ids every file holds (drop structures a model skipped) instead of failing")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
     p.add_argument("--report", help="write the report into this folder")
@@ -301,6 +303,7 @@ def cmd_align(args) -> int:
             reference_set=args.reference_set, reference_model=args.reference_model, seed=args.seed, k=args.k,
             normalisation=args.normalisation, n_boot=args.n_boot, repeats=args.repeats,
             match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
+            intersect=args.intersect_ids,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None

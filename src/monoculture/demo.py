@@ -91,7 +91,7 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
         log("alignment analysis (bootstrap intervals, k sweep, near-duplicate guard) ...")
         doc["alignment"] = run_alignment(files, id_set=crystals, ood_set=[molecules], descriptor="composition",
                                          reference_set=[sample_dir() / "mptrj_sample.json"], seed=seed,
-                                         n_boot=DEMO_N_BOOT, repeats=20, n_perm=100)
+                                         n_boot=DEMO_N_BOOT, repeats=20, n_perm=100, intersect=True)
         _print_verdicts(doc["alignment"])
     else:
         doc["alignment"] = {"not_applicable": "the models extra (torch, chgnet, sevenn) is not installed: "
