@@ -106,5 +106,5 @@ def _print_verdicts(section: dict) -> None:
         lo, hi = (v.get("interval") or [float("nan"), float("nan")])[:2]
         print(f"{scope} alignment: {v.get('verdict')} — {v.get('statistic')} = {v.get('estimate'):.3f} "
               f"[{lo:.3f}, {hi:.3f}] ({v.get('level', 0.95):.0%} CI)")
-        if v.get("warning"):
-            print(f"  warning: {v['warning']}")
+        for warning in v.get("warnings") or []:
+            print(f"  warning: {warning}")
