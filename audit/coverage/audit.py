@@ -22,6 +22,7 @@ from .elements import ElementCoverage
 from .level_of_theory import LevelOfTheoryCoverage
 from .priorities import build_priorities
 from .regimes import RegimeCoverage
+from .volume_strain import VolumeStrainCoverage
 
 __all__ = ["CoverageAudit"]
 
@@ -60,6 +61,7 @@ class CoverageAudit:
         self.elements_ = ElementCoverage()
         self.level_of_theory_ = LevelOfTheoryCoverage()
         self.regimes_ = RegimeCoverage()
+        self.volume_strain_ = VolumeStrainCoverage()
         self.chemical_space_ = ChemicalSpaceCoverage(
             sample_size=descriptor_sample_size, seed=seed, k=k, descriptor=descriptor, umap=umap,
             umap_max=descriptor_sample_size, quests_crosscheck=quests_crosscheck,
@@ -70,6 +72,7 @@ class CoverageAudit:
         self.elements_.update(batch)
         self.level_of_theory_.update(batch)
         self.regimes_.update(batch)
+        self.volume_strain_.update(batch)
         if descriptors is not None:
             self.chemical_space_.update(batch, descriptors)
         return self
@@ -79,13 +82,17 @@ class CoverageAudit:
         self.elements_.merge(other.elements_)
         self.level_of_theory_.merge(other.level_of_theory_)
         self.regimes_.merge(other.regimes_)
+        self.volume_strain_.merge(other.volume_strain_)
         self.chemical_space_.merge(other.chemical_space_)
         return self
 
     def exact_result(self) -> dict:
         """``elements``, ``level_of_theory``, ``regimes`` results only (cheap, no sample analysis)."""
+        regimes = self.regimes_.result()
+        if "not_applicable" in regimes.get("volume_strain", {}):  # no volume_strain column: compute it here
+            regimes["volume_strain"] = self.volume_strain_.result()
         return {"elements": self.elements_.result(), "level_of_theory": self.level_of_theory_.result(),
-                "regimes": self.regimes_.result()}
+                "regimes": regimes}
 
     def compare(self, reference: "CoverageAudit", **kwargs) -> dict:
         """Compare this dataset (A) with a reference audit (B).
