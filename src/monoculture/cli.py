@@ -175,12 +175,17 @@ def cmd_audit(args) -> int:
             client.close()
             if cluster is not None:
                 cluster.close()
+    _emit(doc, args)
+    _print_summary(doc)
+    return 0
+
+
+def _emit(doc: dict, args) -> None:
+    """Write the document where the arguments ask: ``--json FILE`` and ``--report DIR``."""
     if args.json_out:
         _write_json(doc, args.json_out)
     if args.report:
         _write_report(doc, args.report)
-    _print_summary(doc)
-    return 0
 
 
 def _write_report(doc: dict, folder: str) -> None:
@@ -310,10 +315,7 @@ def cmd_align(args) -> int:
     doc = {"schema_version": "1", "monoculture_version": __version__,
            "run": {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backend": "serial"},
            "parameters": {"seed": args.seed}, "datasets": [], "alignment": section}
-    if args.json_out:
-        _write_json(doc, args.json_out)
-    if args.report:
-        _write_report(doc, args.report)
+    _emit(doc, args)
     from monoculture.demo import _print_verdicts
 
     _print_verdicts(section)
