@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from ..datasets import Accounting, Dataset, open_dataset
 from .coverage import CoverageAudit
+from .coverage.chemical_space import joint_umap
 from .summary import BasicCounts
 
 __all__ = ["AuditOptions", "ShardAudit", "audit_shard", "audit_dataset", "run_audit", "SCHEMA_VERSION"]
@@ -194,11 +195,14 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     reference = audit_dataset(options.reference, options, client) if options.reference else None
-    datasets = []
+    datasets, audits = [], []
     for p in paths:
         same = reference is not None and Path(p).resolve() == Path(options.reference).resolve()
         audited = reference if same else audit_dataset(p, options, client)
+        audits.append(audited)
         datasets.append(audited.result(None if same else reference))
+    if reference is not None and all(a is not reference for a in audits):
+        audits.append(reference)
     run = {
         "started": started.isoformat(timespec="seconds"),
         "elapsed_s": round(time.perf_counter() - t0, 3),
@@ -210,10 +214,14 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
     parameters = options.parameters()
     if reference is not None:
         parameters["reference"] = reference.dataset.name
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "monoculture_version": __version__,
         "run": run,
         "parameters": parameters,
         "datasets": datasets,
     }
+    if options.umap and options.descriptor and len(audits) > 1:
+        samples = [a.audit.coverage.chemical_space_.sample() for a in audits]
+        doc["chemical_space"] = {"umap": joint_umap(samples, seed=options.seed)}
+    return doc

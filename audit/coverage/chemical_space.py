@@ -32,7 +32,8 @@ import pyarrow as pa
 from .knn import knn_self
 from .reservoir import DescriptorReservoir, DescriptorSample
 
-__all__ = ["ChemicalSpaceCoverage", "vendi_score", "quests_entropy", "near_duplicates", "SAMPLE_RULE"]
+__all__ = [
+    "joint_umap", "ChemicalSpaceCoverage", "vendi_score", "quests_entropy", "near_duplicates", "SAMPLE_RULE"]
 
 #: How the sample is drawn (copied into every result).
 SAMPLE_RULE = ("bottom-k reservoir: the frames with the smallest seeded 64-bit SipHash of 'dataset/id' "
@@ -268,3 +269,33 @@ class ChemicalSpaceCoverage:
         if "x" not in u:
             return pd.DataFrame(columns=["id", "dataset", "x", "y"])
         return pd.DataFrame({"id": u["ids"], "dataset": u["datasets"], "x": u["x"], "y": u["y"]})
+
+
+def joint_umap(samples: list, seed: int = 0, max_per_dataset: int = 2000) -> dict:
+    """2-D UMAP of several datasets' reservoir samples together (the comparison map of the report).
+
+    Parameters
+    ----------
+    samples : list of DescriptorSample
+        One per dataset, same descriptor (same width); the first ``max_per_dataset`` rows of each (the
+        reservoir order is a seeded uniform sample) are used.
+    seed : int
+        UMAP ``random_state``.
+
+    Returns
+    -------
+    dict
+        ``ids``, ``datasets``, ``x``, ``y``, ``n_neighbors``, ``min_dist``, ``seed``, ``n``, or
+        ``{"not_applicable": reason}``.
+    """
+    parts = [s.take(np.arange(min(len(s), max_per_dataset))) for s in samples if s is not None and len(s)]
+    if len(parts) < 2:
+        return {"not_applicable": "a joint map needs descriptor samples of at least two datasets"}
+    widths = {p.X.shape[1] for p in parts}
+    if len(widths) != 1:
+        return {"not_applicable": f"descriptor widths differ: {sorted(widths)}"}
+    merged = DescriptorSample.concat(parts)
+    result = ChemicalSpaceCoverage(sample_size=len(merged), seed=seed, umap_max=len(merged))._umap(merged)
+    if "not_applicable" not in result:
+        result["max_per_dataset"] = int(max_per_dataset)
+    return result

@@ -53,3 +53,4 @@ def test_molecules_are_not_applicable():
     b.add(RawFrame(id="m", key="0", numbers=[8, 1, 1], positions=np.eye(3), pbc=False, energy_eV=-10.0))
     res = VolumeStrainCoverage().update(b.flush()).result()
     assert "not_applicable" in res
+
