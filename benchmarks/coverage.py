@@ -125,10 +125,11 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=1_000_000)
     p.add_argument("--knn", type=int, nargs="*", default=[100_000, 1_000_000])
     args = p.parse_args()
-    r = bench_exact(args.frames)
-    print("exact accumulators (elements + level_of_theory + regimes)")
-    for k, v in r.items():
-        print(f"  {k:26s} {v:,.3f}" if isinstance(v, float) else f"  {k:26s} {v:,}")
+    if args.frames > 0:
+        r = bench_exact(args.frames)
+        print("exact accumulators (elements + level_of_theory + regimes)")
+        for k, v in r.items():
+            print(f"  {k:26s} {v:,.3f}" if isinstance(v, float) else f"  {k:26s} {v:,}")
     print("\nk-NN compare (compare_arrays, A and B of n points each)")
     print(f"  {'n':>9s} {'d':>3s} {'index':>13s} {'seconds':>9s} {'coverage':>9s} {'novelty':>8s}")
     for n in args.knn:

@@ -493,6 +493,14 @@ def _gap_vs_collapse(per_set, models, descriptor_name, reference_descriptor, md,
             if len(rows) >= 30:
                 rows = np.asarray(rows)
                 results["by_element"][e] = sp(x[rows], pooled["model_descriptor_agreement"][rows], f"el/{e}")
+        if "regime" in md.columns:  # e.g. "md 1000 K", "relax", "molecule": the regime bin of each structure
+            regimes = md["regime"].reindex(ids_all).astype(str).tolist()
+            by_regime: dict[str, list[int]] = {}
+            for i, r in enumerate(regimes):
+                by_regime.setdefault(r, []).append(i)
+            results["by_regime"] = {
+                r: sp(x[np.asarray(rows)], pooled["model_descriptor_agreement"][np.asarray(rows)], f"regime/{r}")
+                for r, rows in sorted(by_regime.items()) if len(rows) >= 30}
         if reference_element_counts is not None:
             rarity = element_rarity(els, reference_element_counts, reference_descriptor.shape[0])
             results["element_rarity"] = {name: sp(rarity, pooled[name], f"rarity/{name}") for name in pooled}

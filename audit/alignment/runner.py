@@ -46,7 +46,8 @@ def load_embeddings(sources) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def set_frames_metadata(paths: Sequence) -> pd.DataFrame:
-    """Per-frame ``id``, ``n_atoms``, ``elements`` ('Fe-O'), ``periodic`` of every frame of the datasets."""
+    """Per-frame ``id``, ``n_atoms``, ``elements`` ('Fe-O'), ``periodic`` and ``regime`` (method and
+    temperature, or ``isolated``) of every frame of the datasets."""
     from ase.data import chemical_symbols
 
     rows = []
@@ -56,11 +57,17 @@ def set_frames_metadata(paths: Sequence) -> pd.DataFrame:
             n_atoms = batch.column("n_atoms").to_numpy()
             species = batch.column("species").to_pylist()
             pbc = batch.column("pbc").to_pylist()
+            method = batch.column("method").to_pylist()
+            temperature = batch.column("temperature_K").to_pylist()
             for i, ident in enumerate(ids):
+                periodic = bool(all(pbc[i]))
+                regime = method[i] if periodic else "isolated"
+                if temperature[i] is not None:
+                    regime += f" {temperature[i]:g} K"
                 rows.append({"id": ident, "n_atoms": int(n_atoms[i]),
                              "elements": "-".join(chemical_symbols[z] for z in species[i]),
-                             "periodic": bool(all(pbc[i]))})
-    return pd.DataFrame(rows, columns=["id", "n_atoms", "elements", "periodic"])
+                             "periodic": periodic, "regime": regime})
+    return pd.DataFrame(rows, columns=["id", "n_atoms", "elements", "periodic", "regime"])
 
 
 def _reference(paths: Sequence, descriptor: str | None):
