@@ -196,7 +196,9 @@ class SOAPDescriptor(FrameDescriptor):
         return out, ok
 
     def _transform_batch(self, batch: pa.Table):
-        out = np.full((batch.num_rows, self.n_soap_features_), np.nan)
+        # float32 straight away when there is no PCA: one pass over the (n, 15k-wide) output, not two
+        dtype = np.float32 if self.pca_ is None else np.float64
+        out = np.full((batch.num_rows, self.n_soap_features_), np.nan, dtype=dtype)
         skipped = []
         for i, atoms, reason in self._frame_atoms(batch):
             if atoms is None:
@@ -210,7 +212,7 @@ class SOAPDescriptor(FrameDescriptor):
 
     def _project(self, raw: np.ndarray) -> np.ndarray:
         if self.pca_ is None:
-            return raw.astype(np.float32)
+            return raw.astype(np.float32, copy=False)
         good = ~np.isnan(raw).any(axis=1)
         out = np.full((raw.shape[0], self.pca_.n_components_), np.nan, dtype=np.float32)
         if good.any():
