@@ -12,6 +12,7 @@ Prints one table, every number measured in this run on this machine:
 
 Usage: ``python benchmarks/scale.py [--frames 20000] [--sizes 20000,60000,180000] [--workdir DIR]``.
 ``--big`` adds a ~2 GB MPTrj file (about 850k frames; takes tens of minutes) to the RSS sizes.
+``--only-dask-phase`` times the distributed part alone (serial vs 1 and 2 workers).
 """
 from __future__ import annotations
 
@@ -123,6 +124,39 @@ def audit_rss(path: Path, extra: list[str]) -> tuple[float, float, int]:
     return info["rss"], info["dt"], frames
 
 
+def dask_phase(path: Path, workers: int) -> float:
+    """Seconds of the distributed part alone (shards read and audited on the workers, tree merge), without
+    the once-per-dataset chemical-space analysis on the client; UMAP and the quests cross-check off."""
+    from monoculture.audit.distributed import connect, dask_audit
+    from monoculture.audit.run import AuditOptions, _open, fit_descriptor
+
+    opts = AuditOptions(quiet=True, progress=False, umap=False, quests_crosscheck=False)
+    ds = _open(path, opts)
+    desc = fit_descriptor(ds, opts)
+    client = connect(f"local:{workers}")
+    try:
+        client.run(lambda: __import__("monoculture.audit.run"))  # worker start-up and imports not timed
+        t = time.perf_counter()
+        dask_audit(path, ds, opts, desc, client)
+        return time.perf_counter() - t
+    finally:
+        cluster = client.cluster
+        client.close()
+        cluster.close()
+
+
+def serial_phase(path: Path) -> float:
+    """Seconds of the same work in one process (``audit_shard`` over the whole file)."""
+    from monoculture.audit.run import AuditOptions, _open, audit_shard, fit_descriptor
+
+    opts = AuditOptions(quiet=True, progress=False, umap=False, quests_crosscheck=False)
+    ds = _open(path, opts)
+    desc = fit_descriptor(ds, opts)
+    t = time.perf_counter()
+    audit_shard(ds, None, opts, desc)
+    return time.perf_counter() - t
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=20000, help="frames of the ingest files")
@@ -131,6 +165,8 @@ def main(argv=None) -> None:
     parser.add_argument("--big", action="store_true", help="add a ~2 GB MPTrj file to the RSS sizes")
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--only-dask-phase", action="store_true",
+                        help="only time the distributed phase (serial vs 1 and 2 workers) on the largest size")
     args = parser.parse_args(argv)
 
     from monoculture.datasets.synth import synthesize
@@ -144,6 +180,18 @@ def main(argv=None) -> None:
     if not omat.exists():
         synthesize("omat24", args.frames, omat, seed=0)
 
+    if args.only_dask_phase:
+        size = [int(x) for x in args.sizes.split(",") if x][-1]
+        path = work / f"mptrj_rss_{size}.json"
+        if not path.exists():
+            synthesize("mptrj", size, path, seed=1)
+        t0 = serial_phase(path)
+        t1, t2 = dask_phase(path, 1), dask_phase(path, 2)
+        print(f"\n| {size:,} MPTrj frames, reading + accumulators | seconds | frames/s | speed-up vs 1 worker |")
+        print("|---|---|---|---|")
+        for label, t in (("serial (one process)", t0), ("Dask, 1 worker", t1), ("Dask, 2 workers", t2)):
+            print(f"| {label} | {t:.1f} | {size / t:,.0f} | {t1 / t:.2f} |")
+        return
     rows = []
     for label, path, raw, naive in (("MPTrj JSON", mptrj, raw_mptrj, naive_mptrj),
                                     ("OMat24 aselmdb", omat, raw_aselmdb, naive_aselmdb)):
