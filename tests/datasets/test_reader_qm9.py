@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from corrupt_bytes import corruptions
 
 from monoculture.datasets import open_dataset
 from monoculture.datasets.frames import concat_batches
@@ -160,21 +161,8 @@ def test_truncated_archive_fails_cleanly(tmp_path):
     assert table.num_rows == acc.read < 39
 
 
-def _corruptions(valid: bytes):
-    n = len(valid)
-    flips = st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 255)), min_size=1, max_size=8)
-
-    def flip(pairs):
-        out = bytearray(valid)
-        for i, b in pairs:
-            out[i] = b
-        return bytes(out)
-
-    return st.one_of(st.binary(max_size=400), st.integers(0, n).map(lambda k: valid[:k]), flips.map(flip))
-
-
 @settings(max_examples=30, deadline=None)
-@given(data=_corruptions(METHANE.encode()))
+@given(data=corruptions(METHANE.encode()))
 def test_corrupt_file_counted_once(tmp_path_factory, data):
     path = _write(tmp_path_factory.mktemp("qm9fuzz"), "dsgdb9nsd_000001.xyz", data)
     table, acc = _read(path, format="qm9")
@@ -183,7 +171,7 @@ def test_corrupt_file_counted_once(tmp_path_factory, data):
 
 
 @settings(max_examples=30, deadline=None)
-@given(data=_corruptions(_tar_bz2([("dsgdb9nsd_000001.xyz", METHANE), ("dsgdb9nsd_000003.xyz", WATER)])))
+@given(data=corruptions(_tar_bz2([("dsgdb9nsd_000001.xyz", METHANE), ("dsgdb9nsd_000003.xyz", WATER)])))
 def test_corrupt_archive_never_raises(tmp_path_factory, data):
     path = _write(tmp_path_factory.mktemp("qm9fuzz"), "qm9_fuzz.tar.bz2", data)
     table, acc = _read(path, format="qm9")

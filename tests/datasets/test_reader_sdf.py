@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from corrupt_bytes import corruptions
 from rdkit import Chem, RDConfig
 from rdkit.Chem import AllChem
 
@@ -141,25 +142,12 @@ def test_single_mol_file(tmp_path):
     assert table.column("smiles").to_pylist() == ["c1ccccc1"]
 
 
-def _corruptions(valid: bytes):
-    n = len(valid)
-    flips = st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 255)), min_size=1, max_size=8)
-
-    def flip(pairs):
-        out = bytearray(valid)
-        for i, b in pairs:
-            out[i] = b
-        return bytes(out)
-
-    return st.one_of(st.binary(max_size=400), st.integers(0, n).map(lambda k: valid[:k]), flips.map(flip))
-
-
 _SMALL = (Chem.MolToMolBlock(Chem.MolFromSmiles("CCO")) + "> <E>\n1.0\n\n$$$$\n"
           + Chem.MolToMolBlock(Chem.MolFromSmiles("c1ccncc1")) + "$$$$\n").encode()
 
 
 @settings(max_examples=30, deadline=None)
-@given(data=_corruptions(_SMALL))
+@given(data=corruptions(_SMALL))
 def test_corrupt_sdf_never_raises(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("sdffuzz") / "fuzz.sdf"
     path.write_bytes(data)

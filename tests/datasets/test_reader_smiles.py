@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from corrupt_bytes import corruptions
 from rdkit import RDConfig
 
 from monoculture.datasets import open_dataset
@@ -119,24 +120,11 @@ def test_mol_from_smiles_reason():
     assert reason is None and mol.GetNumAtoms() == 6
 
 
-def _corruptions(valid: bytes):
-    n = len(valid)
-    flips = st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 255)), min_size=1, max_size=8)
-
-    def flip(pairs):
-        out = bytearray(valid)
-        for i, b in pairs:
-            out[i] = b
-        return bytes(out)
-
-    return st.one_of(st.binary(max_size=400), st.integers(0, n).map(lambda k: valid[:k]), flips.map(flip))
-
-
 SMI_BYTES = b"CCO ethanol\nc1ccccc1 benzene\n[NH4+] ammonium\nC1CC broken\nO=C=O\n"
 
 
 @settings(max_examples=30, deadline=None)
-@given(data=_corruptions(SMI_BYTES))
+@given(data=corruptions(SMI_BYTES))
 def test_corrupt_smi_never_raises(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("smifuzz") / "fuzz.smi"
     path.write_bytes(data)
@@ -147,7 +135,7 @@ def test_corrupt_smi_never_raises(tmp_path_factory, data):
 
 
 @settings(max_examples=30, deadline=None)
-@given(data=_corruptions(TABLE.encode()))
+@given(data=corruptions(TABLE.encode()))
 def test_corrupt_csv_never_raises(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("csvfuzz") / "fuzz.csv"
     path.write_bytes(data)
