@@ -119,8 +119,12 @@ class FrameBuilder:
 
     # -- internals -------------------------------------------------------------------------------------
     @staticmethod
-    def _flat(values: list, lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """Concatenate per-frame (n_i, width) arrays / nested lists; returns (flat (sum n_i, width), present)."""
+    def _flat(values: list, lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Concatenate per-frame (n_i, width) arrays / nested lists.
+
+        Returns (flat (sum n_i, width), present (n,) bool, shape_ok (n,) bool); a frame whose array has
+        the wrong size gets NaN rows and ``shape_ok`` False.
+        """
         present = np.array([v is not None for v in values], dtype=bool)
         total = int(lengths[present].sum())
         out = np.empty((total, width), dtype=np.float64)

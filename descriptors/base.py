@@ -35,6 +35,7 @@ __all__ = [
     "iter_batches",
     "check_batch",
     "atom_subsample",
+    "sampled_atom_features",
     "package_versions",
 ]
 
@@ -163,6 +164,52 @@ def atom_subsample(
         fi.append(np.full(len(idx), i, dtype=np.int64))
         ai.append(idx.astype(np.int32))
     return np.concatenate(fi), np.concatenate(ai)
+
+
+def sampled_atom_features(batch: pa.Table, frames: Iterable, compute, width: int, max_atoms: int,
+                          random_state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Per-atom rows of the reproducible atom subsample (:func:`atom_subsample`) of every frame.
+
+    Parameters
+    ----------
+    batch : pyarrow.Table
+        The frame batch.
+    frames : iterable of (row, payload, reason)
+        One entry per frame; ``payload`` None means skipped for ``reason``.
+    compute : callable (payload, centers) -> numpy.ndarray, shape (len(centers), width)
+        Features of the sampled atoms ``centers`` of one frame; a ``ValueError`` skips the frame with its
+        message as the reason.
+    width : int
+        Feature width (for an empty result).
+    max_atoms, random_state : int
+        Subsample size per frame and its seed.
+
+    Returns
+    -------
+    (X (n_sampled_atoms, width), frame_index, atom_index, skipped [(id, reason)])
+    """
+    from ..datasets.frames import atoms_arrays
+
+    ids = batch.column("id").to_pylist()
+    frame_index, atom_index = atom_subsample(ids, atoms_arrays(batch).offsets, max_atoms, random_state)
+    starts = np.searchsorted(frame_index, np.arange(batch.num_rows + 1))
+    blocks, fi, ai, skipped = [], [], [], []
+    for i, payload, reason in frames:
+        centers = atom_index[starts[i] : starts[i + 1]]
+        if payload is None:
+            skipped.append((ids[i], reason))
+            continue
+        try:
+            blocks.append(compute(payload, centers))
+        except ValueError as exc:
+            skipped.append((ids[i], str(exc)))
+            continue
+        fi.append(frame_index[starts[i] : starts[i + 1]])
+        ai.append(centers)
+    return (np.concatenate(blocks) if blocks else np.zeros((0, width)),
+            np.concatenate(fi) if fi else np.zeros(0, np.int64),
+            np.concatenate(ai) if ai else np.zeros(0, np.int32),
+            skipped)
 
 
 class RowSample:

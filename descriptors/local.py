@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..datasets.frames import atoms_arrays
-from .base import AtomFeatures, FrameDescriptor, atom_subsample, check_batch
+from .base import AtomFeatures, FrameDescriptor, check_batch, sampled_atom_features
 
 __all__ = ["LocalEnvironmentDescriptor"]
 
@@ -150,24 +150,7 @@ class LocalEnvironmentDescriptor(FrameDescriptor):
         """
         self._check_fitted()
         batch = check_batch(X, self.required_columns)
-        ids = batch.column("id").to_pylist()
-        arr = atoms_arrays(batch)
-        frame_index, atom_index = atom_subsample(ids, arr.offsets, self.max_atoms_per_structure,
-                                                 self.random_state)
-        starts = np.searchsorted(frame_index, np.arange(batch.num_rows + 1))
-        blocks, fi, ai, skipped = [], [], [], []
-        for i, x, reason in self._frames(batch):
-            if x is None:
-                skipped.append((ids[i], reason))
-                continue
-            sel = atom_index[starts[i] : starts[i + 1]]
-            blocks.append(x[sel])
-            fi.append(frame_index[starts[i] : starts[i + 1]])
-            ai.append(sel)
         d = 2 * int(self.k) - 1
-        return AtomFeatures(
-            (np.concatenate(blocks) if blocks else np.zeros((0, d))).astype(np.float32),
-            np.concatenate(fi) if fi else np.zeros(0, np.int64),
-            np.concatenate(ai) if ai else np.zeros(0, np.int32),
-            skipped,
-        )
+        x, fi, ai, skipped = sampled_atom_features(batch, self._frames(batch), lambda v, sel: v[sel], d,
+                                                   self.max_atoms_per_structure, self.random_state)
+        return AtomFeatures(x.astype(np.float32), fi, ai, skipped)

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..datasets.frames import atoms_arrays
-from .base import AtomFeatures, FrameDescriptor, RowSample, atom_subsample, check_batch
+from .base import AtomFeatures, FrameDescriptor, RowSample, check_batch, sampled_atom_features
 
 __all__ = ["SOAPDescriptor"]
 
@@ -238,31 +238,15 @@ class SOAPDescriptor(FrameDescriptor):
         """
         self._check_fitted()
         batch = check_batch(X, self.required_columns)
-        ids = batch.column("id").to_pylist()
-        arr = atoms_arrays(batch)
-        frame_index, atom_index = atom_subsample(ids, arr.offsets, self.max_atoms_per_structure,
-                                                 self.random_state)
-        starts = np.searchsorted(frame_index, np.arange(batch.num_rows + 1))
-        blocks, fi, ai, skipped = [], [], [], []
-        for i, atoms, reason in self._frame_atoms(batch):
-            centers = atom_index[starts[i] : starts[i + 1]]
-            if atoms is None:
-                skipped.append((ids[i], reason))
-                continue
+
+        def compute(atoms, centers):
             try:
-                v = self._soap(bool(atoms.pbc.any()), "off").create_single(atoms, centers=centers.tolist())
+                return self._soap(bool(atoms.pbc.any()), "off").create_single(atoms, centers=centers.tolist())
             except ValueError as exc:
-                skipped.append((ids[i], f"dscribe: {exc}"))
-                continue
-            blocks.append(v)
-            fi.append(frame_index[starts[i] : starts[i + 1]])
-            ai.append(centers)
-        width = self.n_soap_features_
-        raw = np.concatenate(blocks) if blocks else np.zeros((0, width))
-        return AtomFeatures(
-            self._project(raw),
-            np.concatenate(fi) if fi else np.zeros(0, np.int64),
-            np.concatenate(ai) if ai else np.zeros(0, np.int32),
-            skipped,
-        )
+                raise ValueError(f"dscribe: {exc}") from None
+
+        raw, fi, ai, skipped = sampled_atom_features(batch, self._frame_atoms(batch), compute,
+                                                     self.n_soap_features_, self.max_atoms_per_structure,
+                                                     self.random_state)
+        return AtomFeatures(self._project(raw), fi, ai, skipped)
 
