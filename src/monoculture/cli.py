@@ -316,9 +316,9 @@ def cmd_align(args) -> int:
            "run": {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backend": "serial"},
            "parameters": {"seed": args.seed}, "datasets": [], "alignment": section}
     _emit(doc, args)
-    from monoculture.demo import _print_verdicts
+    from monoculture.demo import print_verdicts
 
-    _print_verdicts(section)
+    print_verdicts(section)
     return 0
 
 

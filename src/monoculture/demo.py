@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["run_demo", "write_g2_molecules"]
+__all__ = ["run_demo", "write_g2_molecules", "print_verdicts"]
 
 CRYSTAL_SAMPLES = ("mptrj_sample.json", "omat24_sample", "alexandria_sample.json.bz2")
 #: Bootstrap replicates of the demo's intervals (``monoculture align`` defaults to 200).
@@ -92,7 +92,7 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
         doc["alignment"] = run_alignment(files, id_set=crystals, ood_set=[molecules], descriptor="composition",
                                          reference_set=[sample_dir() / "mptrj_sample.json"], seed=seed,
                                          n_boot=DEMO_N_BOOT, repeats=20, n_perm=100, intersect=True)
-        _print_verdicts(doc["alignment"])
+        print_verdicts(doc["alignment"])
     else:
         doc["alignment"] = {"not_applicable": "the models extra (torch, chgnet, sevenn) is not installed: "
                                               "pip install 'monoculture[models]' to add the alignment demo"}
@@ -101,7 +101,7 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
     return paths["html"]
 
 
-def _print_verdicts(section: dict) -> None:
+def print_verdicts(section: dict) -> None:
     for scope, v in (section.get("verdicts") or {}).items():
         lo, hi = (v.get("interval") or [float("nan"), float("nan")])[:2]
         print(f"{scope} alignment: {v.get('verdict')} — {v.get('statistic')} = {v.get('estimate'):.3f} "
