@@ -1,0 +1,80 @@
+"""The numpy CHGNet graph builder gives exactly the tensors of CHGNet's own converter."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("chgnet")
+
+from ase import Atoms  # noqa: E402
+from ase.build import bulk, molecule  # noqa: E402
+from chgnet.graph import CrystalGraphConverter  # noqa: E402
+from pymatgen.core import Lattice, Structure  # noqa: E402
+
+from monoculture.descriptors.models import UnsupportedStructure  # noqa: E402
+from monoculture.descriptors.models._chgnet import ChgnetGraphBuilder  # noqa: E402
+from monoculture.descriptors.models.cells import vacuum_cell  # noqa: E402
+
+pytestmark = pytest.mark.models
+
+FIELDS = ["atomic_number", "atom_frac_coord", "atom_graph", "neighbor_image", "directed2undirected",
+          "undirected2directed", "bond_graph", "lattice"]
+
+
+def _structures():
+    rng = np.random.default_rng(7)
+    out = [
+        bulk("Si", "diamond", a=5.43),
+        bulk("Po", "sc", a=3.35),                    # one atom: every edge is a self-image edge
+        bulk("Cu", "fcc", a=3.61).repeat((2, 2, 1)),
+        bulk("ZnO", "wurtzite", a=3.25, c=5.2),
+        bulk("NaCl", "rocksalt", a=5.64, cubic=True),
+        molecule("C6H6"),
+        molecule("CH3CH2OH"),
+    ]
+    for base in (bulk("GaAs", "zincblende", a=5.65), bulk("Fe", "bcc", a=2.87, cubic=True)):
+        for _ in range(4):  # strained, rattled supercells (no symmetry, distances near the cutoffs)
+            a = base.repeat(tuple(int(x) for x in rng.integers(1, 4, 3)))
+            a.set_cell(a.cell[:] @ (np.eye(3) + rng.uniform(-0.04, 0.04, (3, 3))), scale_atoms=True)
+            a.rattle(0.08, seed=int(rng.integers(1 << 30)))
+            out.append(a)
+    return out
+
+
+def _library_graph(atoms, cutoff=6.0, bond_cutoff=3.0):
+    """CHGNet's converter on the pymatgen Structure a user would build from the Atoms."""
+    pbc = np.asarray(atoms.pbc, bool)
+    cell = np.asarray(atoms.cell[:], float)
+    if not pbc.all():
+        cell = vacuum_cell(atoms.positions, cell, pbc, cutoff)
+    structure = Structure(Lattice(cell), atoms.numbers, atoms.positions, coords_are_cartesian=True)
+    conv = CrystalGraphConverter(atom_graph_cutoff=cutoff, bond_graph_cutoff=bond_cutoff, algorithm="fast",
+                                 on_isolated_atoms="error")
+    return conv(structure, graph_id="x")
+
+
+@pytest.mark.parametrize("index", range(len(_structures())))
+def test_numpy_graph_equals_chgnet_converter(index):
+    atoms = _structures()[index]
+    atoms.info["id"] = "x"
+    ref = _library_graph(atoms)
+    got = ChgnetGraphBuilder(6.0, 3.0, 94, algorithm="numpy")(atoms)
+    assert len(ref.bond_graph) > 0 or index == 1
+    for name in FIELDS:
+        a, b = getattr(ref, name), getattr(got, name)
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        assert torch.equal(a, b), name
+    assert got.composition == ref.composition
+    assert got.atom_frac_coord.requires_grad and got.lattice.requires_grad
+
+
+def test_both_algorithms_refuse_isolated_atoms():
+    lonely = Atoms("Cu2", positions=[[0, 0, 0], [1.5, 1.5, 1.5]], cell=np.eye(3) * 40, pbc=True)
+    lonely += Atoms("O", positions=[[20, 20, 20]])
+    for algorithm in ("numpy", "chgnet"):
+        with pytest.raises(UnsupportedStructure, match="isolated_atom"):
+            ChgnetGraphBuilder(6.0, 3.0, 94, algorithm=algorithm)(lonely)
+
+
+def test_unknown_algorithm_is_an_error():
+    with pytest.raises(ValueError, match="algorithm"):
+        ChgnetGraphBuilder(6.0, 3.0, 94, algorithm="magic")(bulk("Si", "diamond", a=5.43))
