@@ -1,13 +1,23 @@
 """Turn parsed records into validated frame batches (:data:`~monoculture.datasets.frames.FRAME_SCHEMA`).
 
-Readers only parse: they yield :class:`RawFrame` objects in native units already converted to the frame
-table's units (eV, eV/Å, GPa, K, Å). Validation lives here, once, for every format: a frame with a
-non-finite energy, force, stress or position, an atomic number outside 1..118, or no atoms is skipped with a
-reason and counted in the :class:`~monoculture.datasets.accounting.Accounting`.
+Readers only parse: they yield :class:`RawFrame` objects, or whole batches of *rows* (plain tuples of the
+same fields in :data:`ROW_FIELDS` order, which skip the per-record object), in native units already
+converted to the frame table's units (eV, eV/Å, GPa, K, Å). Validation lives here, once, for every format:
+a frame with a non-finite energy, force, stress or position, an atomic number outside 1..118, or no atoms is
+skipped with a reason and counted in the :class:`~monoculture.datasets.accounting.Accounting`.
+
+Conversion to numpy is per batch: the per-atom values of all frames of a batch (nested or flat Python
+lists, as a JSON parser returns them) are chained and converted by one ``numpy.array`` call per column.
+When a batch holds anything irregular (numpy arrays, scalars, ragged or mis-sized lists, non-integer atomic
+numbers...) that column falls back to a per-frame conversion with the same rules, so the output never
+depends on which path ran.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -16,7 +26,7 @@ import pyarrow as pa
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, hill_formula
 
-__all__ = ["RawFrame", "FrameBuilder", "level_of_theory_label", "MAX_Z"]
+__all__ = ["RawFrame", "FrameBuilder", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
 
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118
@@ -65,16 +75,31 @@ class RawFrame:
     smiles: str | None = None
 
 
-class FrameBuilder:
-    """Accumulate :class:`RawFrame` records and emit validated :class:`pyarrow.Table` batches.
+#: Field order of a *row*, the tuple form of a :class:`RawFrame` that fast readers build directly
+#: (see :meth:`FrameBuilder.build_rows`).
+ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RawFrame))
+_AS_ROW = attrgetter(*ROW_FIELDS)
+_NONE = type(None)
 
-    ``add`` only appends the record's fields to Python lists (no numpy per record); validation and every
-    derived column (fmax, frms, pressure, volume, species, formula) are computed once per batch with
-    vectorised numpy at :meth:`flush`. That keeps the per-frame cost of the builder below the cost of
-    parsing the source (``benchmarks/scale.py`` measures it). Rejected records are counted as skipped in
-    the accounting, with the first failing rule as the reason, in this order: ``no_atoms``,
-    ``unknown_element``, ``bad_positions``, ``nan_positions``, ``bad_cell``, ``nan_energy``, ``bad_forces``,
-    ``nan_forces``, ``bad_stress``, ``nan_stress``, ``bad_temperature``.
+#: ``fill(functional, hubbard_u, basis, numbers, offsets) -> (functional, hubbard_u, basis)``: completes the
+#: level of theory of the valid frames of a batch (lists of length n; ``numbers`` (atoms,) uint8 Z of those
+#: frames, ``offsets`` (n + 1,) int32 into it). :class:`~monoculture.datasets.reading.Dataset` passes one
+#: that applies an override or the dataset card.
+TheoryFill = Callable[[list, list, list, np.ndarray, np.ndarray], tuple[list, list, list]]
+
+
+class FrameBuilder:
+    """Validate parsed records and emit them as :class:`pyarrow.Table` batches in ``FRAME_SCHEMA``.
+
+    Two ways in: :meth:`add` queues one :class:`RawFrame` (a batch is emitted every ``batch_size``
+    records, and by :meth:`flush`), and :meth:`build_rows` turns a whole batch of row tuples (fields in
+    :data:`ROW_FIELDS` order) into one table at once. Both validate and derive every column (fmax, frms,
+    pressure, volume, species, formula) once per batch with vectorised numpy, so the per-frame cost of
+    the builder stays well below the cost of parsing the source (``benchmarks/scale.py`` measures it).
+    Rejected records are counted as skipped in the accounting, with the first failing rule as the
+    reason, in this order: ``no_atoms``, ``unknown_element``, ``bad_positions``, ``nan_positions``,
+    ``bad_cell``, ``nan_energy``, ``bad_forces``, ``nan_forces``, ``bad_stress``, ``nan_stress``,
+    ``bad_temperature``.
 
     Parameters
     ----------
@@ -85,18 +110,20 @@ class FrameBuilder:
     accounting : Accounting
         Where read / skipped counts go (``read`` is counted when a batch is validated).
     batch_size : int
-        Records per batch (before validation; a batch is smaller by the records it rejects).
+        Records per batch for :meth:`add` (before validation; a batch is smaller by the records it rejects).
+    theory : TheoryFill, optional
+        Completes ``functional`` / ``hubbard_u`` / ``basis`` of the valid frames of each batch.
     """
 
-    def __init__(self, dataset: str, file: str, accounting: Accounting, batch_size: int = 4096):
+    def __init__(self, dataset: str, file: str, accounting: Accounting, batch_size: int = 4096,
+                 theory: TheoryFill | None = None):
         self.dataset = dataset
         self.file = str(file)
         self.accounting = accounting
         self.batch_size = int(batch_size)
+        self.theory = theory
         self._formula_cache: dict[bytes, str] = {}
-        self._reset()
-
-    def _reset(self) -> None:
+        self._label_cache: dict[tuple, str] = {}
         self._records: list[RawFrame] = []
 
     def __len__(self) -> int:
@@ -113,46 +140,50 @@ class FrameBuilder:
         """Validate the queued records and emit them as one batch (None when nothing valid is queued)."""
         if not self._records:
             return None
-        records = self._records
-        self._reset()
-        return self._build(records)
+        records, self._records = self._records, []
+        return self.build_rows(list(map(_AS_ROW, records)))
+
+    def build_rows(self, rows: Sequence[tuple]) -> pa.Table | None:
+        """Validate a batch of rows (tuples of the :class:`RawFrame` fields in :data:`ROW_FIELDS` order)
+        and emit it as one table; None when no row is valid. Skips are counted as for :meth:`add`."""
+        if not rows:
+            return None
+        return self._build(*zip(*rows, strict=True))
 
     # -- internals -------------------------------------------------------------------------------------
-    @staticmethod
-    def _flat(values: list, lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Concatenate per-frame (n_i, width) arrays / nested lists.
+    def _formulas(self, sp_z: np.ndarray, counts: np.ndarray, sp_off: np.ndarray) -> list[str]:
+        """Hill formula of each frame from its distinct Z ``sp_z`` and ``counts`` (frame i: sp_off[i]:sp_off[i+1])."""
+        code = (sp_z.astype(np.int64) << 32) | counts.astype(np.int64)
+        blob = code.tobytes()
+        bounds = (sp_off.astype(np.int64) * 8).tolist()
+        keys = [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        cache = self._formula_cache
+        out = list(map(cache.get, keys))
+        for i, f in enumerate(out):
+            if f is None:
+                a, b = sp_off[i], sp_off[i + 1]
+                f = out[i] = hill_formula(sp_z[a:b], counts[a:b])
+                if len(cache) < 100_000:
+                    cache[keys[i]] = f
+        return out
 
-        Returns (flat (sum n_i, width), present (n,) bool, shape_ok (n,) bool); a frame whose array has
-        the wrong size gets NaN rows and ``shape_ok`` False.
-        """
-        present = np.array([v is not None for v in values], dtype=bool)
-        total = int(lengths[present].sum())
-        out = np.empty((total, width), dtype=np.float64)
-        ok = np.ones(len(values), dtype=bool)
-        pos = 0
-        for i in np.flatnonzero(present):
-            arr = np.asarray(values[i], dtype=np.float64)
-            n = int(lengths[i])
-            if arr.size != n * width:
-                ok[i] = False
-                arr = np.full((n, width), np.nan)
-            out[pos : pos + n] = arr.reshape(n, width)
-            pos += n
-        return out, present, ok
+    def _labels(self, functionals: list, hubbard_u: list, basis: list) -> list[str]:
+        cache = self._label_cache
+        out = []
+        for key in zip(functionals, hubbard_u, basis):
+            try:
+                label = cache.get(key)
+            except TypeError:  # an unhashable value from some reader
+                label = level_of_theory_label(*key)
+            if label is None:
+                label = cache[key] = level_of_theory_label(*key)
+            out.append(label)
+        return out
 
-    def _formula(self, species: np.ndarray, counts: np.ndarray) -> str:
-        key = species.tobytes() + counts.tobytes()
-        f = self._formula_cache.get(key)
-        if f is None:
-            f = hill_formula(species, counts)
-            if len(self._formula_cache) < 100_000:
-                self._formula_cache[key] = f
-        return f
-
-    def _build(self, records: list[RawFrame]) -> pa.Table | None:
-        n = len(records)
-        numbers_list = [np.asarray(r.numbers) for r in records]
-        lengths = np.fromiter((a.size if a.ndim == 1 else -1 for a in numbers_list), dtype=np.int64, count=n)
+    def _build(self, ids, keys, numbers_col, positions_col, cell_col, pbc_col, energy_col, forces_col, stress_col,
+               temperature_col, method_col, subset_col, functional_col, hubbard_col, basis_col, charge_col, spin_col,
+               smiles_col) -> pa.Table | None:
+        n = len(ids)
         reason = np.full(n, -1, dtype=np.int64)  # index into _REASONS; -1 = valid
         detail: dict[int, str] = {}
 
@@ -163,53 +194,38 @@ class FrameBuilder:
                 for i in np.flatnonzero(new):
                     detail[int(i)] = text(int(i))
 
+        numbers, lengths, int_like, head = _numbers(numbers_col)
         flag(lengths <= 0, 0, lambda i: "structure has no atoms")
         lengths = np.maximum(lengths, 0)
         frame_of_atom = np.repeat(np.arange(n), lengths)
-        numbers = (np.concatenate([a.ravel() for a in numbers_list]) if n else np.zeros(0))
-        int_like = np.array([np.issubdtype(a.dtype, np.integer) for a in numbers_list])
-        numbers = numbers.astype(np.int64, copy=False) if numbers.dtype.kind in "iu" else numbers
         bad_z = np.zeros(n, bool)
         if numbers.size:
             bad_atoms = (numbers < 1) | (numbers > MAX_Z)
             bad_z[frame_of_atom[bad_atoms]] = True
         bad_z |= ~int_like & (lengths > 0)
-        flag(bad_z, 1, lambda i: f"atomic numbers {numbers_list[i][:8].tolist()} include a non-element")
+        flag(bad_z, 1, lambda i: f"atomic numbers {head(i)} include a non-element")
 
-        positions, has_pos, pos_ok = self._flat([r.positions for r in records], lengths, 3)
+        positions, has_pos, pos_ok = _vectors(positions_col, lengths, 3)
         flag(~pos_ok, 2, lambda i: f"positions do not have shape ({lengths[i]}, 3)")
         atom_has_pos = np.repeat(has_pos, lengths)
         nonfinite_pos = np.zeros(n, bool)
-        bad = ~np.isfinite(positions).all(axis=1)
-        nonfinite_pos[frame_of_atom[atom_has_pos][bad]] = True
+        nonfinite_pos[frame_of_atom[atom_has_pos][~np.isfinite(positions).all(axis=1)]] = True
         flag(nonfinite_pos, 3, lambda i: "non-finite atomic positions")
 
-        pbc = np.zeros((n, 3), dtype=bool)
-        cell = np.zeros((n, 3, 3), dtype=np.float64)
-        cell_ok = np.ones(n, bool)
-        for i, r in enumerate(records):
-            if r.pbc is not None:
-                pbc[i] = np.broadcast_to(np.asarray(r.pbc, dtype=bool), (3,))
-            if r.cell is not None:
-                c = np.asarray(r.cell, dtype=np.float64)
-                if c.size == 9:
-                    cell[i] = c.reshape(3, 3)
-                else:
-                    cell_ok[i] = False
+        pbc = _pbc(pbc_col)
+        cell, cell_ok = _cells(cell_col)
         flag(~cell_ok | ~np.isfinite(cell).all(axis=(1, 2)), 4, lambda i: "cell is not a finite 3x3 matrix")
         periodic = pbc.all(axis=1)
         det = np.abs(np.linalg.det(np.where(np.isfinite(cell), cell, 0.0)))
         flag(periodic & (det <= 1e-8), 4, lambda i: "periodic structure with a singular cell")
         volume = np.where(periodic, det, np.nan)
 
-        energy = np.array([np.nan if r.energy_eV is None else float(r.energy_eV) for r in records])
-        has_energy = np.array([r.energy_eV is not None for r in records])
-        flag(has_energy & ~np.isfinite(energy), 5, lambda i: f"energy is {records[i].energy_eV}")
+        energy, has_energy = _scalars(energy_col)
+        flag(has_energy & ~np.isfinite(energy), 5, lambda i: f"energy is {energy_col[i]}")
 
-        forces, has_forces, forces_ok = self._flat([r.forces for r in records], lengths, 3)
+        forces, has_forces, forces_ok = _vectors(forces_col, lengths, 3)
         flag(~forces_ok, 6, lambda i: f"forces do not have shape ({lengths[i]}, 3)")
-        atom_has_f = np.repeat(has_forces, lengths)
-        f_frames = frame_of_atom[atom_has_f]
+        f_frames = frame_of_atom[np.repeat(has_forces, lengths)]
         nonfinite_f = np.zeros(n, bool)
         nonfinite_f[f_frames[~np.isfinite(forces).all(axis=1)]] = True
         flag(nonfinite_f, 7, lambda i: "non-finite forces")
@@ -220,52 +236,43 @@ class FrameBuilder:
         sums = np.bincount(f_frames, weights=np.where(np.isfinite(norms2), norms2, 0.0), minlength=n)
         frms = np.where(has_forces, np.sqrt(sums / np.maximum(lengths, 1)), np.nan)
 
-        stress = np.full((n, 6), np.nan)
-        has_stress = np.zeros(n, bool)
-        for i, r in enumerate(records):
-            if r.stress_GPa is not None:
-                s = np.asarray(r.stress_GPa, dtype=np.float64).ravel()
-                has_stress[i] = True
-                if s.size == 6:
-                    stress[i] = s
-                else:
-                    flag(np.arange(n) == i, 8, lambda j: f"stress has {s.size} components, expected 6 (Voigt)")
+        stress, has_stress, stress_size = _stress(stress_col)
+        flag(stress_size != 6, 8, lambda i: (f"stress has {stress_size[i]} components, expected 6 (Voigt)"
+                                             if stress_size[i] >= 0 else "stress is not an array of numbers"))
         flag(has_stress & ~np.isfinite(stress).all(axis=1), 9, lambda i: "non-finite stress")
         pressure = -(stress[:, 0] + stress[:, 1] + stress[:, 2]) / 3.0
 
-        temperature = np.array([np.nan if r.temperature_K is None else float(r.temperature_K) for r in records])
-        has_t = np.array([r.temperature_K is not None for r in records])
+        temperature, has_t = _scalars(temperature_col)
         flag(has_t & ~(np.isfinite(temperature) & (temperature >= 0)), 10,
-             lambda i: f"temperature {records[i].temperature_K} K")
+             lambda i: f"temperature {temperature_col[i]} K")
 
         for i in np.flatnonzero(reason >= 0):
-            self.accounting.skip(self.file, records[i].key, _REASONS[reason[i]], detail.get(int(i), ""))
+            self.accounting.skip(self.file, keys[i], _REASONS[reason[i]], detail.get(int(i), ""))
         valid = reason < 0
         n_valid = int(valid.sum())
         self.accounting.add_read(n_valid)
         if n_valid == 0:
             return None
-        return self._to_table(records, valid, lengths, numbers, frame_of_atom, positions, has_pos, cell, pbc,
-                              forces, has_forces, energy, has_energy, fmax, frms, stress, has_stress, pressure,
-                              volume, temperature, has_t)
 
-    def _to_table(self, records, valid, lengths, numbers, frame_of_atom, positions, has_pos, cell, pbc, forces,
-                  has_forces, energy, has_energy, fmax, frms, stress, has_stress, pressure, volume, temperature,
-                  has_t) -> pa.Table:
         keep = np.flatnonzero(valid)
-        recs = [records[i] for i in keep]
+        if n_valid == n:
+            def pick(col):
+                return list(col)
+        else:
+            keep_list = keep.tolist()
+
+            def pick(col):
+                return [col[i] for i in keep_list]
         atom_keep = valid[frame_of_atom]
         lens = lengths[keep]
-        offsets = np.zeros(len(keep) + 1, dtype=np.int32)
+        offsets = np.zeros(n_valid + 1, dtype=np.int32)
         np.cumsum(lens, out=offsets[1:])
         z = numbers[atom_keep].astype(np.uint8)
 
         def vec3_lists(flat_all, present_all):
             present = present_all[keep]
-            atom_present = np.repeat(present_all, lengths)
-            mask_atoms = atom_keep[atom_present]
-            flat = flat_all[mask_atoms]
-            offs = np.zeros(len(keep) + 1, dtype=np.int32)
+            flat = flat_all[atom_keep[np.repeat(present_all, lengths)]]
+            offs = np.zeros(n_valid + 1, dtype=np.int32)
             np.cumsum(np.where(present, lens, 0), out=offs[1:])
             values = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), pa.float64()), 3)
             return pa.ListArray.from_arrays(pa.array(offs, pa.int32()), values,
@@ -279,29 +286,35 @@ class FrameBuilder:
         def nullable(values, present):
             return pa.array(values, pa.float64(), mask=~present)
 
-        # species / counts per frame from (frame, Z) pairs
-        frame_local = np.repeat(np.arange(len(keep)), lens)
-        pair = frame_local.astype(np.int64) * 256 + z
-        upair, ucount = np.unique(pair, return_counts=True)
-        sp_frame = upair // 256
-        sp_z = (upair % 256).astype(np.uint8)
-        sp_off = np.zeros(len(keep) + 1, dtype=np.int32)
-        np.cumsum(np.bincount(sp_frame, minlength=len(keep)), out=sp_off[1:])
-        formulas = [self._formula(sp_z[sp_off[i]:sp_off[i + 1]], ucount[sp_off[i]:sp_off[i + 1]])
-                    for i in range(len(keep))]
+        def ints16(col):
+            values = pick(col)
+            if values.count(None) == len(values):
+                return pa.nulls(len(values), pa.int16())
+            return pa.array([None if v is None else int(v) for v in values], pa.int16())
 
+        # species / counts per frame from (frame, Z) pairs
+        frame_local = np.repeat(np.arange(n_valid), lens)
+        upair, ucount = np.unique(frame_local.astype(np.int64) * 256 + z, return_counts=True)
+        sp_z = (upair % 256).astype(np.uint8)
+        sp_off = np.zeros(n_valid + 1, dtype=np.int32)
+        np.cumsum(np.bincount(upair // 256, minlength=n_valid), out=sp_off[1:])
+        formulas = self._formulas(sp_z, ucount, sp_off)
+
+        functionals, hubbard_u, basis = pick(functional_col), pick(hubbard_col), pick(basis_col)
+        if self.theory is not None:
+            functionals, hubbard_u, basis = self.theory(functionals, hubbard_u, basis, z, offsets)
+        functionals = [f or "unknown" for f in functionals]
         e = energy[keep]
         he = has_energy[keep]
         hf = has_forces[keep]
         hs = has_stress[keep]
         vol = volume[keep]
-        methods = [r.method if r.method in METHODS else "unknown" for r in recs]
-        functionals = [r.functional or "unknown" for r in recs]
+        prefix = self.file + "::"
         arrays = {
-            "id": pa.array([str(r.id) for r in recs], pa.string()),
-            "dataset": pa.array([self.dataset] * len(keep), pa.string()),
-            "source": pa.array([f"{self.file}::{r.key}" for r in recs], pa.string()),
-            "subset": pa.array([r.subset for r in recs], pa.string()),
+            "id": pa.array([str(v) for v in pick(ids)], pa.string()),
+            "dataset": pa.array([self.dataset] * n_valid, pa.string()),
+            "source": pa.array([prefix + (k if type(k) is str else f"{k}") for k in pick(keys)], pa.string()),
+            "subset": pa.array(pick(subset_col), pa.string()),
             "n_atoms": pa.array(lens, pa.int32()),
             "numbers": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(z, pa.uint8())),
             "positions": vec3_lists(positions, has_pos),
@@ -320,18 +333,194 @@ class FrameBuilder:
             "pressure_GPa": nullable(pressure[keep], hs),
             "volume_A3": nullable(vol, np.isfinite(vol)),
             "temperature_K": nullable(temperature[keep], has_t[keep]),
-            "method": pa.array(methods, pa.string()),
-            "level_of_theory": pa.array(
-                [level_of_theory_label(f, r.hubbard_u, r.basis) for f, r in zip(functionals, recs)], pa.string()),
+            "method": pa.array([m if m in METHODS else "unknown" for m in pick(method_col)], pa.string()),
+            "level_of_theory": pa.array(self._labels(functionals, hubbard_u, basis), pa.string()),
             "functional": pa.array(functionals, pa.string()),
-            "hubbard_u": pa.array([r.hubbard_u for r in recs], pa.bool_()),
-            "basis": pa.array([r.basis for r in recs], pa.string()),
-            "charge": pa.array([None if r.charge is None else int(r.charge) for r in recs], pa.int16()),
-            "spin": pa.array([None if r.spin is None else int(r.spin) for r in recs], pa.int16()),
-            "smiles": pa.array([r.smiles for r in recs], pa.string()),
+            "hubbard_u": pa.array(hubbard_u, pa.bool_()),
+            "basis": pa.array(basis, pa.string()),
+            "charge": ints16(charge_col),
+            "spin": ints16(spin_col),
+            "smiles": pa.array(pick(smiles_col), pa.string()),
         }
         return pa.Table.from_arrays([arrays[name] for name in FRAME_SCHEMA.names], schema=FRAME_SCHEMA)
 
 
 _REASONS = ("no_atoms", "unknown_element", "bad_positions", "nan_positions", "bad_cell", "nan_energy", "bad_forces",
             "nan_forces", "bad_stress", "nan_stress", "bad_temperature")
+
+
+# -- per-batch conversion of one column (fast path, then per-frame fallback with the same rules) ------------
+def _present(col: Sequence, types: set) -> tuple[np.ndarray, list]:
+    """(present (n,) bool, the non-None values) of a column whose value types are ``types``."""
+    if _NONE not in types:
+        return np.ones(len(col), bool), col
+    return np.fromiter((v is not None for v in col), bool, len(col)), [v for v in col if v is not None]
+
+
+def _numbers(col: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[int], list]]:
+    """Atomic numbers of a batch.
+
+    Returns (numbers (sum of lengths,) int64 when integer, lengths (n,) int64 with -1 for a value that
+    is not 1-D, int_like (n,) bool, head(i) -> the first 8 numbers of frame i as a list).
+    """
+    n = len(col)
+    if set(map(type, col)) == {list}:
+        try:
+            flat = np.array(list(chain.from_iterable(col)))
+        except (ValueError, TypeError, OverflowError):
+            flat = None
+        if flat is not None and flat.ndim == 1 and flat.dtype == np.int64:
+            lengths = np.fromiter(map(len, col), np.int64, n)
+            starts = np.concatenate(([0], np.cumsum(lengths)))
+
+            def head(i):
+                return flat[starts[i]: starts[i] + min(8, lengths[i])].tolist()
+
+            return flat, lengths, np.ones(n, bool), head
+    arrays = [np.asarray(v) for v in col]
+    lengths = np.fromiter((a.size if a.ndim == 1 else -1 for a in arrays), np.int64, n)
+    int_like = np.fromiter((np.issubdtype(a.dtype, np.integer) for a in arrays), bool, n)
+    # values that are not 1-D have no atoms (no_atoms); non-numeric ones are zeros here (unknown_element)
+    parts = [a if a.dtype.kind in "iufb" else np.zeros(a.size, np.int64) for a in arrays if a.ndim == 1]
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    if flat.dtype.kind in "iu":
+        flat = flat.astype(np.int64, copy=False)
+    return flat, lengths, int_like, lambda i: arrays[i][:8].tolist()
+
+
+def _vectors(col: Sequence, lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-atom vectors of a batch (nested (n_i, width) or flat (n_i * width) lists or arrays, or None).
+
+    Returns (flat (sum of n_i over present frames, width) float64, present (n,) bool, shape_ok (n,) bool);
+    a frame whose value has the wrong size, or cannot be converted, gets NaN rows and ``shape_ok`` False.
+    """
+    n = len(col)
+    types = set(map(type, col))
+    if types <= {list, _NONE}:
+        present, values = _present(col, types)
+        want = lengths[present]
+        try:
+            arr = np.array(list(chain.from_iterable(values)), dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            arr = None
+        if arr is not None:
+            sizes = np.fromiter(map(len, values), np.int64, len(values))
+            if arr.ndim == 2 and arr.shape[1] == width and np.array_equal(sizes, want):
+                return arr, present, np.ones(n, bool)
+            if arr.ndim == 1 and np.array_equal(sizes, want * width):
+                return arr.reshape(-1, width), present, np.ones(n, bool)
+    present = np.fromiter((v is not None for v in col), bool, n)
+    out = np.empty((int(lengths[present].sum()), width), dtype=np.float64)
+    ok = np.ones(n, dtype=bool)
+    pos = 0
+    for i in np.flatnonzero(present):
+        m = int(lengths[i])
+        try:
+            arr = np.asarray(col[i], dtype=np.float64)
+        except (ValueError, TypeError):  # ragged or not numeric
+            arr = None
+        if arr is None or arr.size != m * width:
+            ok[i] = False
+            arr = np.full((m, width), np.nan)
+        out[pos: pos + m] = arr.reshape(m, width)
+        pos += m
+    return out, present, ok
+
+
+def _pbc(col: Sequence) -> np.ndarray:
+    """Periodic flags (n, 3) bool; None -> not periodic, a scalar applies to all three directions."""
+    n = len(col)
+    pbc = np.zeros((n, 3), dtype=bool)
+    types = set(map(type, col))
+    if types <= {list, _NONE}:
+        present, values = _present(col, types)
+        if not values:
+            return pbc
+        try:
+            arr = np.array(values, dtype=bool)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is not None and arr.shape == (len(values), 3):
+            pbc[present] = arr
+            return pbc
+    for i, v in enumerate(col):
+        if v is not None:
+            pbc[i] = np.broadcast_to(np.asarray(v, dtype=bool), (3,))
+    return pbc
+
+
+def _cells(col: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Cells (n, 3, 3) float64 in Å (zeros for None) and ok (n,) bool: False when a value is not 9 numbers."""
+    n = len(col)
+    cell = np.zeros((n, 3, 3), dtype=np.float64)
+    ok = np.ones(n, bool)
+    types = set(map(type, col))
+    if types <= {list, _NONE}:
+        present, values = _present(col, types)
+        if not values:
+            return cell, ok
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            arr = None
+        if arr is not None and arr.shape[1:] in ((3, 3), (9,)):
+            cell[present] = arr.reshape(-1, 3, 3)
+            return cell, ok
+    for i, v in enumerate(col):
+        if v is not None:
+            try:
+                c = np.asarray(v, dtype=np.float64)
+            except (ValueError, TypeError):
+                c = None
+            if c is not None and c.size == 9:
+                cell[i] = c.reshape(3, 3)
+            else:
+                ok[i] = False
+    return cell, ok
+
+
+def _stress(col: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Voigt stresses (n, 6) GPa (NaN where absent), present (n,) bool, and the number of components of
+    each present value (n,) int64 (6 when absent; -1 when it cannot be converted to numbers)."""
+    n = len(col)
+    stress = np.full((n, 6), np.nan)
+    size = np.full(n, 6, dtype=np.int64)
+    types = set(map(type, col))
+    if types <= {list, np.ndarray, _NONE}:
+        present, values = _present(col, types)
+        if not values:
+            return stress, present, size
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            arr = None
+        if arr is not None and arr.shape == (len(values), 6):
+            stress[present] = arr
+            return stress, present, size
+    present = np.fromiter((v is not None for v in col), bool, n)
+    for i in np.flatnonzero(present):
+        try:
+            s = np.asarray(col[i], dtype=np.float64).ravel()
+        except (ValueError, TypeError):
+            size[i] = -1
+            continue
+        size[i] = s.size
+        if s.size == 6:
+            stress[i] = s
+    return stress, present, size
+
+
+def _scalars(col: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame numbers (n,) float64 (NaN where None) and present (n,) bool."""
+    n = len(col)
+    types = set(map(type, col))
+    if types <= {float, int, _NONE}:
+        try:
+            values = np.array(col, dtype=np.float64)
+        except OverflowError:
+            values = None
+        if values is not None and values.shape == (n,):
+            present = np.ones(n, bool) if _NONE not in types else np.fromiter((v is not None for v in col), bool, n)
+            return values, present
+    values = np.array([np.nan if v is None else float(v) for v in col], dtype=np.float64)
+    return values, np.fromiter((v is not None for v in col), bool, n)

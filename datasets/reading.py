@@ -13,13 +13,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from .accounting import Accounting
-from .builder import FrameBuilder, RawFrame
+from .builder import FrameBuilder
 from .cards import DatasetCard, get_card, parse_level_of_theory
 from .registry import ReadOptions, ReaderSpec, get_reader, sniff_format
-from .theory import mp_hubbard_u
+from .theory import mp_hubbard_u_mask
 
 __all__ = ["Dataset", "open_dataset", "read_frames", "DatasetOpenError"]
 
@@ -79,24 +80,36 @@ class Dataset:
         return f"Dataset({str(self.path)!r}, format={self.format!r}, card={self.card.name if self.card else None!r})"
 
     # -- level of theory -------------------------------------------------------------------------------
-    def _apply_theory(self, raw: RawFrame) -> RawFrame:
-        """Fill the level of theory of a record in place: override > what the file says > card."""
+    def _fill_theory(self, functional: list, hubbard_u: list, basis: list, numbers: np.ndarray,
+                     offsets: np.ndarray) -> tuple[list, list, list]:
+        """Level of theory of the valid frames of a batch: override > what the file says > card.
+
+        ``functional`` / ``hubbard_u`` / ``basis``: lists (n,) as read; ``numbers`` (atoms,) Z of these
+        frames, frame ``i`` being ``numbers[offsets[i]:offsets[i + 1]]``. The card's Hubbard U rule is
+        evaluated per frame (vectorised for the Materials Project rule).
+        """
+        n = len(functional)
         if self._override is not None:
-            raw.functional, raw.hubbard_u, raw.basis = self._override
-            return raw
-        if raw.functional is not None or self.card is None:
-            return raw
+            f, u, b = self._override
+            return [f] * n, [u] * n, [b] * n
         card = self.card
+        missing = [i for i, f in enumerate(functional) if f is None]
+        if card is None or not missing:
+            return functional, hubbard_u, basis
         if card.hubbard_u == "mp":
-            u = mp_hubbard_u(raw.numbers)
+            u_all = mp_hubbard_u_mask(numbers, offsets).tolist()
         elif card.hubbard_u == "none":
-            u = False
+            u_all = [False] * n
         elif card.hubbard_u == "all":
-            u = True
+            u_all = [True] * n
         else:
-            u = None
-        raw.functional, raw.hubbard_u, raw.basis = card.functional, u, card.basis
-        return raw
+            u_all = [None] * n
+        if len(missing) == n:
+            return [card.functional] * n, u_all, [card.basis] * n
+        functional, hubbard_u, basis = list(functional), list(hubbard_u), list(basis)
+        for i in missing:
+            functional[i], hubbard_u[i], basis[i] = card.functional, u_all[i], card.basis
+        return functional, hubbard_u, basis
 
     # -- streaming -------------------------------------------------------------------------------------
     def shards(self, n: int) -> list:
@@ -111,18 +124,29 @@ class Dataset:
     def batches(self, shard=None) -> Iterator[pa.Table]:
         """Yield frame batches (``pyarrow.Table`` in ``FRAME_SCHEMA``); counts go to ``self.accounting``.
 
-        Each call re-reads the data (or the given ``shard`` of it) with fresh accounting.
+        Each call re-reads the data (or the given ``shard`` of it) with fresh accounting. Readers that
+        have ``iter_row_batches`` hand over whole batches of row tuples (no per-record object); the others
+        yield :class:`RawFrame` records one by one. Either way a batch holds ``batch_size`` records
+        before validation.
         """
         self.accounting = Accounting(quiet=self.accounting.quiet)
         file_label = str(self.path)
         self.files = [file_label]
-        builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size)
+        builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size, theory=self._fill_theory)
         bar = _progress(self.progress, str(self.path.name))
+        args = (self.path, self.options, self.accounting) + (() if shard is None else (shard,))
+        row_batches = getattr(self._module, "iter_row_batches", None)
         try:
-            records = (self._module.iter_records(self.path, self.options, self.accounting) if shard is None
-                       else self._module.iter_records(self.path, self.options, self.accounting, shard))
-            for raw in records:
-                table = builder.add(self._apply_theory(raw))
+            if row_batches is not None:
+                for rows in row_batches(*args, batch_size=self.batch_size):
+                    table = builder.build_rows(rows)
+                    if bar is not None:
+                        bar.update(len(rows))
+                    if table is not None:
+                        yield table
+                return
+            for raw in self._module.iter_records(*args):
+                table = builder.add(raw)
                 if bar is not None:
                     bar.update(1)
                 if table is not None:
