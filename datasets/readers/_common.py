@@ -37,11 +37,37 @@ def pymatgen_structure_arrays(d: dict) -> tuple[list, list, list, list]:
     """(numbers, positions Å, cell Å, pbc) from a pymatgen ``Structure.as_dict()``, as plain lists.
 
     Reads the dict directly instead of building a ``Structure`` (about 50x faster per frame), and returns
-    lists: the frame builder converts whole batches to numpy at once. Cartesian ``xyz`` is used when
-    present, else fractional ``abc`` times the lattice. An unknown element symbol becomes Z = 0 (the
-    builder skips the frame as ``unknown_element``). Disordered sites (more than one species or occupancy
-    below 1) raise :class:`StructureDictError`.
+    lists: the frame builder converts whole batches to numpy at once. ``numbers`` (n,) Z, ``positions`` the
+    sites' (3,) Cartesian ``xyz`` (else fractional ``abc`` times the lattice), ``cell`` the (3, 3) lattice
+    matrix, ``pbc`` (3,). An unknown element symbol becomes Z = 0 (the builder skips the frame as
+    ``unknown_element``). Disordered sites (more than one species or occupancy below 1) raise
+    :class:`StructureDictError`.
+
+    The common case (ordered sites with ``xyz``) is read by list comprehensions; anything else, including
+    every error, goes through the site-by-site reading, which gives the exact error message.
     """
+    try:
+        lattice = d["lattice"]
+        cell = lattice["matrix"]
+        pbc = lattice.get("pbc", (True, True, True))
+        sites = d["sites"]
+        species = [site["species"] for site in sites]
+        first = [sp[0] for sp in species]
+        if sum(map(len, species)) == len(first) and len(cell) == 3 and all(len(row) == 3 for row in cell):
+            occupancies = [sp.get("occu", 1) for sp in first]
+            if occupancies.count(1) == len(first):
+                z = _ASE_Z
+                numbers = [z.get(sp["element"], 0) for sp in first]  # "X" (dummy) is 0 in ASE's table
+                positions = [site.get("xyz") for site in sites]
+                if None not in positions:
+                    return numbers, positions, cell, list(pbc)
+    except Exception:  # noqa: BLE001 - the site-by-site reading below raises the exact error
+        pass
+    return _structure_arrays_by_site(d)
+
+
+def _structure_arrays_by_site(d: dict) -> tuple[list, list, list, list]:
+    """:func:`pymatgen_structure_arrays`, one site at a time (every case, with the exact errors)."""
     try:
         lattice = d["lattice"]
         cell = lattice["matrix"]

@@ -27,7 +27,7 @@ from ..builder import RawFrame
 from ..frames import EV_PER_A3_TO_GPA
 from ..registry import ReadOptions
 
-__all__ = ["iter_records", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
+__all__ = ["iter_records", "iter_row_batches", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
 
 OMAT24_SUBSETS = (
     "rattled-300", "rattled-500", "rattled-1000", "rattled-300-subsampled", "rattled-500-subsampled",
@@ -101,7 +101,16 @@ def _regime(text: str) -> tuple[str | None, str, float | None]:
     return hit
 
 
-def _frame(dct: dict, row_id: str, shard: Path, shard_subset: tuple) -> RawFrame:
+_NO_PBC = [False, False, False]
+
+
+def _row(dct: dict, row_id: str, stem: str, shard_subset: tuple) -> tuple:
+    """One decoded row as a frame-builder row tuple (:data:`~monoculture.datasets.builder.ROW_FIELDS`).
+
+    Arrays stay the flat lists of ASE's JSON encoding (the builder converts whole batches); stress goes
+    from eV/Å^3 to GPa here (a full 3x3 tensor becomes Voigt). Raises KeyError / TypeError / ValueError
+    on a row that is not an ASE row.
+    """
     data = dct.get("data") or {}
     kvp = dct.get("key_value_pairs") or {}
     sid = data.get("sid") or kvp.get("sid")
@@ -117,21 +126,23 @@ def _frame(dct: dict, row_id: str, shard: Path, shard_subset: tuple) -> RawFrame
     spin = data.get("spin", kvp.get("spin"))
     cell = dct.get("cell")
     forces = dct.get("forces")
-    return RawFrame(
-        id=str(sid) if sid else f"{shard.stem}:{row_id}",
-        key=row_id,
-        numbers=_flat(dct["numbers"]),
-        positions=_flat(dct["positions"]),
-        cell=None if cell is None else _flat(cell),
-        pbc=_flat(dct.get("pbc", [False, False, False])),
-        energy_eV=dct.get("energy"),
-        forces=None if forces is None else _flat(forces),
-        stress_GPa=stress,
-        temperature_K=temperature,
-        method=method,
-        subset=subset,
-        charge=None if charge is None else int(charge),
-        spin=None if spin is None else int(spin),
+    return (
+        str(sid) if sid else f"{stem}:{row_id}",  # id
+        row_id,  # key
+        _flat(dct["numbers"]),
+        _flat(dct["positions"]),
+        None if cell is None else _flat(cell),
+        _flat(dct.get("pbc", _NO_PBC)),
+        dct.get("energy"),
+        None if forces is None else _flat(forces),
+        stress,
+        temperature,
+        method,
+        subset,
+        None, None, None,  # functional, hubbard_u, basis: from the card
+        None if charge is None else int(charge),
+        None if spin is None else int(spin),
+        None,  # smiles
     )
 
 
@@ -167,10 +178,12 @@ def shards(path: Path, n: int) -> list:
     return out
 
 
-def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
-    """Yield every row of every shard file; undecodable rows are counted as failed, unreadable files too.
+def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
+                     batch_size: int = 4096) -> Iterator[list[tuple]]:
+    """Yield lists of up to ``batch_size`` row tuples (see :func:`_row`) for every row of every shard file.
 
-    ``shard`` is None (everything under ``path``) or a ``(file, first_key, last_key)`` from :func:`shards`.
+    Undecodable rows are counted as failed, unreadable or truncated files too. ``shard`` is None
+    (everything under ``path``) or a ``(file, first_key, last_key)`` from :func:`shards`.
     """
     import lmdb
 
@@ -178,6 +191,9 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
         units = [(f, None, None) for f in list_shards(path)]
     else:
         units = [(Path(shard[0]), shard[1], shard[2])]
+    rows: list[tuple] = []
+    decompress, loads = zlib.decompress, orjson.loads
+    bookkeeping = _BOOKKEEPING
     for shard, first_key, last_key in units:
         file = str(shard)
         try:
@@ -195,6 +211,7 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
                 continue
             folder_subset = _subset_from_text(str(shard.parent.name)) or _subset_from_text(str(shard))
             shard_subset = (folder_subset, *subset_regime(folder_subset))
+            stem = shard.stem
             with env.begin(buffers=False) as txn:
                 cursor = txn.cursor()
                 if first_key is not None:
@@ -203,15 +220,27 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
                     for key, value in (cursor.iternext() if first_key is not None else cursor):
                         if last_key is not None and key > last_key:
                             break
-                        if key in _BOOKKEEPING:
+                        if key in bookkeeping:
                             continue
                         row_id = key.decode("ascii", "replace")
                         try:
-                            dct = orjson.loads(zlib.decompress(value))
-                            yield _frame(dct, row_id, shard, shard_subset)
+                            rows.append(_row(loads(decompress(value)), row_id, stem, shard_subset))
                         except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                             accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
+                            continue
+                        if len(rows) >= batch_size:
+                            yield rows
+                            rows = []
                 except lmdb.Error as exc:
                     accounting.fail(file, "cursor", "truncated_or_corrupt_container", str(exc)[:200])
         finally:
             env.close()
+    if rows:
+        yield rows
+
+
+def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
+    """Yield one :class:`RawFrame` per row (the per-record form of :func:`iter_row_batches`)."""
+    for rows in iter_row_batches(path, options, accounting, shard):
+        for row in rows:
+            yield RawFrame(*row)

@@ -29,10 +29,15 @@ from ..frames import stress_vasp_kbar_to_ase_gpa
 from ..registry import ReadOptions
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
-__all__ = ["iter_records", "detect_card", "sniff", "shards"]
+__all__ = ["iter_records", "iter_row_batches", "detect_card", "sniff", "shards", "material_starts"]
 
 # A top-level key followed by its first frame key, which repeats the material id: `, "mp-1": {"mp-1-`.
 _MATERIAL_START = re.compile(rb',\s*("([^"\\]{1,200})"\s*:\s*\{\s*"\2-)')
+# The `{` of every match of _MATERIAL_START (and of a few other places): a brace whose first key has a
+# hyphen in its first 201 characters. Braces are far rarer than commas in MPTrj, so scanning for these and
+# checking each with _MATERIAL_START is several times faster than running _MATERIAL_START over the bytes.
+_BRACE_CANDIDATE = re.compile(rb'\{(?=\s*"[^"\\\-]{0,200}-)')
+_BLANKS = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
 
 def sniff(path: Path, head: bytes) -> bool:
@@ -88,7 +93,11 @@ def shards(path: Path, n: int) -> list:
     return [(a, b) for a, b in zip(starts, ends) if b > a]
 
 
-def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
+def _row(mp_id: str, frame_id: str, rec: dict) -> tuple:
+    """One MPTrj frame as a frame-builder row tuple (:data:`~monoculture.datasets.builder.ROW_FIELDS`).
+
+    Raises StructureDictError / TypeError / ValueError / KeyError / AttributeError on a malformed frame.
+    """
     numbers, positions, cell, pbc = pymatgen_structure_arrays(rec["structure"])
     energy = rec.get("uncorrected_total_energy")
     if energy is None:
@@ -100,22 +109,45 @@ def _frame(mp_id: str, frame_id: str, rec: dict) -> RawFrame:
             stress = [-0.1 * s[0][0], -0.1 * s[1][1], -0.1 * s[2][2], -0.1 * s[1][2], -0.1 * s[0][2], -0.1 * s[0][1]]
         except (TypeError, IndexError):
             stress = stress_vasp_kbar_to_ase_gpa(s)
-    return RawFrame(
-        id=str(frame_id),
-        key=f"{mp_id}/{frame_id}",
-        numbers=numbers,
-        positions=positions,
-        cell=cell,
-        pbc=pbc,
-        energy_eV=None if energy is None else float(energy),
-        forces=rec.get("force"),
-        stress_GPa=stress,
-        method="relax",
+    return (
+        str(frame_id),  # id
+        f"{mp_id}/{frame_id}",  # key
+        numbers,
+        positions,
+        cell,
+        pbc,
+        None if energy is None else float(energy),
+        rec.get("force"),
+        stress,
+        None,  # temperature_K
+        "relax",  # method: every MPTrj frame is a relaxation step
+        None, None, None, None, None, None, None,  # subset, functional, hubbard_u, basis, charge, spin, smiles
     )
 
 
+def material_starts(buf, end: int | None = None) -> list[tuple[int, int]]:
+    """Material boundaries in ``buf[:end]``: ``(comma, key)`` offsets of every match of the material-start
+    pattern (``, "mp-1": {"mp-1-``), left to right and non-overlapping, exactly as
+    ``_MATERIAL_START.finditer`` finds them, but located through the rarer ``{`` of each match."""
+    end = len(buf) if end is None else end
+    out = []
+    last = 0
+    for brace in _BRACE_CANDIDATE.finditer(buf, 0, end):
+        b = brace.start()
+        q1 = buf.rfind(b'"', last, b)  # closing quote of the key (only blanks and ':' lie between)
+        q0 = buf.rfind(b'"', last, q1) if q1 > 0 else -1  # opening quote (a key has no quote)
+        comma = buf.rfind(b",", last, q0) if q0 > 0 else -1
+        if comma < 0:
+            continue
+        m = _MATERIAL_START.match(buf, comma, end)
+        if m is not None:
+            out.append((comma, m.start(1)))
+            last = m.end(0)
+    return out
+
+
 def _pieces(fh, whole: bool, block_size: int = 8 << 20) -> Iterator[bytes]:
-    """Split a stream of MPTrj JSON into the bytes of whole materials (``"mp-1": {...}``, one or more).
+    """Split a stream of MPTrj JSON into JSON objects of whole materials (``{"mp-1": {...}}``, one or more).
 
     ``whole``: the stream is a whole file (strip the outer ``{`` ``}``); else a shard's byte range. Cuts are
     made at :data:`_MATERIAL_START` (the comma before a top-level key is dropped); a wrong cut can only make
@@ -134,24 +166,25 @@ def _pieces(fh, whole: bool, block_size: int = 8 << 20) -> Iterator[bytes]:
             break
         buf += block
         start = 0  # the buffer always begins at the start of a material
-        for m in _MATERIAL_START.finditer(buf):
-            piece = bytes(buf[start : m.start(0)])
-            if piece.strip():
-                yield piece
-            start = m.start(1)
+        with memoryview(buf) as view:
+            for comma, key in material_starts(buf):
+                if comma > start and (buf[start] not in _BLANKS or bytes(view[start:comma]).strip()):
+                    yield b"".join((b"{", view[start:comma], b"}"))
+                start = key
         del buf[:start]
     tail = bytes(buf).rstrip()
     if whole and tail.endswith(b"}"):
         tail = tail[:-1]
     if tail.strip():
-        yield tail
+        yield b"{" + tail + b"}"
 
 
 def _salvage(piece: bytes, file: str, accounting: Accounting) -> Iterator[tuple[str, object]]:
-    """Materials of a piece that orjson rejected, read with ijson up to the first error (counted)."""
+    """Materials of a piece (a JSON object) that orjson rejected, read with ijson up to the first error
+    (counted)."""
     last = "start of piece"
     try:
-        for mp_id, frames in ijson.kvitems(io.BytesIO(b"{" + piece + b"}"), "", use_float=True):
+        for mp_id, frames in ijson.kvitems(io.BytesIO(piece), "", use_float=True):
             last = mp_id
             yield mp_id, frames
     except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
@@ -162,15 +195,17 @@ def _materials(fh, whole: bool, file: str, accounting: Accounting) -> Iterator[t
     """(mp_id, frames) of every material: orjson on whole-material pieces (the fast path), ijson on failure."""
     for piece in _pieces(fh, whole):
         try:
-            obj = orjson.loads(b"{" + piece + b"}")
+            obj = orjson.loads(piece)
         except orjson.JSONDecodeError:
             yield from _salvage(piece, file, accounting)
             continue
         yield from obj.items()
 
 
-def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
-    """Yield one :class:`RawFrame` per MPTrj frame; malformed frames are counted as failed.
+def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
+                     batch_size: int = 4096) -> Iterator[list[tuple]]:
+    """Yield lists of up to ``batch_size`` row tuples (see :func:`_row`), one per MPTrj frame; malformed
+    frames are counted as failed, frames without energy as skipped.
 
     ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. The file is
     cut into materials (:func:`_pieces`) and each is parsed with orjson, which is several times faster than
@@ -181,6 +216,8 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
         opener = open_maybe_compressed(path)
     else:
         opener = open(path, "rb")
+    rows: list[tuple] = []
+    errors = (StructureDictError, TypeError, ValueError, KeyError, AttributeError)
     with opener as fh:
         if shard is not None:
             fh.seek(shard[0])
@@ -198,11 +235,24 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard
                         accounting.skip(file, f"{mp_id}/{frame_id}", "missing_energy", "energy is null")
                         continue
                     try:
-                        yield _frame(mp_id, frame_id, rec)
-                    except (StructureDictError, TypeError, ValueError, KeyError, AttributeError) as exc:
+                        rows.append(_row(mp_id, frame_id, rec))
+                    except errors as exc:
                         accounting.fail(file, f"{mp_id}/{frame_id}", "bad_structure", str(exc)[:200])
+                        continue
+                    if len(rows) >= batch_size:
+                        yield rows
+                        rows = []
         except (EOFError, OSError) as exc:  # corrupt compressed stream
             accounting.fail(file, "stream", "truncated_or_corrupt_file", str(exc)[:200])
+    if rows:
+        yield rows
+
+
+def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
+    """Yield one :class:`RawFrame` per MPTrj frame (the per-record form of :func:`iter_row_batches`)."""
+    for rows in iter_row_batches(path, options, accounting, shard):
+        for row in rows:
+            yield RawFrame(*row)
 
 
 class _Bounded:
