@@ -104,7 +104,8 @@ def cka(
     sigma_scale: float = 1.0,
     sigma_max_rows: int = 1000,
     seed: int = 0,
-    block_size: int = 1024,
+    block_size: int = 512,
+    precision: str = "auto",
 ) -> float:
     """Centred kernel alignment.
 
@@ -118,8 +119,12 @@ def cka(
       is O(n d_a d_b) (the n x n Gram form is used only when d > n).
     * ``kernel="rbf"``: ``K_ij = exp(-||x_i - x_j||^2 / (2 sigma_X^2))`` with the median heuristic
       ``sigma_X = sigma_scale * median_{i<j} ||x_i - x_j||`` (on at most ``sigma_max_rows`` seeded rows,
-      see :func:`median_heuristic_sigma`), separately for X and Y. Computed in row blocks without storing
-      n x n matrices (O(n^2 (d_a + d_b)) time).
+      see :func:`median_heuristic_sigma`), separately for X and Y. Computed over the upper triangle in row
+      blocks without storing n x n matrices (O(n^2 (d_a + d_b) / 2) time, memory O(block_size * n); see
+      :mod:`._pairwise`): HSIC of the double-centred kernels from the sums
+      ``sum(Kc * Lc) = sum(K * L) - (2/n) sum_i rowsum_i(K) rowsum_i(L) + sum(K) sum(L) / n^2``.
+      With float32 distances (``precision``, the default above 1,500 rows) the result agrees with the
+      float64 computation to about 1e-7 relative (tests require 1e-6).
 
     Linear CKA is invariant to rotations, isotropic scaling and translations of either space; RBF CKA
     with the median heuristic is too (the bandwidth scales with the data).
@@ -139,6 +144,9 @@ def cka(
         Seed for the rows of the median heuristic (RBF only, when n > ``sigma_max_rows``).
     block_size : int
         Rows per block (RBF only).
+    precision : {"auto", "float32", "float64"}
+        Working precision of the RBF kernel blocks: ``"auto"`` is float64 below 1,500 rows and float32
+        GEMMs above (sums always accumulate in float64). RBF only.
 
     Returns
     -------
@@ -154,14 +162,16 @@ def cka(
             raise ValueError(f"sigma_scale must be > 0; got {sigma_scale}")
         cx = -1.0 / (2.0 * (sigma_scale * median_heuristic_sigma(X, sigma_max_rows, seed)) ** 2)
         cy = -1.0 / (2.0 * (sigma_scale * median_heuristic_sigma(Y, sigma_max_rows, seed)) ** 2)
-        s = pairwise_sums(
-            X,
-            Y,
-            lambda d2: np.exp(d2 * cx, out=d2),
-            lambda d2: np.exp(d2 * cy, out=d2),
-            block_size=block_size,
-            zero_diagonal=unbiased,
-        )
+
+        def rbf(c):
+            def f(d2):
+                np.multiply(d2, d2.dtype.type(c), out=d2)
+                return np.exp(d2, out=d2)
+
+            return f
+
+        s = pairwise_sums(X, Y, rbf(cx), rbf(cy), block_size=block_size, zero_diagonal=unbiased,
+                          precision=precision)
         inner = u_centred_inner if unbiased else double_centred_inner
         kl = inner(n, s.s_ab, s.r_a, s.r_b)
         kk = inner(n, s.s_aa, s.r_a, s.r_a)

@@ -1,34 +1,43 @@
 """Exact k nearest neighbours of every row among the other rows, with deterministic ties.
 
-Every neighbour-based metric of :mod:`monoculture.audit.alignment` goes through :func:`knn`.
+Every neighbour-based metric of :mod:`monoculture.audit.alignment` goes through :func:`knn` or its
+internal form :func:`neighbour_search`.
 
 How it works (and why it is exact)
 ----------------------------------
 1. Candidates: the ``m = k + 1 + margin`` nearest rows of each row by a fast search, either faiss
    ``IndexFlatL2`` (float32, exhaustive, so nothing is approximate except float32 rounding) or a blocked
    float64 numpy GEMM (``|x|^2 + |y|^2 - 2 x.y``). Columns are mean-centred first (distances do not change)
-   to limit cancellation.
-2. Refinement: the distances to the candidates are recomputed in float64 from explicit differences
-   ``sqrt(sum((x_i - x_j)^2))``, the row itself is removed (by index, so an exact duplicate of row ``i`` is
-   a valid neighbour of ``i`` but ``i`` never is), and the candidates are ordered by
-   ``(distance, index)``: **ties are broken by the lower row index**.
-3. Certificate: a row is accepted only if every row outside its candidate list is provably farther than
-   its k-th neighbour, i.e. ``D_search[m-th] - eps > d_k^2`` where ``eps`` bounds the search's rounding
-   error. Rows that fail (many exact ties, e.g. more than ``margin`` identical copies) are recomputed
-   exactly against all rows. The result therefore does not depend on the backend.
+   to limit cancellation. The row itself is removed by index, so an exact duplicate of row ``i`` is a valid
+   neighbour of ``i`` but ``i`` never is.
+2. Rounding bound: every searched squared distance is within ``eps_i = rel (|x_i|^2 + max_j |x_j|^2)`` of
+   the exact one, ``rel = (2 d + 16) u`` with ``u = 2^-24`` (faiss, float32) or ``2^-53`` (numpy); see
+   :mod:`._pairwise` for the derivation.
+3. Refinement, only where it can matter: a row whose k-th and (k+1)-th candidates are more than
+   ``2 eps_i`` apart has a certain neighbour *set*. Rows without that gap have all their candidates
+   recomputed in float64 from explicit differences ``sum((x_i - x_j)^2)`` and ordered by
+   ``(distance, index)``: **ties are broken by the lower row index**. When distances are wanted
+   (:func:`knn`), the k neighbours of the other rows are recomputed the same way (their set is already
+   certain, only their values and order are refined).
+4. Certificate: a row is accepted only if every row outside its candidate list is provably farther than
+   its k-th neighbour, ``D_search[m-th] - eps_i > d_k^2``. Rows that fail (many exact ties, e.g. more than
+   ``margin`` identical copies) are recomputed exactly against all rows. The neighbour sets (and, for
+   :func:`knn`, distances and order) therefore do not depend on the backend.
 
-faiss is used because it is the fastest exact exhaustive search available here (measured: 0.5 s for
-n = 10,000, d = 256, k = 25 on 2 cores); the refinement is ours because faiss neither works in float64
-nor documents its tie order.
+faiss is used because it is the fastest exact exhaustive search available here (measured: 0.35 s for
+n = 10,000, d = 256 on 2 cores, at the float32 GEMM's speed); the refinement is ours because faiss neither
+works in float64 nor documents its tie order.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from ._validation import check_embeddings, check_k
 
-__all__ = ["knn", "l2_normalise_rows", "METRICS", "BACKENDS"]
+__all__ = ["knn", "l2_normalise_rows", "neighbour_search", "NeighbourSearch", "METRICS", "BACKENDS"]
 
 METRICS = ("euclidean", "cosine")
 BACKENDS = ("auto", "faiss", "numpy")
@@ -51,19 +60,76 @@ def l2_normalise_rows(X: np.ndarray) -> np.ndarray:
     return np.divide(X, norms, out=np.zeros_like(X, dtype=np.float64), where=norms > 0)
 
 
-def _exact_rows(Xc: np.ndarray, rows: np.ndarray, k: int, sq: np.ndarray):
-    """Exact, tie-ordered k neighbours of ``rows`` against all rows (explicit differences, float64)."""
+class NeighbourSearch(NamedTuple):
+    """Result of :func:`neighbour_search`.
+
+    Attributes
+    ----------
+    d2 : numpy.ndarray, shape (n, k), float64
+        Squared distances to the neighbours: exact (float64, explicit differences) where ``refined``, else
+        the search's values (within ``eps`` of exact).
+    indices : numpy.ndarray, shape (n, k), int64
+        Neighbour rows. The *set* in every row is exact; the *order* (ascending distance, ties to the lower
+        index) is guaranteed only where ``refined``.
+    refined : numpy.ndarray, shape (n,), bool
+        Rows whose values and order were recomputed exactly.
+    eps : numpy.ndarray, shape (n,), float64
+        Rounding bound of the searched squared distances of each row.
+    points : numpy.ndarray, shape (n, d), float64
+        The rows searched (L2-normalised for ``metric="cosine"``, not centred).
+    """
+
+    d2: np.ndarray
+    indices: np.ndarray
+    refined: np.ndarray
+    eps: np.ndarray
+    points: np.ndarray
+
+
+def _exact_rows(Xc: np.ndarray, rows: np.ndarray, k: int):
+    """Exact, tie-ordered k neighbours of ``rows`` against all rows (explicit differences, float64).
+
+    Returns squared distances (len(rows), k) and indices (len(rows), k).
+    """
     n = Xc.shape[0]
-    dist = np.empty((rows.size, k))
+    d2_out = np.empty((rows.size, k))
     idx = np.empty((rows.size, k), dtype=np.int64)
     allidx = np.arange(n)
     for out_row, i in enumerate(rows):
-        d2 = np.einsum("ij,ij->i", Xc - Xc[i], Xc - Xc[i])
+        diff = Xc - Xc[i]
+        d2 = np.einsum("ij,ij->i", diff, diff)
         d2[i] = np.inf
         order = np.lexsort((allidx, d2))[:k]
-        dist[out_row] = np.sqrt(d2[order])
+        d2_out[out_row] = d2[order]
         idx[out_row] = order
-    return dist, idx
+    return d2_out, idx
+
+
+def _refine(Xc: np.ndarray, rows: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """Exact squared distances ``||x_rows[r] - x_cand[r, c]||^2``, shape cand.shape, float64.
+
+    Gathers a few rows at a time into a buffer of about 1 MB, so the explicit differences stay in cache.
+    """
+    out = np.empty(cand.shape)
+    if cand.size == 0:
+        return out
+    c, d = cand.shape[1], Xc.shape[1]
+    step = max(1, 2**17 // (c * d))
+    buf = np.empty((min(step, rows.size), c, d))
+    for start in range(0, rows.size, step):
+        stop = min(start + step, rows.size)
+        b = buf[: stop - start]
+        np.take(Xc, cand[start:stop], axis=0, out=b)
+        np.subtract(b, Xc[rows[start:stop], None, :], out=b)
+        out[start:stop] = np.einsum("ijk,ijk->ij", b, b)
+    return out
+
+
+def _sorted_exact(Xc: np.ndarray, rows: np.ndarray, cand: np.ndarray, k: int):
+    """Refine ``cand`` (shape (len(rows), c)) exactly and keep the first k by (distance, index)."""
+    e2 = _refine(Xc, rows, cand)
+    order = np.lexsort((cand, e2), axis=1)[:, :k]
+    return np.take_along_axis(e2, order, axis=1), np.take_along_axis(cand, order, axis=1)
 
 
 def _candidates_numpy(Xc: np.ndarray, m: int, sq: np.ndarray, block_size: int):
@@ -78,7 +144,7 @@ def _candidates_numpy(Xc: np.ndarray, m: int, sq: np.ndarray, block_size: int):
         order = np.argsort(vals, axis=1, kind="stable")
         cand[start:stop] = np.take_along_axis(part, order, axis=1)
         dsearch[start:stop] = np.take_along_axis(vals, order, axis=1)
-    return dsearch, cand, 1e-12
+    return dsearch, cand, 2.0**-53
 
 
 def _candidates_faiss(Xc: np.ndarray, m: int):
@@ -88,7 +154,86 @@ def _candidates_faiss(Xc: np.ndarray, m: int):
     index = faiss.IndexFlatL2(x32.shape[1])
     index.add(x32)
     dsearch, cand = index.search(x32, m)
-    return dsearch.astype(np.float64), cand.astype(np.int64), 1e-5
+    return dsearch.astype(np.float64), cand.astype(np.int64), 2.0**-24
+
+
+def neighbour_search(
+    X: np.ndarray,
+    k: int,
+    *,
+    metric: str = "euclidean",
+    backend: str = "auto",
+    exact_values: bool = True,
+    block_size: int = 1024,
+) -> NeighbourSearch:
+    """Exact k-NN sets of every row (the engine behind :func:`knn`); inputs are not validated.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n, d), float64, finite
+    k : int
+        ``1 <= k <= n - 1``.
+    metric : {"euclidean", "cosine"}
+    backend : {"auto", "faiss", "numpy"}
+    exact_values : bool
+        Refine the distances and order of every row (what :func:`knn` returns). With False only rows whose
+        set is uncertain are refined, which is all that set-based metrics (mutual k-NN, CKNNA, information
+        imbalance) need.
+    block_size : int
+        Rows per block of the numpy search.
+
+    Returns
+    -------
+    NeighbourSearch
+    """
+    if metric == "cosine":
+        X = l2_normalise_rows(X)
+    n, d = X.shape
+    Xc = X - X.mean(axis=0)
+    sq = np.einsum("ij,ij->i", Xc, Xc)
+    margin = max(4, k // 4)
+    m = min(n, k + 1 + margin)
+    if m == n:  # every row is a candidate: exact for every row
+        cand = np.broadcast_to(np.arange(n), (n, n)).copy()
+        e2 = _refine(Xc, np.arange(n), cand)
+        e2[np.arange(n), np.arange(n)] = np.inf  # drop self by index
+        order = np.lexsort((cand, e2), axis=1)[:, :k]
+        return NeighbourSearch(np.take_along_axis(e2, order, axis=1), order.astype(np.int64),
+                               np.ones(n, dtype=bool), np.zeros(n), X)
+
+    use_faiss = backend == "faiss" or (backend == "auto" and n >= _SMALL_N)
+    if use_faiss:
+        dsearch, cand, u = _candidates_faiss(Xc, m)
+    else:
+        dsearch, cand, u = _candidates_numpy(Xc, m, sq, block_size)
+    eps = (2 * d + 16) * u * (sq + sq.max())
+    # drop self by index; if it was not returned (more than m - 1 exact copies), drop the last candidate
+    is_self = cand == np.arange(n)[:, None]
+    is_self[~is_self.any(axis=1), m - 1] = True
+    keep = ~is_self
+    C = cand[keep].reshape(n, m - 1)
+    D = dsearch[keep].reshape(n, m - 1)
+    outside = dsearch[:, m - 1] - eps  # lower bound for every row not among the candidates
+
+    sure = D[:, k] - D[:, k - 1] > 2.0 * eps  # the set of the first k cannot change
+    d2 = np.empty((n, k))
+    idx = np.empty((n, k), dtype=np.int64)
+    refined = ~sure
+    rows = np.flatnonzero(~sure)
+    d2[rows], idx[rows] = _sorted_exact(Xc, rows, C[rows], k)
+    rows = np.flatnonzero(sure)
+    if exact_values:
+        d2[rows], idx[rows] = _sorted_exact(Xc, rows, C[rows, :k], k)
+        refined[:] = True
+    else:
+        d2[rows], idx[rows] = D[rows, :k], C[rows, :k]
+    kth_upper = np.where(refined, d2[:, k - 1], D[:, k - 1] + eps)
+    bad = ~(outside > kth_upper)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        d2[rows], idx[rows] = _exact_rows(Xc, rows, k)
+        refined[rows] = True
+    return NeighbourSearch(d2, idx, refined, eps, X)
 
 
 def knn(X, k: int, *, metric: str = "euclidean", backend: str = "auto", block_size: int = 1024):
@@ -113,7 +258,8 @@ def knn(X, k: int, *, metric: str = "euclidean", backend: str = "auto", block_si
     Returns
     -------
     distances : numpy.ndarray, shape (n, k), float64
-        Distances to the neighbours, ascending along each row (units of ``X``).
+        Distances to the neighbours, ascending along each row (units of ``X``), from explicit float64
+        differences.
     indices : numpy.ndarray, shape (n, k), int64
         Row indices of the neighbours; equal distances are ordered by ascending index.
     """
@@ -124,45 +270,5 @@ def knn(X, k: int, *, metric: str = "euclidean", backend: str = "auto", block_si
         raise ValueError(f"metric must be one of {METRICS}; got {metric!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    if metric == "cosine":
-        X = l2_normalise_rows(X)
-    Xc = X - X.mean(axis=0)
-    sq = np.einsum("ij,ij->i", Xc, Xc)
-
-    margin = max(4, k // 4)
-    m = min(n, k + 1 + margin)
-    if m == n:  # every row is a candidate: no search needed
-        cand = np.broadcast_to(np.arange(n), (n, n)).copy()
-        dsearch = np.full((n, n), np.inf)
-        eps = 0.0
-    else:
-        use_faiss = backend == "faiss" or (backend == "auto" and n >= _SMALL_N)
-        if use_faiss:
-            dsearch, cand, rel = _candidates_faiss(Xc, m)
-        else:
-            dsearch, cand, rel = _candidates_numpy(Xc, m, sq, block_size)
-        eps = rel * (sq + sq.max()) + 1e-300
-
-    # exact float64 refinement of the candidate distances
-    d2 = np.empty(cand.shape)
-    step = max(1, 2**22 // max(1, m * X.shape[1]))
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        diff = Xc[cand[start:stop]] - Xc[start:stop, None, :]
-        d2[start:stop] = np.einsum("ijk,ijk->ij", diff, diff)
-    d2[cand == np.arange(n)[:, None]] = np.inf  # drop self by index
-    order = np.lexsort((cand, d2), axis=1)
-    cand = np.take_along_axis(cand, order, axis=1)
-    d2 = np.take_along_axis(d2, order, axis=1)
-    kth = d2[:, k - 1]
-    # certificate: rows never searched are farther than the k-th neighbour (strictly)
-    if m == n:
-        bad = np.zeros(n, dtype=bool)
-    else:
-        bad = ~(dsearch[:, -1] - eps > kth)
-    dist = np.sqrt(d2[:, :k])
-    idx = cand[:, :k].copy()
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        dist[rows], idx[rows] = _exact_rows(Xc, rows, k, sq)
-    return dist, idx
+    res = neighbour_search(X, k, metric=metric, backend=backend, exact_values=True, block_size=block_size)
+    return np.sqrt(res.d2), res.indices
