@@ -1,19 +1,28 @@
 """Turn parsed records into validated frame batches (:data:`~monoculture.datasets.frames.FRAME_SCHEMA`).
 
-Readers only parse: they yield :class:`RawFrame` objects, or whole batches of *rows* (plain tuples of the
-same fields in :data:`ROW_FIELDS` order, which skip the per-record object), in native units already
-converted to the frame table's units (eV, eV/Å, GPa, K, Å). Validation lives here, once, for every format:
-a frame with a non-finite energy, force, stress or position, an atomic number outside 1..118, or no atoms is
-skipped with a reason and counted in the :class:`~monoculture.datasets.accounting.Accounting`.
+Readers only parse, in native units already converted to the frame table's units (eV, eV/Å, GPa, K, Å).
+They hand over records in one of three forms:
 
-Conversion to numpy is per batch: the per-atom values of all frames of a batch (nested or flat Python
-lists, as a JSON parser returns them) are chained and converted by one ``numpy.array`` call per column.
-When a batch holds anything irregular (numpy arrays, scalars, ragged or mis-sized lists, non-integer atomic
-numbers...) that column falls back to a per-frame conversion with the same rules, so the output never
-depends on which path ran.
+* :class:`RawFrame` objects, one at a time (:meth:`FrameBuilder.add`);
+* *rows*: plain tuples of the same fields in :data:`ROW_FIELDS` order (no per-record object);
+* :class:`ColumnBatch`: frames already in flat columns (``array.array`` buffers of numbers, positions,
+  forces... with per-frame lengths), which fast readers fill while each parsed record is still in the CPU
+  cache; nothing per atom survives the record as a Python object.
+
+A batch may mix rows and column batches (:meth:`FrameBuilder.build`): readers put a record that does not
+fit the flat columns (ragged or mis-sized arrays, ``null`` inside an array, non-integer atomic numbers...)
+in a row, whose conversion follows the per-frame rules. Validation lives here, once, for every format and
+form: a frame with a non-finite energy, force, stress or position, an atomic number outside 1..118, or no
+atoms is skipped with a reason and counted in the :class:`~monoculture.datasets.accounting.Accounting`.
+
+Rows are converted to numpy once per batch: the per-atom values of all frames (nested or flat Python lists,
+as a JSON parser returns them) are chained and converted by one call per column. When a batch holds
+anything irregular (numpy arrays, scalars, ragged or mis-sized lists...) that column falls back to a
+per-frame conversion with the same rules, so the output never depends on which path ran.
 """
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from itertools import chain
@@ -26,7 +35,7 @@ import pyarrow as pa
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, hill_formula
 
-__all__ = ["RawFrame", "FrameBuilder", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
+__all__ = ["RawFrame", "ColumnBatch", "SegmentBatcher", "FrameBuilder", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
 
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118
@@ -88,12 +97,271 @@ _NONE = type(None)
 TheoryFill = Callable[[list, list, list, np.ndarray, np.ndarray], tuple[list, list, list]]
 
 
+class ColumnBatch:
+    """Frames in flat columns, as fast readers fill them (n frames, N atoms in all).
+
+    Readers append to the buffers directly (``array.array`` ``extend`` from the parsed lists, which
+    checks every value is a number) and to the per-frame lists, and hand the batch to
+    :meth:`FrameBuilder.build`; use :meth:`mark` / :meth:`rollback` to undo a partly appended record.
+    Every frame has positions; absent values are filled as documented.
+
+    Attributes
+    ----------
+    ids, keys : list of str, (n,)
+        Frame id and record key (see :class:`RawFrame`).
+    lengths : array('q'), (n,)
+        Atoms per frame.
+    numbers : array('q'), (N,)
+        Atomic numbers Z.
+    positions : array('d'), (3 N,)
+        Cartesian positions (Å), x y z per atom.
+    cell : array('d'), (9 n,)
+        Cell rows a, b, c (Å); zeros for a frame without a cell.
+    pbc : array('b'), (3 n,)
+        Periodic flags (any non-zero is periodic).
+    energy : list, (n,)
+        Total energy (eV) as read: float, int or None.
+    forces : array('d'), (3 N,)
+        Forces (eV/Å) per atom; any value (NaN) for atoms of frames without forces.
+    has_forces : array('b'), (n,)
+    stress : array('d'), (stress_width n,)
+        Stress per frame: Voigt (xx, yy, zz, yz, xz, xy) when ``stress_width`` is 6, a row-major 3x3
+        tensor (whose upper triangle is used) when it is 9; any value (NaN) for frames without stress.
+        The builder multiplies by ``stress_factor`` to get GPa with ASE sign (positive = tensile).
+    has_stress : array('b'), (n,)
+    temperature : list, (n,)
+        Temperature (K) or None.
+    method, subset, charge, spin : lists, (n,)
+        As in :class:`RawFrame`; ``functional``, ``hubbard_u``, ``basis`` and ``smiles`` are None.
+    """
+
+    __slots__ = ("ids", "keys", "lengths", "numbers", "positions", "cell", "pbc", "energy", "forces", "has_forces",
+                 "stress", "has_stress", "stress_width", "stress_factor", "temperature", "method", "subset",
+                 "charge", "spin")
+
+    _BUFFERS = ("lengths", "numbers", "positions", "cell", "pbc", "forces", "has_forces", "stress", "has_stress")
+    _LISTS = ("ids", "keys", "energy", "temperature", "method", "subset", "charge", "spin")
+
+    def __init__(self, stress_width: int = 6, stress_factor: float = 1.0):
+        if stress_width not in (6, 9):
+            raise ValueError("stress_width must be 6 (Voigt) or 9 (3x3)")
+        self.stress_width = stress_width
+        self.stress_factor = float(stress_factor)
+        for name, code in zip(self._BUFFERS, "qqddbdbdb"):
+            setattr(self, name, array(code))
+        for name in self._LISTS:
+            setattr(self, name, [])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def mark(self) -> tuple[int, ...]:
+        """Current sizes of every buffer and list (for :meth:`rollback`)."""
+        return tuple(len(getattr(self, name)) for name in self._BUFFERS + self._LISTS)
+
+    def rollback(self, mark: tuple[int, ...]) -> None:
+        """Drop whatever was appended since ``mark``."""
+        for name, size in zip(self._BUFFERS + self._LISTS, mark):
+            del getattr(self, name)[size:]
+
+    def take(self, k: int) -> "ColumnBatch":
+        """Remove the first ``k`` frames and return them as a new batch (the rest stays in ``self``)."""
+        out = ColumnBatch(self.stress_width, self.stress_factor)
+        atoms = sum(self.lengths[:k])
+        cut = {"lengths": k, "numbers": atoms, "positions": 3 * atoms, "cell": 9 * k, "pbc": 3 * k,
+               "forces": 3 * atoms, "has_forces": k, "stress": self.stress_width * k, "has_stress": k}
+        for name in self._BUFFERS:
+            buf = getattr(self, name)
+            setattr(out, name, buf[: cut[name]])
+            del buf[: cut[name]]
+        for name in self._LISTS:
+            values = getattr(self, name)
+            setattr(out, name, values[:k])
+            del values[:k]
+        return out
+
+    def rows(self) -> list[tuple]:
+        """The frames as row tuples (:data:`ROW_FIELDS` order), e.g. for per-record readers; the builder
+        gives the same table for these rows as for the batch itself."""
+        out = []
+        a = 0
+        w, factor = self.stress_width, self.stress_factor
+        for i in range(len(self)):
+            k = self.lengths[i]
+            stress = None
+            if self.has_stress[i]:
+                s = [v * factor for v in self.stress[w * i: w * i + w]]
+                stress = [s[0], s[4], s[8], s[5], s[2], s[1]] if w == 9 else s
+            out.append((
+                self.ids[i], self.keys[i], self.numbers[a: a + k].tolist(), self.positions[3 * a: 3 * (a + k)].tolist(),
+                self.cell[9 * i: 9 * i + 9].tolist(), [bool(x) for x in self.pbc[3 * i: 3 * i + 3]], self.energy[i],
+                self.forces[3 * a: 3 * (a + k)].tolist() if self.has_forces[i] else None, stress, self.temperature[i],
+                self.method[i], self.subset[i], None, None, None, self.charge[i], self.spin[i], None,
+            ))
+            a += k
+        return out
+
+
+class SegmentBatcher:
+    """Gathers one batch of ``batch_size`` records as segments (row lists and :class:`ColumnBatch`), in
+    reading order, for :meth:`FrameBuilder.build`.
+
+    A reader appends a row with :meth:`add_row`, or fills :meth:`columns` and reports how many frames it
+    added with :meth:`added`; after each, :meth:`ready` yields every complete batch (a column segment that
+    overshoots is split, so batches hold exactly ``batch_size`` records like per-record reading), and
+    :meth:`rest` returns the last, partial one.
+    """
+
+    def __init__(self, batch_size: int, new_columns: Callable[[], ColumnBatch]):
+        self.batch_size = int(batch_size)
+        self._new_columns = new_columns
+        self._segments: list = []
+        self._count = 0
+
+    def columns(self) -> ColumnBatch:
+        """The column segment to append to (the last segment, or a new one after rows)."""
+        if not self._segments or not isinstance(self._segments[-1], ColumnBatch):
+            self._segments.append(self._new_columns())
+        return self._segments[-1]
+
+    def added(self, k: int) -> None:
+        """``k`` frames were appended to :meth:`columns`."""
+        self._count += k
+
+    def add_row(self, row: tuple) -> None:
+        if not self._segments or isinstance(self._segments[-1], ColumnBatch):
+            self._segments.append([])
+        self._segments[-1].append(row)
+        self._count += 1
+
+    def ready(self):
+        """Yield the complete batches (lists of segments) gathered so far."""
+        while self._count >= self.batch_size:
+            extra = self._count - self.batch_size
+            if extra:  # only a column segment grows by more than one record at a time
+                last = self._segments[-1]
+                batch = self._segments[:-1] + [last.take(len(last) - extra)]
+                self._segments = [last]
+            else:
+                batch, self._segments = self._segments, []
+            self._count = extra
+            yield batch
+
+    def rest(self) -> list | None:
+        """The last, partial batch (None when empty)."""
+        batch, self._segments, self._count = self._segments, [], 0
+        return batch if any(len(seg) for seg in batch) else None
+
+
+def _view(buf: array, dtype, width: int = 1) -> np.ndarray:
+    """A numpy view (no copy) of an ``array.array`` buffer, shape (len / width, width) or (len,)."""
+    arr = np.frombuffer(buf, dtype=dtype) if len(buf) else np.zeros(0, dtype=dtype)
+    return arr.reshape(-1, width) if width > 1 else arr
+
+
+class _Parts:
+    """A batch converted to numpy, before validation (the common form of rows and column batches).
+
+    n frames; ``lengths`` (n,) int64 is -1 for atomic numbers that are not 1-D; positions and forces hold
+    rows only for frames that have them (``has_*``); ``*_ok`` False marks a value of the wrong shape;
+    ``stress_size`` is the number of stress components read (-1: not numbers); ``energy_raw`` and
+    ``temperature_raw`` are the values as read (for messages); ``head(i)`` the first Z of frame i.
+    """
+
+    __slots__ = ("n", "ids", "keys", "numbers", "lengths", "int_like", "head", "positions", "has_pos", "pos_ok",
+                 "cell", "cell_ok", "pbc", "energy", "has_energy", "energy_raw", "forces", "has_forces",
+                 "forces_ok", "stress", "has_stress", "stress_size", "temperature", "has_t", "temperature_raw",
+                 "method", "subset", "functional", "hubbard_u", "basis", "charge", "spin", "smiles")
+
+    @classmethod
+    def from_rows(cls, ids, keys, numbers_col, positions_col, cell_col, pbc_col, energy_col, forces_col,
+                  stress_col, temperature_col, method_col, subset_col, functional_col, hubbard_col, basis_col,
+                  charge_col, spin_col, smiles_col) -> "_Parts":
+        p = cls()
+        p.n = len(ids)
+        p.ids, p.keys = ids, keys
+        p.numbers, p.lengths, p.int_like, p.head = _numbers(numbers_col)
+        lengths = np.maximum(p.lengths, 0)
+        p.positions, p.has_pos, p.pos_ok = _vectors(positions_col, lengths, 3)
+        p.pbc = _pbc(pbc_col)
+        p.cell, p.cell_ok = _cells(cell_col)
+        p.energy, p.has_energy = _scalars(energy_col)
+        p.energy_raw = energy_col
+        p.forces, p.has_forces, p.forces_ok = _vectors(forces_col, lengths, 3)
+        p.stress, p.has_stress, p.stress_size = _stress(stress_col)
+        p.temperature, p.has_t = _scalars(temperature_col)
+        p.temperature_raw = temperature_col
+        p.method, p.subset, p.functional, p.hubbard_u = method_col, subset_col, functional_col, hubbard_col
+        p.basis, p.charge, p.spin, p.smiles = basis_col, charge_col, spin_col, smiles_col
+        return p
+
+    @classmethod
+    def from_columns(cls, cb: ColumnBatch) -> "_Parts":
+        p = cls()
+        n = p.n = len(cb)
+        ones = np.ones(n, bool)
+        p.ids, p.keys = cb.ids, cb.keys
+        lengths = _view(cb.lengths, np.int64)
+        numbers = _view(cb.numbers, np.int64)
+        starts = np.concatenate(([0], np.cumsum(lengths)))
+        p.numbers, p.lengths, p.int_like = numbers, lengths, ones
+        p.head = lambda i: numbers[starts[i]: starts[i] + min(8, lengths[i])].tolist()
+        p.positions, p.has_pos, p.pos_ok = _view(cb.positions, np.float64, 3), ones, ones
+        p.pbc = _view(cb.pbc, np.int8, 3).astype(bool)
+        p.cell, p.cell_ok = _view(cb.cell, np.float64, 9).reshape(n, 3, 3), ones
+        p.energy, p.has_energy = _scalars(cb.energy)
+        p.energy_raw = cb.energy
+        has_f = _view(cb.has_forces, np.int8).astype(bool)
+        forces = _view(cb.forces, np.float64, 3)
+        p.forces = forces if has_f.all() else forces[np.repeat(has_f, lengths)]
+        p.has_forces, p.forces_ok = has_f, ones
+        stress = _view(cb.stress, np.float64, cb.stress_width)
+        if cb.stress_width == 9:  # 3x3 row-major -> Voigt (xx, yy, zz, yz, xz, xy)
+            stress = stress[:, [0, 4, 8, 5, 2, 1]]
+        p.has_stress = _view(cb.has_stress, np.int8).astype(bool)
+        p.stress = np.where(p.has_stress[:, None], stress * cb.stress_factor, np.nan)
+        p.stress_size = np.full(n, 6, dtype=np.int64)
+        p.temperature, p.has_t = _scalars(cb.temperature)
+        p.temperature_raw = cb.temperature
+        p.method, p.subset, p.charge, p.spin = cb.method, cb.subset, cb.charge, cb.spin
+        p.functional = p.hubbard_u = p.basis = p.smiles = [None] * n
+        return p
+
+    @classmethod
+    def concat(cls, parts: list["_Parts"]) -> "_Parts":
+        if len(parts) == 1:
+            return parts[0]
+        p = cls()
+        p.n = sum(q.n for q in parts)
+        starts = np.cumsum([0] + [q.n for q in parts])
+        for name in ("ids", "keys", "energy_raw", "temperature_raw", "method", "subset", "functional", "hubbard_u",
+                     "basis", "charge", "spin", "smiles"):
+            setattr(p, name, list(chain.from_iterable(getattr(q, name) for q in parts)))
+        for name in ("lengths", "int_like", "positions", "has_pos", "pos_ok", "cell", "cell_ok", "pbc", "energy",
+                     "has_energy", "forces", "has_forces", "forces_ok", "stress", "has_stress", "stress_size",
+                     "temperature", "has_t"):
+            setattr(p, name, np.concatenate([getattr(q, name) for q in parts]))
+        numbers = [q.numbers for q in parts]
+        if len({a.dtype for a in numbers}) > 1 and all(a.dtype.kind in "iub" for a in numbers):
+            numbers = [a.astype(np.int64) for a in numbers]
+        p.numbers = np.concatenate(numbers)
+        heads = [q.head for q in parts]
+
+        def head(i):
+            k = int(np.searchsorted(starts, i, side="right")) - 1
+            return heads[k](i - int(starts[k]))
+
+        p.head = head
+        return p
+
+
 class FrameBuilder:
     """Validate parsed records and emit them as :class:`pyarrow.Table` batches in ``FRAME_SCHEMA``.
 
-    Two ways in: :meth:`add` queues one :class:`RawFrame` (a batch is emitted every ``batch_size``
-    records, and by :meth:`flush`), and :meth:`build_rows` turns a whole batch of row tuples (fields in
-    :data:`ROW_FIELDS` order) into one table at once. Both validate and derive every column (fmax, frms,
+    Three ways in: :meth:`add` queues one :class:`RawFrame` (a batch is emitted every ``batch_size``
+    records, and by :meth:`flush`); :meth:`build_rows` turns a whole batch of row tuples (fields in
+    :data:`ROW_FIELDS` order) into one table; :meth:`build` does the same for a batch made of row lists
+    and :class:`ColumnBatch` segments, in order. All validate and derive every column (fmax, frms,
     pressure, volume, species, formula) once per batch with vectorised numpy, so the per-frame cost of
     the builder stays well below the cost of parsing the source (``benchmarks/scale.py`` measures it).
     Rejected records are counted as skipped in the accounting, with the first failing rule as the
@@ -146,9 +414,21 @@ class FrameBuilder:
     def build_rows(self, rows: Sequence[tuple]) -> pa.Table | None:
         """Validate a batch of rows (tuples of the :class:`RawFrame` fields in :data:`ROW_FIELDS` order)
         and emit it as one table; None when no row is valid. Skips are counted as for :meth:`add`."""
-        if not rows:
+        return self.build([rows])
+
+    def build(self, segments: Sequence) -> pa.Table | None:
+        """Validate one batch given as consecutive segments, each a list of rows or a :class:`ColumnBatch`,
+        and emit it as one table (frames in segment order); None when no frame is valid."""
+        parts = []
+        for seg in segments:
+            if isinstance(seg, ColumnBatch):
+                if len(seg):
+                    parts.append(_Parts.from_columns(seg))
+            elif len(seg):
+                parts.append(_Parts.from_rows(*zip(*seg, strict=True)))
+        if not parts:
             return None
-        return self._build(*zip(*rows, strict=True))
+        return self._finish(_Parts.concat(parts))
 
     # -- internals -------------------------------------------------------------------------------------
     def _formulas(self, sp_z: np.ndarray, counts: np.ndarray, sp_off: np.ndarray) -> list[str]:
@@ -180,10 +460,8 @@ class FrameBuilder:
             out.append(label)
         return out
 
-    def _build(self, ids, keys, numbers_col, positions_col, cell_col, pbc_col, energy_col, forces_col, stress_col,
-               temperature_col, method_col, subset_col, functional_col, hubbard_col, basis_col, charge_col, spin_col,
-               smiles_col) -> pa.Table | None:
-        n = len(ids)
+    def _finish(self, p: _Parts) -> pa.Table | None:
+        n = p.n
         reason = np.full(n, -1, dtype=np.int64)  # index into _REASONS; -1 = valid
         detail: dict[int, str] = {}
 
@@ -194,37 +472,35 @@ class FrameBuilder:
                 for i in np.flatnonzero(new):
                     detail[int(i)] = text(int(i))
 
-        numbers, lengths, int_like, head = _numbers(numbers_col)
-        flag(lengths <= 0, 0, lambda i: "structure has no atoms")
-        lengths = np.maximum(lengths, 0)
+        numbers = p.numbers
+        flag(p.lengths <= 0, 0, lambda i: "structure has no atoms")
+        lengths = np.maximum(p.lengths, 0)
         frame_of_atom = np.repeat(np.arange(n), lengths)
         bad_z = np.zeros(n, bool)
         if numbers.size:
             bad_atoms = (numbers < 1) | (numbers > MAX_Z)
             bad_z[frame_of_atom[bad_atoms]] = True
-        bad_z |= ~int_like & (lengths > 0)
-        flag(bad_z, 1, lambda i: f"atomic numbers {head(i)} include a non-element")
+        bad_z |= ~p.int_like & (lengths > 0)
+        flag(bad_z, 1, lambda i: f"atomic numbers {p.head(i)} include a non-element")
 
-        positions, has_pos, pos_ok = _vectors(positions_col, lengths, 3)
-        flag(~pos_ok, 2, lambda i: f"positions do not have shape ({lengths[i]}, 3)")
-        atom_has_pos = np.repeat(has_pos, lengths)
+        positions, has_pos = p.positions, p.has_pos
+        flag(~p.pos_ok, 2, lambda i: f"positions do not have shape ({lengths[i]}, 3)")
         nonfinite_pos = np.zeros(n, bool)
-        nonfinite_pos[frame_of_atom[atom_has_pos][~np.isfinite(positions).all(axis=1)]] = True
+        nonfinite_pos[frame_of_atom[np.repeat(has_pos, lengths)][~np.isfinite(positions).all(axis=1)]] = True
         flag(nonfinite_pos, 3, lambda i: "non-finite atomic positions")
 
-        pbc = _pbc(pbc_col)
-        cell, cell_ok = _cells(cell_col)
-        flag(~cell_ok | ~np.isfinite(cell).all(axis=(1, 2)), 4, lambda i: "cell is not a finite 3x3 matrix")
+        pbc, cell = p.pbc, p.cell
+        flag(~p.cell_ok | ~np.isfinite(cell).all(axis=(1, 2)), 4, lambda i: "cell is not a finite 3x3 matrix")
         periodic = pbc.all(axis=1)
         det = np.abs(np.linalg.det(np.where(np.isfinite(cell), cell, 0.0)))
         flag(periodic & (det <= 1e-8), 4, lambda i: "periodic structure with a singular cell")
         volume = np.where(periodic, det, np.nan)
 
-        energy, has_energy = _scalars(energy_col)
-        flag(has_energy & ~np.isfinite(energy), 5, lambda i: f"energy is {energy_col[i]}")
+        energy, has_energy = p.energy, p.has_energy
+        flag(has_energy & ~np.isfinite(energy), 5, lambda i: f"energy is {p.energy_raw[i]}")
 
-        forces, has_forces, forces_ok = _vectors(forces_col, lengths, 3)
-        flag(~forces_ok, 6, lambda i: f"forces do not have shape ({lengths[i]}, 3)")
+        forces, has_forces = p.forces, p.has_forces
+        flag(~p.forces_ok, 6, lambda i: f"forces do not have shape ({lengths[i]}, 3)")
         f_frames = frame_of_atom[np.repeat(has_forces, lengths)]
         nonfinite_f = np.zeros(n, bool)
         nonfinite_f[f_frames[~np.isfinite(forces).all(axis=1)]] = True
@@ -236,16 +512,17 @@ class FrameBuilder:
         sums = np.bincount(f_frames, weights=np.where(np.isfinite(norms2), norms2, 0.0), minlength=n)
         frms = np.where(has_forces, np.sqrt(sums / np.maximum(lengths, 1)), np.nan)
 
-        stress, has_stress, stress_size = _stress(stress_col)
+        stress, has_stress, stress_size = p.stress, p.has_stress, p.stress_size
         flag(stress_size != 6, 8, lambda i: (f"stress has {stress_size[i]} components, expected 6 (Voigt)"
                                              if stress_size[i] >= 0 else "stress is not an array of numbers"))
         flag(has_stress & ~np.isfinite(stress).all(axis=1), 9, lambda i: "non-finite stress")
         pressure = -(stress[:, 0] + stress[:, 1] + stress[:, 2]) / 3.0
 
-        temperature, has_t = _scalars(temperature_col)
+        temperature, has_t = p.temperature, p.has_t
         flag(has_t & ~(np.isfinite(temperature) & (temperature >= 0)), 10,
-             lambda i: f"temperature {temperature_col[i]} K")
+             lambda i: f"temperature {p.temperature_raw[i]} K")
 
+        keys = p.keys
         for i in np.flatnonzero(reason >= 0):
             self.accounting.skip(self.file, keys[i], _REASONS[reason[i]], detail.get(int(i), ""))
         valid = reason < 0
@@ -292,6 +569,12 @@ class FrameBuilder:
                 return pa.nulls(len(values), pa.int16())
             return pa.array([None if v is None else int(v) for v in values], pa.int16())
 
+        def strings(col):
+            values = pick(col)
+            if values.count(None) == len(values):
+                return pa.nulls(len(values), pa.string())
+            return pa.array(values, pa.string())
+
         # species / counts per frame from (frame, Z) pairs
         frame_local = np.repeat(np.arange(n_valid), lens)
         upair, ucount = np.unique(frame_local.astype(np.int64) * 256 + z, return_counts=True)
@@ -300,7 +583,7 @@ class FrameBuilder:
         np.cumsum(np.bincount(upair // 256, minlength=n_valid), out=sp_off[1:])
         formulas = self._formulas(sp_z, ucount, sp_off)
 
-        functionals, hubbard_u, basis = pick(functional_col), pick(hubbard_col), pick(basis_col)
+        functionals, hubbard_u, basis = pick(p.functional), pick(p.hubbard_u), pick(p.basis)
         if self.theory is not None:
             functionals, hubbard_u, basis = self.theory(functionals, hubbard_u, basis, z, offsets)
         functionals = [f or "unknown" for f in functionals]
@@ -311,10 +594,10 @@ class FrameBuilder:
         vol = volume[keep]
         prefix = self.file + "::"
         arrays = {
-            "id": pa.array([str(v) for v in pick(ids)], pa.string()),
+            "id": pa.array([str(v) for v in pick(p.ids)], pa.string()),
             "dataset": pa.array([self.dataset] * n_valid, pa.string()),
             "source": pa.array([prefix + (k if type(k) is str else f"{k}") for k in pick(keys)], pa.string()),
-            "subset": pa.array(pick(subset_col), pa.string()),
+            "subset": strings(p.subset),
             "n_atoms": pa.array(lens, pa.int32()),
             "numbers": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(z, pa.uint8())),
             "positions": vec3_lists(positions, has_pos),
@@ -333,14 +616,14 @@ class FrameBuilder:
             "pressure_GPa": nullable(pressure[keep], hs),
             "volume_A3": nullable(vol, np.isfinite(vol)),
             "temperature_K": nullable(temperature[keep], has_t[keep]),
-            "method": pa.array([m if m in METHODS else "unknown" for m in pick(method_col)], pa.string()),
+            "method": pa.array([m if m in METHODS else "unknown" for m in pick(p.method)], pa.string()),
             "level_of_theory": pa.array(self._labels(functionals, hubbard_u, basis), pa.string()),
             "functional": pa.array(functionals, pa.string()),
             "hubbard_u": pa.array(hubbard_u, pa.bool_()),
             "basis": pa.array(basis, pa.string()),
-            "charge": ints16(charge_col),
-            "spin": ints16(spin_col),
-            "smiles": pa.array(pick(smiles_col), pa.string()),
+            "charge": ints16(p.charge),
+            "spin": ints16(p.spin),
+            "smiles": strings(p.smiles),
         }
         return pa.Table.from_arrays([arrays[name] for name in FRAME_SCHEMA.names], schema=FRAME_SCHEMA)
 

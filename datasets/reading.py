@@ -127,9 +127,10 @@ class Dataset:
         """Yield frame batches (``pyarrow.Table`` in ``FRAME_SCHEMA``); counts go to ``self.accounting``.
 
         Each call re-reads the data (or the given ``shard`` of it) with fresh accounting. Readers that
-        have ``iter_row_batches`` hand over whole batches of row tuples (no per-record object); the others
-        yield :class:`RawFrame` records one by one. Either way a batch holds ``batch_size`` records
-        before validation.
+        have ``iter_batches`` hand over whole batches (segments of row tuples and flat
+        :class:`~monoculture.datasets.builder.ColumnBatch` columns, no per-record object); the others
+        yield :class:`~monoculture.datasets.builder.RawFrame` records one by one. Either way a batch holds
+        ``batch_size`` records before validation.
         """
         self.accounting = Accounting(quiet=self.accounting.quiet)
         file_label = str(self.path)
@@ -137,18 +138,20 @@ class Dataset:
         builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size, theory=self._fill_theory)
         bar = _progress(self.progress, str(self.path.name))
         args = (self.path, self.options, self.accounting) + (() if shard is None else (shard,))
-        row_batches = getattr(self._module, "iter_row_batches", None)
+        read_batches = getattr(self._module, "iter_batches", None)
         try:
-            if row_batches is not None:
-                batches = row_batches(*args, batch_size=self.batch_size)
+            if read_batches is not None:
+                batches = read_batches(*args, batch_size=self.batch_size)
                 while True:
                     with gc_paused():
-                        rows = next(batches, None)
-                        if rows is None:
+                        segments = next(batches, None)
+                        if segments is None:
                             break
-                        table = builder.build_rows(rows)
+                        n_records = sum(len(seg) for seg in segments)
+                        table = builder.build(segments)
+                        del segments  # freed while the collector is paused
                     if bar is not None:
-                        bar.update(len(rows))
+                        bar.update(n_records)
                     if table is not None:
                         yield table
                 return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from ..builder import RawFrame
 from ..frames import EV_PER_A3_TO_GPA
 from ..registry import ReadOptions
 
-__all__ = ["iter_records", "iter_row_batches", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
+__all__ = ["iter_records", "iter_batches", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
 
 OMAT24_SUBSETS = (
     "rattled-300", "rattled-500", "rattled-1000", "rattled-300-subsampled", "rattled-500-subsampled",
@@ -178,7 +179,7 @@ def shards(path: Path, n: int) -> list:
     return out
 
 
-def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
+def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
                      batch_size: int = 4096) -> Iterator[list[tuple]]:
     """Yield lists of up to ``batch_size`` row tuples (see :func:`_row`) for every row of every shard file.
 
@@ -229,18 +230,18 @@ def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, s
                             accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
                             continue
                         if len(rows) >= batch_size:
-                            yield rows
+                            yield [rows]
                             rows = []
                 except lmdb.Error as exc:
                     accounting.fail(file, "cursor", "truncated_or_corrupt_container", str(exc)[:200])
         finally:
             env.close()
     if rows:
-        yield rows
+        yield [rows]
 
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
     """Yield one :class:`RawFrame` per row (the per-record form of :func:`iter_row_batches`)."""
-    for rows in iter_row_batches(path, options, accounting, shard):
-        for row in rows:
+    for segments in iter_batches(path, options, accounting, shard):
+        for row in chain.from_iterable(segments):
             yield RawFrame(*row)

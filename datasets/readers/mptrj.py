@@ -15,21 +15,25 @@ Units and conventions of the source and what the frame table gets:
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections.abc import Iterator
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 
 import ijson
 import orjson
+from ase.data import atomic_numbers
 
 from ..accounting import Accounting
-from ..builder import RawFrame
-from ..frames import stress_vasp_kbar_to_ase_gpa
+from ..builder import ColumnBatch, RawFrame, SegmentBatcher
+from ..frames import KBAR_TO_GPA, stress_vasp_kbar_to_ase_gpa
 from ..registry import ReadOptions
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
-__all__ = ["iter_records", "iter_row_batches", "detect_card", "sniff", "shards", "material_starts"]
+__all__ = ["iter_records", "iter_batches", "detect_card", "sniff", "shards", "material_starts"]
 
 # A top-level key followed by its first frame key, which repeats the material id: `, "mp-1": {"mp-1-`.
 _MATERIAL_START = re.compile(rb',\s*("([^"\\]{1,200})"\s*:\s*\{\s*"\2-)')
@@ -202,21 +206,144 @@ def _materials(fh, whole: bool, file: str, accounting: Accounting) -> Iterator[t
         yield from obj.items()
 
 
-def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
-                     batch_size: int = 4096) -> Iterator[list[tuple]]:
-    """Yield lists of up to ``batch_size`` row tuples (see :func:`_row`), one per MPTrj frame; malformed
-    frames are counted as failed, frames without energy as skipped.
+_G_STRUCTURE = itemgetter("structure")
+_G_LATTICE = itemgetter("lattice")
+_G_MATRIX = itemgetter("matrix")
+_G_SITES = itemgetter("sites")
+_G_SPECIES = itemgetter("species")
+_G_FIRST = itemgetter(0)
+_G_OCCU = itemgetter("occu")
+_G_ELEMENT = itemgetter("element")
+_G_XYZ = itemgetter("xyz")
+_PERIODIC = [True, True, True]
+_ZERO = repeat(0)
+_Z = dict(atomic_numbers)  # element symbol -> Z; "X" (dummy) is 0, unknown symbols get 0 below
+
+
+def _lists_of(values: list, width: int) -> bool:
+    """Every value is a list of exactly ``width`` items."""
+    return not values or (set(map(type, values)) == {list} and list(map(len, values)).count(width) == len(values))
+
+
+def _new_columns() -> ColumnBatch:
+    # MPTrj stress: 3x3 in kBar, VASP sign (positive = compressive) -> GPa, ASE sign: -0.1 x
+    return ColumnBatch(stress_width=9, stress_factor=-KBAR_TO_GPA)
+
+
+def _add_material(cb: ColumnBatch, mp_id: str, frames: dict) -> bool:
+    """Append every frame of one material to ``cb`` when all of them are regular; else return False
+    with ``cb`` unchanged (the caller reads the material frame by frame, with :func:`_row`).
+
+    Regular: every frame is an object with a structure and an energy convertible by ``float``; every site
+    is ordered (one species, occupancy 1) with Cartesian ``xyz``; lattice, ``xyz`` rows, forces (one row
+    per site) and stress are lists of 3 numbers, pbc a list of 3 flags. The values go straight from the
+    parsed lists into the batch buffers, which reject anything that is not a number; nothing here
+    produces an accounting event, so the frame-by-frame reading stays the reference for every other case.
+    Atom-level work is done by ``map`` over the whole material (no Python loop per site).
+    """
+    recs = list(frames.values())
+    k = len(recs)
+    if not k:
+        return True
+    try:
+        if set(map(type, recs)) != {dict}:
+            return False
+        structs = list(map(_G_STRUCTURE, recs))
+        energies = [r.get("uncorrected_total_energy") for r in recs]
+        if None in energies:
+            energies = [r.get("corrected_total_energy") if e is None else e for e, r in zip(energies, recs)]
+            if None in energies:
+                return False
+        energies = list(map(float, energies))
+        lattices = list(map(_G_LATTICE, structs))
+        matrices = list(map(_G_MATRIX, lattices))
+        matrix_rows = list(chain.from_iterable(matrices))
+        pbcs = [lattice.get("pbc", _PERIODIC) for lattice in lattices]
+        site_lists = list(map(_G_SITES, structs))
+        if set(map(type, site_lists)) != {list}:
+            return False
+        counts = list(map(len, site_lists))
+        sites = list(chain.from_iterable(site_lists))
+        species = list(map(_G_SPECIES, sites))
+        first = list(map(_G_FIRST, species))
+        if sum(map(len, species)) != len(sites) or list(map(_G_OCCU, first)).count(1) != len(sites):
+            return False
+        elements = list(map(_G_ELEMENT, first))
+        xyz = list(map(_G_XYZ, sites))
+        if not (_lists_of(xyz, 3) and _lists_of(matrices, 3) and _lists_of(matrix_rows, 3) and _lists_of(pbcs, 3)):
+            return False
+        forces = [r.get("force") for r in recs]
+        with_forces = [f for f in forces if f is not None]
+        force_rows = list(chain.from_iterable(with_forces))
+        if with_forces and (set(map(type, with_forces)) != {list} or not _lists_of(force_rows, 3)):
+            return False
+        if list(map(len, with_forces)) != [c for c, f in zip(counts, forces) if f is not None]:
+            return False
+        stresses = [r.get("stress") for r in recs]
+        with_stress = [x for x in stresses if x is not None]
+        stress_rows = list(chain.from_iterable(with_stress))
+        if not (_lists_of(with_stress, 3) and _lists_of(stress_rows, 3)):
+            return False
+    except Exception:  # noqa: BLE001 - anything unexpected: the frame-by-frame reading decides
+        return False
+    mark = cb.mark()
+    try:
+        cb.numbers.extend(map(_Z.get, elements, _ZERO))
+        cb.positions.extend(chain.from_iterable(xyz))
+        cb.cell.extend(chain.from_iterable(matrix_rows))
+        cb.pbc.extend(chain.from_iterable(pbcs))
+        if len(with_forces) == k:
+            cb.forces.extend(chain.from_iterable(force_rows))
+            cb.has_forces.extend([1] * k)
+        else:
+            for f, c in zip(forces, counts):
+                cb.forces.extend(chain.from_iterable(f) if f is not None else _nan_fill(3 * c))
+                cb.has_forces.append(f is not None)
+        if len(with_stress) == k:
+            cb.stress.extend(chain.from_iterable(stress_rows))
+            cb.has_stress.extend([1] * k)
+        else:
+            for x in stresses:
+                cb.stress.extend(chain.from_iterable(x) if x is not None else _nan_fill(9))
+                cb.has_stress.append(x is not None)
+    except (TypeError, ValueError, OverflowError):  # a value that is not a number (or a flag out of range)
+        cb.rollback(mark)
+        return False
+    cb.lengths.extend(counts)
+    cb.ids.extend(frames)
+    cb.keys.extend([f"{mp_id}/{frame_id}" for frame_id in frames])
+    cb.energy.extend(energies)
+    none = [None] * k
+    cb.temperature.extend(none)
+    cb.method.extend(["relax"] * k)
+    cb.subset.extend(none)
+    cb.charge.extend(none)
+    cb.spin.extend(none)
+    return True
+
+
+def _nan_fill(n: int) -> list[float]:
+    return [math.nan] * n
+
+
+def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
+                 batch_size: int = 4096) -> Iterator[list]:
+    """Yield batches of ``batch_size`` MPTrj frames, each a list of segments for
+    :meth:`~monoculture.datasets.builder.FrameBuilder.build`; malformed frames are counted as failed,
+    frames without energy as skipped.
 
     ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. The file is
     cut into materials (:func:`_pieces`) and each is parsed with orjson, which is several times faster than
-    a token-level streaming parser and still holds only one block of the file in memory.
+    a token-level streaming parser and still holds only one block of the file in memory. A regular
+    material goes into flat columns at once (:func:`_add_material`); any other is read frame by frame into
+    rows (:func:`_row`), with the accounting of every frame.
     """
     file = str(path)
     if shard is None:
         opener = open_maybe_compressed(path)
     else:
         opener = open(path, "rb")
-    rows: list[tuple] = []
+    batcher = SegmentBatcher(batch_size, _new_columns)
     errors = (StructureDictError, TypeError, ValueError, KeyError, AttributeError)
     with opener as fh:
         if shard is not None:
@@ -227,6 +354,10 @@ def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, s
                 if not isinstance(frames, dict):
                     accounting.fail(file, mp_id, "bad_record", f"expected an object of frames, got {type(frames).__name__}")
                     continue
+                if _add_material(batcher.columns(), mp_id, frames):
+                    batcher.added(len(frames))
+                    yield from batcher.ready()
+                    continue
                 for frame_id, rec in frames.items():
                     if not isinstance(rec, dict) or "structure" not in rec:
                         accounting.fail(file, f"{mp_id}/{frame_id}", "bad_record", "frame has no 'structure'")
@@ -235,24 +366,25 @@ def iter_row_batches(path: Path, options: ReadOptions, accounting: Accounting, s
                         accounting.skip(file, f"{mp_id}/{frame_id}", "missing_energy", "energy is null")
                         continue
                     try:
-                        rows.append(_row(mp_id, frame_id, rec))
+                        row = _row(mp_id, frame_id, rec)
                     except errors as exc:
                         accounting.fail(file, f"{mp_id}/{frame_id}", "bad_structure", str(exc)[:200])
                         continue
-                    if len(rows) >= batch_size:
-                        yield rows
-                        rows = []
+                    batcher.add_row(row)
+                    yield from batcher.ready()
         except (EOFError, OSError) as exc:  # corrupt compressed stream
             accounting.fail(file, "stream", "truncated_or_corrupt_file", str(exc)[:200])
-    if rows:
-        yield rows
+    rest = batcher.rest()
+    if rest is not None:
+        yield rest
 
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
-    """Yield one :class:`RawFrame` per MPTrj frame (the per-record form of :func:`iter_row_batches`)."""
-    for rows in iter_row_batches(path, options, accounting, shard):
-        for row in rows:
-            yield RawFrame(*row)
+    """Yield one :class:`RawFrame` per MPTrj frame (the per-record form of :func:`iter_batches`)."""
+    for segments in iter_batches(path, options, accounting, shard):
+        for seg in segments:
+            for row in (seg.rows() if isinstance(seg, ColumnBatch) else seg):
+                yield RawFrame(*row)
 
 
 class _Bounded:
