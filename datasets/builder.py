@@ -218,6 +218,11 @@ class SegmentBatcher:
         self._segments: list = []
         self._count = 0
 
+    @property
+    def pending(self) -> int:
+        """Records gathered for the current batch."""
+        return self._count
+
     def columns(self) -> ColumnBatch:
         """The column segment to append to (the last segment, or a new one after rows)."""
         if not self._segments or not isinstance(self._segments[-1], ColumnBatch):

@@ -14,17 +14,19 @@ or the folder name) gives ``method`` and ``temperature_K``:
 """
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from collections.abc import Iterator
-from itertools import chain
+from itertools import chain, repeat
+from operator import itemgetter, mul
 from pathlib import Path
 
 import numpy as np
 import orjson
 
 from ..accounting import Accounting
-from ..builder import RawFrame
+from ..builder import ColumnBatch, RawFrame, SegmentBatcher
 from ..frames import EV_PER_A3_TO_GPA
 from ..registry import ReadOptions
 
@@ -147,6 +149,129 @@ def _row(dct: dict, row_id: str, stem: str, shard_subset: tuple) -> tuple:
     )
 
 
+_G_NUMBERS = itemgetter("numbers")
+_G_POSITIONS = itemgetter("positions")
+_G_NDARRAY = itemgetter("__ndarray__")
+_G_VALUES = itemgetter(2)
+_THREE = repeat(3)
+#: Rows decoded before they are moved into columns together (small enough to stay in the CPU cache).
+GROUP = 64
+
+
+def _nd_values(objs) -> list:
+    """The flat value lists of ASE-JSON arrays (``{"__ndarray__": [shape, dtype, values]}``); raises
+    KeyError / TypeError / IndexError for anything else."""
+    return list(map(_G_VALUES, map(_G_NDARRAY, objs)))
+
+
+def _lists_of(values: list, width: int) -> bool:
+    """Every value is a list of exactly ``width`` items."""
+    return not values or (set(map(type, values)) == {list} and list(map(len, values)).count(width) == len(values))
+
+
+def _add_group(cb: ColumnBatch, dcts: list, row_ids: list, stem: str, shard_subset: tuple) -> bool:
+    """Append a group of decoded rows to ``cb`` when all of them are regular; else return False with
+    ``cb`` unchanged (the caller reads the group row by row, with :func:`_row`).
+
+    Regular: numbers, positions (and cell, pbc, forces, stress when present) are ASE-JSON arrays whose
+    flat values have the expected sizes (Z integers; 3 per atom; 9; 3; 3 per atom; 6), and the metadata
+    converts as in :func:`_row`. Values go from the parsed lists straight into the batch buffers, which
+    reject anything that is not a number; no accounting event happens here.
+    """
+    k = len(dcts)
+    try:
+        numbers = _nd_values(map(_G_NUMBERS, dcts))
+        positions = _nd_values(map(_G_POSITIONS, dcts))
+        if set(map(type, numbers)) != {list} or set(map(type, positions)) != {list}:
+            return False
+        counts = list(map(len, numbers))
+        if list(map(len, positions)) != list(map(mul, counts, _THREE)):
+            return False
+        if not set(map(type, chain.from_iterable(numbers))) <= {int}:
+            return False
+        cells = [d.get("cell") for d in dcts]
+        pbcs = [d.get("pbc", _NO_PBC) for d in dcts]
+        pbcs = [p if type(p) is list else p["__ndarray__"][2] for p in pbcs]
+        forces = [d.get("forces") for d in dcts]
+        stresses = [d.get("stress") for d in dcts]
+        energies = [d.get("energy") for d in dcts]
+        # metadata as _row reads it, one comprehension per field
+        datas = [d.get("data") or _EMPTY for d in dcts]
+        kvps = [d.get("key_value_pairs") or _EMPTY for d in dcts]
+        sids = [x.get("sid") or y.get("sid") for x, y in zip(datas, kvps)]
+        regimes = [_regime(str(sid)) if sid else shard_subset for sid in sids]
+        regimes = [shard_subset if r[0] is None else r for r in regimes]
+        ids = [str(sid) if sid else f"{stem}:{row_id}" for sid, row_id in zip(sids, row_ids)]
+        charges = [x.get("charge", y.get("charge")) for x, y in zip(datas, kvps)]
+        spins = [x.get("spin", y.get("spin")) for x, y in zip(datas, kvps)]
+        if charges.count(None) != k:
+            charges = [None if c is None else int(c) for c in charges]
+        if spins.count(None) != k:
+            spins = [None if c is None else int(c) for c in spins]
+        cell_values = _nd_values(c for c in cells if c is not None)
+        force_values = _nd_values(f for f in forces if f is not None)
+        stress_values = _nd_values(x for x in stresses if x is not None)
+        if not (_lists_of(cell_values, 9) and _lists_of(pbcs, 3) and _lists_of(stress_values, 6)):
+            return False
+        if force_values and set(map(type, force_values)) != {list}:
+            return False
+        if list(map(len, force_values)) != [3 * c for c, f in zip(counts, forces) if f is not None]:
+            return False
+    except Exception:  # noqa: BLE001 - anything unexpected: the row-by-row reading decides
+        return False
+    mark = cb.mark()
+    try:
+        cb.numbers.extend(chain.from_iterable(numbers))
+        cb.positions.extend(chain.from_iterable(positions))
+        cb.pbc.extend(chain.from_iterable(pbcs))
+        if len(cell_values) == k:
+            cb.cell.extend(chain.from_iterable(cell_values))
+        else:
+            values = iter(cell_values)
+            for c in cells:
+                cb.cell.extend(_ZEROS9 if c is None else next(values))
+        if len(force_values) == k:
+            cb.forces.extend(chain.from_iterable(force_values))
+            cb.has_forces.extend([1] * k)
+        else:
+            values = iter(force_values)
+            for f, c in zip(forces, counts):
+                cb.forces.extend([math.nan] * (3 * c) if f is None else next(values))
+                cb.has_forces.append(f is not None)
+        if len(stress_values) == k:
+            cb.stress.extend(chain.from_iterable(stress_values))
+            cb.has_stress.extend([1] * k)
+        else:
+            values = iter(stress_values)
+            for x in stresses:
+                cb.stress.extend(_NAN6 if x is None else next(values))
+                cb.has_stress.append(x is not None)
+    except (TypeError, ValueError, OverflowError):  # a value that is not a number (or a flag out of range)
+        cb.rollback(mark)
+        return False
+    cb.lengths.extend(counts)
+    cb.energy.extend(energies)
+    cb.keys.extend(row_ids)
+    subsets, methods, temperatures = zip(*regimes)
+    cb.ids.extend(ids)
+    cb.subset.extend(subsets)
+    cb.method.extend(methods)
+    cb.temperature.extend(temperatures)
+    cb.charge.extend(charges)
+    cb.spin.extend(spins)
+    return True
+
+
+_ZEROS9 = [0.0] * 9
+_NAN6 = [math.nan] * 6
+_EMPTY: dict = {}
+
+
+def _new_columns() -> ColumnBatch:
+    # ASE stress: Voigt in eV/Å^3, ASE sign -> GPa
+    return ColumnBatch(stress_width=6, stress_factor=EV_PER_A3_TO_GPA)
+
+
 def shards(path: Path, n: int) -> list:
     """Work units for ``n`` workers: ``(file, first_key, last_key)`` triples (keys None = whole file).
 
@@ -180,11 +305,14 @@ def shards(path: Path, n: int) -> list:
 
 
 def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
-                     batch_size: int = 4096) -> Iterator[list[tuple]]:
-    """Yield lists of up to ``batch_size`` row tuples (see :func:`_row`) for every row of every shard file.
+                 batch_size: int = 4096) -> Iterator[list]:
+    """Yield batches of ``batch_size`` rows of every shard file, each a list of segments for
+    :meth:`~monoculture.datasets.builder.FrameBuilder.build`; undecodable rows are counted as failed,
+    unreadable or truncated files too.
 
-    Undecodable rows are counted as failed, unreadable or truncated files too. ``shard`` is None
-    (everything under ``path``) or a ``(file, first_key, last_key)`` from :func:`shards`.
+    ``shard`` is None (everything under ``path``) or a ``(file, first_key, last_key)`` from :func:`shards`.
+    Rows are decoded in groups of :data:`GROUP`; a regular group goes into flat columns at once
+    (:func:`_add_group`), any other is read row by row (:func:`_row`) with the accounting of every row.
     """
     import lmdb
 
@@ -192,9 +320,26 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
         units = [(f, None, None) for f in list_shards(path)]
     else:
         units = [(Path(shard[0]), shard[1], shard[2])]
-    rows: list[tuple] = []
+    batcher = SegmentBatcher(batch_size, _new_columns)
     decompress, loads = zlib.decompress, orjson.loads
     bookkeeping = _BOOKKEEPING
+    row_errors = (KeyError, TypeError, ValueError, AttributeError)
+
+    def flush(file, dcts, row_ids, stem, shard_subset):
+        if not _add_group(batcher.columns(), dcts, row_ids, stem, shard_subset):
+            for dct, row_id in zip(dcts, row_ids):
+                try:
+                    row = _row(dct, row_id, stem, shard_subset)
+                except row_errors as exc:
+                    accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
+                    continue
+                batcher.add_row(row)
+        else:
+            batcher.added(len(dcts))
+        dcts.clear()
+        row_ids.clear()
+        return batcher.ready()
+
     for shard, first_key, last_key in units:
         file = str(shard)
         try:
@@ -213,6 +358,8 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
             folder_subset = _subset_from_text(str(shard.parent.name)) or _subset_from_text(str(shard))
             shard_subset = (folder_subset, *subset_regime(folder_subset))
             stem = shard.stem
+            dcts: list = []
+            row_ids: list = []
             with env.begin(buffers=False) as txn:
                 cursor = txn.cursor()
                 if first_key is not None:
@@ -225,23 +372,28 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
                             continue
                         row_id = key.decode("ascii", "replace")
                         try:
-                            rows.append(_row(loads(decompress(value)), row_id, stem, shard_subset))
-                        except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                            dcts.append(loads(decompress(value)))
+                        except (zlib.error, orjson.JSONDecodeError) as exc:
+                            yield from flush(file, dcts, row_ids, stem, shard_subset)  # keeps the order of events
                             accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
                             continue
-                        if len(rows) >= batch_size:
-                            yield [rows]
-                            rows = []
+                        row_ids.append(row_id)
+                        if len(dcts) >= GROUP or len(dcts) >= batch_size - batcher.pending:
+                            yield from flush(file, dcts, row_ids, stem, shard_subset)
                 except lmdb.Error as exc:
+                    yield from flush(file, dcts, row_ids, stem, shard_subset)
                     accounting.fail(file, "cursor", "truncated_or_corrupt_container", str(exc)[:200])
+                yield from flush(file, dcts, row_ids, stem, shard_subset)
         finally:
             env.close()
-    if rows:
-        yield [rows]
+    rest = batcher.rest()
+    if rest is not None:
+        yield rest
 
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
     """Yield one :class:`RawFrame` per row (the per-record form of :func:`iter_row_batches`)."""
     for segments in iter_batches(path, options, accounting, shard):
-        for row in chain.from_iterable(segments):
-            yield RawFrame(*row)
+        for seg in segments:
+            for row in (seg.rows() if isinstance(seg, ColumnBatch) else seg):
+                yield RawFrame(*row)
