@@ -1,24 +1,33 @@
 """Scale benchmark: ingest speed against the raw parse limit and the naive loop, memory, Dask workers.
 
-Prints one table, every number measured in this run on this machine:
+Prints one table, every number measured in this run on this machine (best of ``--repeat`` runs each):
 
-* ingest frames/s for MPTrj JSON and OMat24 .aselmdb: the raw parse limit (ijson ``kvitems`` over the
-  bytes; lmdb cursor + zlib + orjson), monoculture's frame production (``Dataset.batches``), and the naive
-  loop a user would write (``Structure.from_dict`` per frame; ``LMDBDatabase.select`` + ``toatoms``), with
-  the ratios;
-* audit frames/s (frame production + the coverage accumulators);
-* peak RSS of ``monoculture audit`` on MPTrj files of 3 sizes (a fresh process each);
+* ingest frames/s for MPTrj JSON and OMat24 .aselmdb: the raw parse limit, monoculture's frame production
+  (``Dataset.batches``: every frame validated and turned into an Arrow batch), and the naive loops a user
+  would write, with the ratios. The raw parse limit is the fastest plain decode of the bytes that was
+  measured: for MPTrj the fastest of ijson ``kvitems`` over the file, orjson over the whole file, and orjson
+  per material (the file cut at material boundaries as the reader cuts it); for aselmdb an lmdb cursor +
+  zlib + orjson per row. Each is timed with Python's cyclic garbage collector on and paused (monoculture
+  pauses it while it produces a batch), and the faster counts. Naive loops: MPTrj ``ijson`` +
+  ``Structure.from_dict`` per frame; aselmdb ``LMDBDatabase.select`` + ``row.toatoms()`` (ASE only) and the
+  same + ``AseAtomsAdaptor.get_structure`` (what a pymatgen user writes);
+* optionally (``--jobs N``) frame production in N processes over ``Dataset.shards(N)``, as a separate row
+  against the same one-process raw limit;
+* peak RSS of ``monoculture audit`` on MPTrj files of 3 sizes (a fresh process each), and with
+  ``--big-gb G`` on a ~G GB MPTrj file made by ``monoculture synth`` in a temporary folder (deleted after);
 * the same audit with 1 and 2 Dask workers (``--dask local:N``).
 
 Usage: ``python benchmarks/scale.py [--frames 20000] [--sizes 20000,60000,180000] [--workdir DIR]``.
-``--big`` adds a ~2 GB MPTrj file (about 850k frames; takes tens of minutes) to the RSS sizes.
+``--only-ingest`` prints the ingest table alone; ``--only-big`` the ~G GB audit alone.
 ``--only-dask-phase`` times the distributed part alone (serial vs 1 and 2 workers).
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,22 +40,83 @@ def _rate(n, seconds):
     return n / seconds if seconds > 0 else float("nan")
 
 
-def raw_mptrj(path: Path) -> tuple[int, float]:
+def _timed(fn, *args, gc_paused: bool = False) -> tuple[int, float]:
+    """(frames, seconds) of ``fn(*args)``, with the cyclic garbage collector paused or not."""
+    was = gc.isenabled()
+    if gc_paused:
+        gc.disable()
+    try:
+        t = time.perf_counter()
+        n = fn(*args)
+        return n, time.perf_counter() - t
+    finally:
+        if was:
+            gc.enable()
+
+
+def _best(fn, *args, repeat: int = 3, gc_modes=(False,)) -> tuple[int, float, bool]:
+    """(frames, best seconds, gc paused) over ``repeat`` runs of each garbage-collector mode."""
+    best = None
+    for _ in range(repeat):
+        for paused in gc_modes:
+            n, dt = _timed(fn, *args, gc_paused=paused)
+            if best is None or dt < best[1]:
+                best = (n, dt, paused)
+    return best
+
+
+def _ijson_kvitems(path: Path) -> int:
     import ijson
 
-    t = time.perf_counter()
     n = 0
     with open(path, "rb") as fh:
         for _, frames in ijson.kvitems(fh, "", use_float=True):
             n += len(frames)
-    return n, time.perf_counter() - t
+    return n
 
 
-def raw_aselmdb(folder: Path) -> tuple[int, float]:
+def _orjson_whole(path: Path) -> int:
+    import orjson
+
+    with open(path, "rb") as fh:
+        doc = orjson.loads(fh.read())
+    return sum(len(frames) for frames in doc.values())
+
+
+def _orjson_per_material(path: Path) -> int:
+    import orjson
+
+    from monoculture.datasets.readers.mptrj import _pieces
+
+    n = 0
+    with open(path, "rb") as fh:
+        for piece in _pieces(fh, True):
+            for frames in orjson.loads(piece).values():
+                n += len(frames)
+    return n
+
+
+MPTRJ_DECODERS = {
+    "ijson kvitems": _ijson_kvitems,
+    "orjson, whole file": _orjson_whole,
+    "orjson per material": _orjson_per_material,
+}
+
+
+def raw_mptrj(path: Path, repeat: int = 3) -> tuple[int, float, str, list]:
+    """Fastest plain decode of an MPTrj file: (frames, seconds, label, every variant's frames/s)."""
+    results = []
+    for label, fn in MPTRJ_DECODERS.items():
+        n, dt, paused = _best(fn, path, repeat=repeat, gc_modes=(False, True))
+        results.append((n, dt, label + (", GC paused" if paused else "")))
+    n, dt, label = min(results, key=lambda r: r[1])
+    return n, dt, label, [(lbl, _rate(m, t)) for m, t, lbl in results]
+
+
+def _lmdb_zlib_orjson(folder: Path) -> int:
     import lmdb
     import orjson
 
-    t = time.perf_counter()
     n = 0
     for shard in sorted(folder.rglob("*.aselmdb")):
         env = lmdb.open(str(shard), subdir=False, readonly=True, lock=False)
@@ -56,19 +126,65 @@ def raw_aselmdb(folder: Path) -> tuple[int, float]:
                     orjson.loads(zlib.decompress(value))
                     n += 1
         env.close()
-    return n, time.perf_counter() - t
+    return n
 
 
-def mono_frames(path: Path) -> tuple[int, float]:
+def raw_aselmdb(folder: Path, repeat: int = 3) -> tuple[int, float, str, list]:
+    """lmdb cursor + zlib + orjson over every row: (frames, seconds, label, variants)."""
+    n, dt, paused = _best(_lmdb_zlib_orjson, folder, repeat=repeat, gc_modes=(False, True))
+    label = "lmdb cursor + zlib + orjson" + (", GC paused" if paused else "")
+    return n, dt, label, [(label, _rate(n, dt))]
+
+
+def _mono_count(path: Path) -> int:
     from monoculture.datasets import open_dataset
 
-    t = time.perf_counter()
     ds = open_dataset(path, quiet=True, progress=False)
-    n = sum(b.num_rows for b in ds.batches())
-    return n, time.perf_counter() - t
+    return sum(b.num_rows for b in ds.batches())
+
+
+def mono_frames(path: Path, repeat: int = 3) -> tuple[int, float]:
+    """monoculture's frame production: ``open_dataset(path).batches()``, (frames, best seconds)."""
+    n, dt, _ = _best(_mono_count, path, repeat=repeat)
+    return n, dt
+
+
+def _shard_count(args) -> int:
+    from monoculture.datasets import open_dataset
+
+    path, shard = args
+    ds = open_dataset(path, quiet=True, progress=False)
+    return sum(b.num_rows for b in ds.batches(shard))
+
+
+def _warm(_):
+    import monoculture.datasets.readers.aselmdb  # noqa: F401
+    import monoculture.datasets.readers.mptrj  # noqa: F401
+
+    return os.getpid()
+
+
+def mono_frames_parallel(path: Path, jobs: int, repeat: int = 3) -> tuple[int, float]:
+    """Frame production in ``jobs`` processes over ``Dataset.shards(jobs)`` (batches counted in the
+    workers): (frames, best seconds). Worker start-up and imports are done before the clock starts."""
+    import multiprocessing as mp
+
+    from monoculture.datasets import open_dataset
+
+    units = open_dataset(path, quiet=True, progress=False).shards(jobs)
+    with mp.get_context("fork").Pool(jobs) as pool:
+        pool.map(_warm, range(jobs))
+        best = None
+        for _ in range(repeat):
+            t = time.perf_counter()
+            n = sum(pool.imap_unordered(_shard_count, [(path, u) for u in units], chunksize=1))
+            dt = time.perf_counter() - t
+            best = (n, dt) if best is None or dt < best[1] else best
+    return best
 
 
 def naive_mptrj(path: Path, limit: int) -> tuple[int, float]:
+    """What a pymatgen user writes: ijson over the file, ``Structure.from_dict`` per frame."""
     import ijson
     from pymatgen.core import Structure
 
@@ -86,6 +202,7 @@ def naive_mptrj(path: Path, limit: int) -> tuple[int, float]:
 
 
 def naive_aselmdb(folder: Path, limit: int) -> tuple[int, float]:
+    """What an ASE user writes: ``LMDBDatabase.select()`` and ``row.toatoms()`` per row."""
     from ase_db_backends.aselmdb import LMDBDatabase
 
     t = time.perf_counter()
@@ -102,6 +219,73 @@ def naive_aselmdb(folder: Path, limit: int) -> tuple[int, float]:
         if n >= limit:
             break
     return n, time.perf_counter() - t
+
+
+def naive_aselmdb_pymatgen(folder: Path, limit: int) -> tuple[int, float]:
+    """What a pymatgen user writes: the ASE loop, then ``AseAtomsAdaptor.get_structure`` per row."""
+    from ase_db_backends.aselmdb import LMDBDatabase
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    t = time.perf_counter()
+    n = 0
+    for shard in sorted(folder.rglob("*.aselmdb")):
+        db = LMDBDatabase(shard, readonly=True)
+        for row in db.select():
+            atoms = row.toatoms()
+            s = AseAtomsAdaptor.get_structure(atoms)
+            _ = (s.composition.reduced_formula, s.volume, atoms.get_potential_energy() / len(s))
+            n += 1
+            if n >= limit:
+                break
+        db.close()
+        if n >= limit:
+            break
+    return n, time.perf_counter() - t
+
+
+def ingest_rows(mptrj: Path, omat: Path, naive_limit: int, repeat: int, jobs: int) -> tuple[list, list]:
+    """The ingest table rows (strings) and notes on the raw decoders."""
+    rows, notes = [], []
+    for label, path, raw, naives in (
+        ("MPTrj JSON", mptrj, raw_mptrj, [("ijson + Structure.from_dict", naive_mptrj)]),
+        ("OMat24 aselmdb", omat, raw_aselmdb, [("LMDBDatabase + toatoms, ASE only", naive_aselmdb),
+                                               ("LMDBDatabase + toatoms + AseAtomsAdaptor", naive_aselmdb_pymatgen)]),
+    ):
+        n_raw, t_raw, raw_label, variants = raw(path, repeat)
+        n_mono, t_mono = mono_frames(path, repeat)
+        r_raw, r_mono = _rate(n_raw, t_raw), _rate(n_mono, t_mono)
+        notes.append(f"{label} raw decoders (frames/s): " + "; ".join(f"{lbl} {r:,.0f}" for lbl, r in variants)
+                     + f" -> raw limit = {raw_label}")
+        for naive_label, naive in naives:
+            n_naive, t_naive = min((naive(path, naive_limit) for _ in range(repeat)), key=lambda r: r[1])
+            r_naive = _rate(n_naive, t_naive)
+            rows.append((f"{label}, 1 process", f"{r_raw:,.0f} /s ({raw_label})", f"{r_mono:,.0f} /s",
+                         f"{r_naive:,.0f} /s ({naive_label})", f"{r_mono / r_raw:.2f}", f"{r_mono / r_naive:.1f}x"))
+        if jobs > 1:
+            n_par, t_par = mono_frames_parallel(path, jobs, repeat)
+            r_par = _rate(n_par, t_par)
+            rows.append((f"{label}, {jobs} processes (shards)", f"{r_raw:,.0f} /s (1 process)", f"{r_par:,.0f} /s",
+                         "", f"{r_par / r_raw:.2f}", ""))
+    return rows, notes
+
+
+def big_audit(small_mptrj: Path, gigabytes: float, workdir: Path | None = None) -> tuple:
+    """Synthesize a ~``gigabytes`` GB MPTrj file with ``monoculture synth`` in a temporary folder, audit it
+    in a fresh process and delete it: (frames, file MiB, peak RSS MiB, audit frames/s, synth seconds)."""
+    per_frame = os.path.getsize(small_mptrj) / _ijson_kvitems(small_mptrj)
+    frames = int(gigabytes * 1e9 / per_frame)
+    folder = Path(tempfile.mkdtemp(prefix="monoculture-big-", dir=workdir))
+    path = folder / f"mptrj_{frames}.json"
+    try:
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "monoculture", "synth", "--like", "mptrj", "--frames", str(frames),
+                        "--out", str(path), "--seed", "2"], check=True, capture_output=True)
+        t_synth = time.perf_counter() - t
+        mib = os.path.getsize(path) / 2**20
+        rss, dt, n = audit_rss(path, [])
+        return n, mib, rss, n / dt, t_synth
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def audit_rss(path: Path, extra: list[str]) -> tuple[float, float, int]:
@@ -162,12 +346,20 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=20000, help="frames of the ingest files")
     parser.add_argument("--sizes", default="20000,60000,180000", help="MPTrj sizes (frames) for peak RSS")
     parser.add_argument("--naive-limit", type=int, default=2000, help="frames timed for the naive loops")
-    parser.add_argument("--big", action="store_true", help="add a ~2 GB MPTrj file to the RSS sizes")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each ingest measurement (best counts)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="also time frame production in this many processes (a separate row)")
+    parser.add_argument("--big-gb", type=float, default=0.0,
+                        help="also audit a synthetic MPTrj file of about this many GB (made, then deleted)")
+    parser.add_argument("--big", action="store_true", help="same as --big-gb 2")
+    parser.add_argument("--only-ingest", action="store_true", help="only the ingest table")
+    parser.add_argument("--only-big", action="store_true", help="only the --big-gb audit")
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--only-dask-phase", action="store_true",
                         help="only time the distributed phase (serial vs 1 and 2 workers) on the largest size")
     args = parser.parse_args(argv)
+    big_gb = args.big_gb or (2.0 if args.big else 0.0)
 
     from monoculture.datasets.synth import synthesize
 
@@ -192,20 +384,27 @@ def main(argv=None) -> None:
         for label, t in (("serial (one process)", t0), ("Dask, 1 worker", t1), ("Dask, 2 workers", t2)):
             print(f"| {label} | {t:.1f} | {size / t:,.0f} | {t1 / t:.2f} |")
         return
-    rows = []
-    for label, path, raw, naive in (("MPTrj JSON", mptrj, raw_mptrj, naive_mptrj),
-                                    ("OMat24 aselmdb", omat, raw_aselmdb, naive_aselmdb)):
-        n_raw, t_raw = raw(path)
-        n_mono, t_mono = mono_frames(path)
-        n_naive, t_naive = naive(path, args.naive_limit)
-        r_raw, r_mono, r_naive = _rate(n_raw, t_raw), _rate(n_mono, t_mono), _rate(n_naive, t_naive)
-        rows.append((f"ingest {label}", f"raw {r_raw:,.0f} /s", f"monoculture {r_mono:,.0f} /s",
-                     f"naive {r_naive:,.0f} /s", f"mono/raw {r_mono / r_raw:.2f}", f"mono/naive {r_mono / r_naive:.1f}x"))
+
+    print(f"\nmonoculture scale benchmark ({os.cpu_count()} cores), files in {work}\n")
+    if args.only_big:
+        if not big_gb:
+            parser.error("--only-big needs --big-gb")
+        _print_big(big_audit(mptrj, big_gb, Path(args.workdir) if args.workdir else None))
+        return
+
+    rows, notes = ingest_rows(mptrj, omat, args.naive_limit, args.repeat, args.jobs)
+    print(f"| ingest ({args.frames:,} frames) | raw parse limit | monoculture | naive loop | monoculture / raw "
+          "| monoculture / naive |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+    for note in notes:
+        print(f"\n{note}")
+    if args.only_ingest:
+        return
 
     rss_rows = []
     sizes = [int(s) for s in args.sizes.split(",") if s]
-    if args.big:
-        sizes.append(850_000)
     for size in sizes:
         path = work / f"mptrj_rss_{size}.json"
         if not path.exists():
@@ -220,21 +419,26 @@ def main(argv=None) -> None:
             rss, dt, frames = audit_rss(path, ["--dask", f"local:{n}"])
             dask_rows.append((n, frames / dt, dt))
 
-    print(f"\nmonoculture scale benchmark ({os.cpu_count()} cores), files in {work}\n")
-    print("| measurement | raw parse limit | monoculture | naive loop | monoculture / raw | monoculture / naive |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
     print("\n| MPTrj frames | file MiB | peak RSS MiB | audit frames/s |")
     print("|---|---|---|---|")
     for size, mib, rss, fps in rss_rows:
         print(f"| {size:,} | {mib:,.0f} | {rss:,.0f} | {fps:,.0f} |")
+    if big_gb:
+        _print_big(big_audit(mptrj, big_gb, Path(args.workdir) if args.workdir else None))
     if dask_rows:
         print("\n| Dask workers (local) | audit frames/s | seconds | speed-up vs 1 |")
         print("|---|---|---|---|")
         base = dask_rows[0][1]
         for n, fps, dt in dask_rows:
             print(f"| {n} | {fps:,.0f} | {dt:.1f} | {fps / base:.2f} |")
+
+
+def _print_big(result) -> None:
+    frames, mib, rss, fps, t_synth = result
+    print(f"\n| big MPTrj file (monoculture synth, {t_synth:.0f} s to write) | file MiB | peak RSS MiB "
+          "| audit frames/s |")
+    print("|---|---|---|---|")
+    print(f"| {frames:,} frames | {mib:,.0f} | {rss:,.0f} | {fps:,.0f} |")
 
 
 if __name__ == "__main__":
