@@ -13,14 +13,23 @@ from scipy.spatial.distance import pdist
 
 from ._pairwise import double_centred_inner, pairwise_sums, u_centred_inner
 from ._validation import check_k, check_pair
-from .neighbours import knn, l2_normalise_rows
+from .neighbours import neighbour_search
 
 __all__ = ["mutual_knn", "cka", "cknna", "median_heuristic_sigma"]
 
 
-def _pair_keys(idx: np.ndarray) -> np.ndarray:
-    n, k = idx.shape
-    return (np.repeat(np.arange(n, dtype=np.int64), k) * n + idx.ravel()).reshape(n, k)
+def _in_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``out[i, t] = a[i, t] in b[i]`` for index arrays a, b of shape (n, k) with distinct entries per row.
+
+    Keys ``i * n + j`` of the row-sorted b are globally sorted, so one vectorised binary search answers
+    every membership (O(n k log(n k)); ``numpy.isin`` hashes and was 5 times slower here).
+    """
+    n = a.shape[0]
+    base = np.arange(n, dtype=np.int64)[:, None] * n
+    kb = (base + np.sort(b, axis=1)).ravel()
+    ka = (base + a).ravel()
+    pos = np.minimum(np.searchsorted(kb, ka), kb.size - 1)
+    return (kb[pos] == ka).reshape(a.shape)
 
 
 def mutual_knn(X, Y, k: int = 10, *, metric: str = "euclidean", backend: str = "auto") -> float:
@@ -50,10 +59,10 @@ def mutual_knn(X, Y, k: int = 10, *, metric: str = "euclidean", backend: str = "
     """
     X, Y = check_pair(X, Y)
     k = check_k(k, X.shape[0])
-    _, ix = knn(X, k, metric=metric, backend=backend)
-    _, iy = knn(Y, k, metric=metric, backend=backend)
-    shared = np.isin(_pair_keys(ix), _pair_keys(iy))
-    return float(shared.sum(axis=1).mean() / k)
+    # only the neighbour sets matter: rows whose set is certain from the float32 search are not refined
+    ix = neighbour_search(X, k, metric=metric, backend=backend, exact_values=False).indices
+    iy = neighbour_search(Y, k, metric=metric, backend=backend, exact_values=False).indices
+    return float(_in_rows(ix, iy).sum(axis=1).mean() / k)
 
 
 def median_heuristic_sigma(X: np.ndarray, max_rows: int = 1000, seed: int = 0) -> float:
@@ -236,20 +245,28 @@ def cknna(X, Y, k: int = 25, *, unbiased: bool = False, backend: str = "auto") -
     X, Y = check_pair(X, Y, min_rows=4 if unbiased else 2)
     n = X.shape[0]
     k = check_k(k, n)
-    Xn, Yn = l2_normalise_rows(X), l2_normalise_rows(Y)
-    _, ix = knn(Xn, k, metric="cosine", backend=backend)
-    _, iy = knn(Yn, k, metric="cosine", backend=backend)
+    sx = neighbour_search(X, k, metric="cosine", backend=backend, exact_values=False)
+    sy = neighbour_search(Y, k, metric="cosine", backend=backend, exact_values=False)
     rows = np.repeat(np.arange(n), k)
 
-    def masked(F, r, c):
-        vals = np.einsum("ij,ij->i", F[r], F[c])
-        return sp.csr_matrix((vals, (r, c)), shape=(n, n))
+    def kernel(res):
+        # cosine similarity from the squared chord distance, x.y = (|x|^2 + |y|^2 - |x - y|^2) / 2
+        # (zero rows stay zero); float64 where refined, search precision elsewhere
+        nrm = np.einsum("ij,ij->i", res.points, res.points)
+        return 0.5 * (nrm[:, None] + nrm[res.indices] - res.d2)
 
-    keep = np.isin(_pair_keys(ix), _pair_keys(iy)).ravel()
-    r_xy, c_xy = rows[keep], ix.ravel()[keep]
-    kl = _sparse_hsic(masked(Xn, r_xy, c_xy), masked(Yn, r_xy, c_xy), n, unbiased)
-    Kx = masked(Xn, rows, ix.ravel())
-    Ly = masked(Yn, rows, iy.ravel())
+    kx, ly = kernel(sx), kernel(sy)
+    in_y = _in_rows(sx.indices, sy.indices).ravel()  # pairs of N^X(i) that are also in N^Y(i)
+    in_x = _in_rows(sy.indices, sx.indices).ravel()  # the same pairs, located in the Y lists
+
+    def matrix(r, c, v):
+        return sp.csr_matrix((v, (r, c)), shape=(n, n))
+
+    cx, cy = sx.indices.ravel(), sy.indices.ravel()
+    kl = _sparse_hsic(matrix(rows[in_y], cx[in_y], kx.ravel()[in_y]),
+                      matrix(rows[in_x], cy[in_x], ly.ravel()[in_x]), n, unbiased)
+    Kx = matrix(rows, cx, kx.ravel())
+    Ly = matrix(rows, cy, ly.ravel())
     kk = _sparse_hsic(Kx, Kx, n, unbiased)
     ll = _sparse_hsic(Ly, Ly, n, unbiased)
     den = np.sqrt(kk * ll) if kk > 0 and ll > 0 else 0.0
