@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, hill_formula
@@ -157,7 +158,10 @@ class ColumnBatch:
 
     def mark(self) -> tuple[int, ...]:
         """Current sizes of every buffer and list (for :meth:`rollback`)."""
-        return tuple(len(getattr(self, name)) for name in self._BUFFERS + self._LISTS)
+        return (len(self.lengths), len(self.numbers), len(self.positions), len(self.cell), len(self.pbc),
+                len(self.forces), len(self.has_forces), len(self.stress), len(self.has_stress), len(self.ids),
+                len(self.keys), len(self.energy), len(self.temperature), len(self.method), len(self.subset),
+                len(self.charge), len(self.spin))
 
     def rollback(self, mark: tuple[int, ...]) -> None:
         """Drop whatever was appended since ``mark``."""
@@ -453,6 +457,13 @@ class FrameBuilder:
         return out
 
     def _labels(self, functionals: list, hubbard_u: list, basis: list) -> list[str]:
+        try:
+            if len(set(functionals)) == 1 and len(set(basis)) == 1:  # the usual batch: one functional
+                f, b = functionals[0], basis[0]
+                by_u = {u: level_of_theory_label(f, u, b) for u in set(hubbard_u)}
+                return list(map(by_u.__getitem__, hubbard_u))
+        except TypeError:  # an unhashable value from some reader
+            pass
         cache = self._label_cache
         out = []
         for key in zip(functionals, hubbard_u, basis):
@@ -591,7 +602,8 @@ class FrameBuilder:
         functionals, hubbard_u, basis = pick(p.functional), pick(p.hubbard_u), pick(p.basis)
         if self.theory is not None:
             functionals, hubbard_u, basis = self.theory(functionals, hubbard_u, basis, z, offsets)
-        functionals = [f or "unknown" for f in functionals]
+        if None in functionals or "" in functionals:
+            functionals = [f or "unknown" for f in functionals]
         e = energy[keep]
         he = has_energy[keep]
         hf = has_forces[keep]
@@ -599,9 +611,9 @@ class FrameBuilder:
         vol = volume[keep]
         prefix = self.file + "::"
         arrays = {
-            "id": pa.array([str(v) for v in pick(p.ids)], pa.string()),
+            "id": _string_array(pick(p.ids)),
             "dataset": pa.array([self.dataset] * n_valid, pa.string()),
-            "source": pa.array([prefix + (k if type(k) is str else f"{k}") for k in pick(keys)], pa.string()),
+            "source": pc.binary_join_element_wise(prefix, _string_array(pick(keys)), ""),
             "subset": strings(p.subset),
             "n_atoms": pa.array(lens, pa.int32()),
             "numbers": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(z, pa.uint8())),
@@ -631,6 +643,13 @@ class FrameBuilder:
             "smiles": strings(p.smiles),
         }
         return pa.Table.from_arrays([arrays[name] for name in FRAME_SCHEMA.names], schema=FRAME_SCHEMA)
+
+
+def _string_array(values: list) -> pa.Array:
+    """Strings of a column, ``str()`` of anything that is not already a string."""
+    if set(map(type, values)) != {str}:
+        values = [v if type(v) is str else f"{v}" for v in values]
+    return pa.array(values, pa.string())
 
 
 _REASONS = ("no_atoms", "unknown_element", "bad_positions", "nan_positions", "bad_cell", "nan_energy", "bad_forces",

@@ -165,8 +165,10 @@ def _nd_values(objs) -> list:
 
 
 def _lists_of(values: list, width: int) -> bool:
-    """Every value is a list of exactly ``width`` items."""
-    return not values or (set(map(type, values)) == {list} and list(map(len, values)).count(width) == len(values))
+    """Every value has exactly ``width`` items (raises TypeError for a number or None). With values parsed
+    from JSON that is a list, or a string or object whose items are strings, which the number buffers
+    then reject."""
+    return list(map(len, values)).count(width) == len(values)
 
 
 def _add_group(cb: ColumnBatch, dcts: list, row_ids: list, stem: str, shard_subset: tuple) -> bool:
@@ -364,6 +366,7 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
                 cursor = txn.cursor()
                 if first_key is not None:
                     cursor.set_range(first_key)
+                limit = min(GROUP, batch_size - batcher.pending)  # a group never crosses a batch boundary
                 try:
                     for key, value in (cursor.iternext() if first_key is not None else cursor):
                         if last_key is not None and key > last_key:
@@ -375,11 +378,13 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
                             dcts.append(loads(decompress(value)))
                         except (zlib.error, orjson.JSONDecodeError) as exc:
                             yield from flush(file, dcts, row_ids, stem, shard_subset)  # keeps the order of events
+                            limit = min(GROUP, batch_size - batcher.pending)
                             accounting.fail(file, row_id, "undecodable_row", f"{type(exc).__name__}: {str(exc)[:160]}")
                             continue
                         row_ids.append(row_id)
-                        if len(dcts) >= GROUP or len(dcts) >= batch_size - batcher.pending:
+                        if len(dcts) >= limit:
                             yield from flush(file, dcts, row_ids, stem, shard_subset)
+                            limit = min(GROUP, batch_size - batcher.pending)
                 except lmdb.Error as exc:
                     yield from flush(file, dcts, row_ids, stem, shard_subset)
                     accounting.fail(file, "cursor", "truncated_or_corrupt_container", str(exc)[:200])

@@ -221,8 +221,10 @@ _Z = dict(atomic_numbers)  # element symbol -> Z; "X" (dummy) is 0, unknown symb
 
 
 def _lists_of(values: list, width: int) -> bool:
-    """Every value is a list of exactly ``width`` items."""
-    return not values or (set(map(type, values)) == {list} and list(map(len, values)).count(width) == len(values))
+    """Every value has exactly ``width`` items (raises TypeError for a number or None). With values parsed
+    from JSON that is a list, or a string or object whose items are strings, which the number buffers
+    then reject."""
+    return list(map(len, values)).count(width) == len(values)
 
 
 def _new_columns() -> ColumnBatch:
@@ -356,7 +358,8 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
                     continue
                 if _add_material(batcher.columns(), mp_id, frames):
                     batcher.added(len(frames))
-                    yield from batcher.ready()
+                    if batcher.pending >= batch_size:
+                        yield from batcher.ready()
                     continue
                 for frame_id, rec in frames.items():
                     if not isinstance(rec, dict) or "structure" not in rec:
