@@ -270,16 +270,17 @@ def _add_material(cb: ColumnBatch, mp_id: str, frames: dict) -> bool:
         first = list(map(_G_FIRST, species))
         if sum(map(len, species)) != len(sites) or list(map(_G_OCCU, first)).count(1) != len(sites):
             return False
-        elements = list(map(_G_ELEMENT, first))
         xyz = list(map(_G_XYZ, sites))
         if not (_lists_of(xyz, 3) and _lists_of(matrices, 3) and _lists_of(matrix_rows, 3) and _lists_of(pbcs, 3)):
             return False
         forces = [r.get("force") for r in recs]
         with_forces = [f for f in forces if f is not None]
-        force_rows = list(chain.from_iterable(with_forces))
-        if with_forces and (set(map(type, with_forces)) != {list} or not _lists_of(force_rows, 3)):
+        if with_forces and set(map(type, with_forces)) != {list}:
             return False
-        if list(map(len, with_forces)) != [c for c, f in zip(counts, forces) if f is not None]:
+        force_counts = list(map(len, with_forces))
+        if force_counts != [c for c, f in zip(counts, forces) if f is not None]:
+            return False
+        if list(map(len, chain.from_iterable(with_forces))).count(3) != sum(force_counts):
             return False
         stresses = [r.get("stress") for r in recs]
         with_stress = [x for x in stresses if x is not None]
@@ -290,12 +291,12 @@ def _add_material(cb: ColumnBatch, mp_id: str, frames: dict) -> bool:
         return False
     mark = cb.mark()
     try:
-        cb.numbers.extend(map(_Z.get, elements, _ZERO))
+        cb.numbers.extend(map(_Z.get, map(_G_ELEMENT, first), _ZERO))
         cb.positions.extend(chain.from_iterable(xyz))
         cb.cell.extend(chain.from_iterable(matrix_rows))
         cb.pbc.extend(chain.from_iterable(pbcs))
         if len(with_forces) == k:
-            cb.forces.extend(chain.from_iterable(force_rows))
+            cb.forces.extend(chain.from_iterable(chain.from_iterable(with_forces)))
             cb.has_forces.extend([1] * k)
         else:
             for f, c in zip(forces, counts):
@@ -308,7 +309,7 @@ def _add_material(cb: ColumnBatch, mp_id: str, frames: dict) -> bool:
             for x in stresses:
                 cb.stress.extend(chain.from_iterable(x) if x is not None else _nan_fill(9))
                 cb.has_stress.append(x is not None)
-    except (TypeError, ValueError, OverflowError):  # a value that is not a number (or a flag out of range)
+    except (TypeError, ValueError, OverflowError, KeyError):  # not a number, a flag out of range, no element
         cb.rollback(mark)
         return False
     cb.lengths.extend(counts)
