@@ -108,3 +108,37 @@ def test_featurize_unknown_descriptor_exit_2(tmp_path, shared_samples, capsys):
     rc = main(["featurize", str(shared_samples / "mptrj_sample.json"), "--descriptor", "nope",
                "--out", str(tmp_path / "f.parquet")])
     assert rc == 2 and "nope" in capsys.readouterr().err
+
+
+def test_align_reference_model_from_error_column(tmp_path, capsys):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    ids = [f"s{i:03d}" for i in range(60)]
+    latent = rng.normal(size=(60, 4))
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    for name, width in (("alpha", 8), ("beta", 6), ("gamma", 5)):
+        X = (latent @ rng.normal(size=(4, width)) + 0.1 * rng.normal(size=(60, width))).astype(np.float32)
+        col = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), width)
+        pq.write_table(pa.table({"id": ids, "embedding": col}), zoo / f"{name}.parquet")
+    errors = tmp_path / "errors.csv"
+    errors.write_text("model,energy_mae_eV_per_atom,force_mae_eV_per_A\n"
+                      "alpha,0.030,0.08\nbeta,0.021,0.11\ngamma,0.045,0.06\n")
+    out = tmp_path / "align.json"
+    base = ["align", "--embeddings", str(zoo), "--n-boot", "4", "--repeats", "2", "--k", "5",
+            "--model-errors", str(errors)]
+    assert main(base + ["--error-column", "energy_mae_eV_per_atom", "--json", str(out)]) == 0
+    section = json.loads(out.read_text())["alignment"]
+    assert section["reference_model"] == "beta"
+    assert section["reference_model_rule"] == "lowest energy_mae_eV_per_atom in errors.csv"
+    assert section["reference_comparison"]["model"] == "beta"
+    assert main(base + ["--error-column", "force_mae_eV_per_A", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["alignment"]["reference_model"] == "gamma"
+    capsys.readouterr()
+    # an unknown column is a one-line user error naming the file and the column
+    assert main(base + ["--error-column", "stress_mae", "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "errors.csv" in err[0] and "stress_mae" in err[0]

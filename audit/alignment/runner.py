@@ -23,7 +23,7 @@ from ..summary import BasicCounts
 from .analysis import align
 from .embeddings_io import read_embeddings, read_model_zoo
 
-__all__ = ["load_embeddings", "set_frames_metadata", "run_alignment"]
+__all__ = ["load_embeddings", "set_frames_metadata", "reference_model_by_error", "run_alignment"]
 
 
 def load_embeddings(sources) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -43,6 +43,70 @@ def load_embeddings(sources) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if not zoo:
         raise ValueError(f"no embedding files found in {[str(s) for s in sources]}")
     return zoo
+
+
+def reference_model_by_error(path, column: str, models: Sequence[str]) -> tuple[str, str]:
+    """The model with the lowest error in ``column`` of a CSV table, and the rule that chose it.
+
+    Parameters
+    ----------
+    path : path
+        CSV file with a ``model`` column (model names = embedding file stems) and numeric error columns
+        (lower is better); rows of models that are not loaded are ignored.
+    column : str
+        Error column to minimise, e.g. ``energy_mae_eV_per_atom``.
+    models : sequence of str
+        The loaded models (the descriptor excluded); every one needs a finite value in ``column``.
+
+    Returns
+    -------
+    model : str
+        Lowest value; equal values go to the alphabetically first name.
+    rule : str
+        E.g. ``"lowest energy_mae_eV_per_atom in errors.csv"``.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Unreadable file, no ``model`` column, unknown or non-numeric ``column``, a model listed twice, a
+        loaded model missing from the table or with an empty / NaN / infinite value. Messages name the
+        file and the column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model errors file {path} not found")
+    try:
+        table = pd.read_csv(path, dtype={"model": str})
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read model errors file {path}: {exc}") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    if "model" not in table.columns:
+        raise ValueError(f"model errors file {path} has no 'model' column (columns: {', '.join(table.columns)})")
+    numeric = [c for c in table.columns if c != "model"]
+    if column == "model" or column not in table.columns:
+        raise ValueError(f"model errors file {path} has no error column {column!r} (error columns: "
+                         f"{', '.join(numeric) or 'none'})")
+    names = table["model"].astype(str).str.strip()
+    repeated = sorted(set(names[names.duplicated()]))
+    if repeated:
+        raise ValueError(f"model errors file {path} lists model(s) {repeated} more than once")
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = names[values.isna() & table[column].notna()].tolist()
+    if bad:
+        raise ValueError(f"column {column!r} of {path} is not numeric for model(s) {bad}")
+    by_name = dict(zip(names, values.astype(float)))
+    missing = [m for m in models if m not in by_name]
+    if missing:
+        raise ValueError(f"model errors file {path} has no row for model(s) {missing} (column {column!r}); "
+                         f"it lists {sorted(by_name)}")
+    empty = [m for m in models if not np.isfinite(by_name[m])]
+    if empty:
+        raise ValueError(f"column {column!r} of {path} has no finite value (empty, NaN or infinite) for model(s) "
+                         f"{empty}")
+    best = min(models, key=lambda m: (by_name[m], m))
+    return best, f"lowest {column} in {path.name}"
 
 
 def set_frames_metadata(paths: Sequence) -> pd.DataFrame:
@@ -96,7 +160,8 @@ def _reference(paths: Sequence, descriptor: str | None):
 
 def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence | None = None, *,
                   descriptor: str | None = None, reference_set: Sequence | None = None,
-                  reference_model: str | None = None, seed: int = 0, intersect: bool = False, **kwargs) -> dict:
+                  reference_model: str | None = None, model_errors=None, error_column: str | None = None,
+                  seed: int = 0, intersect: bool = False, **kwargs) -> dict:
     """The alignment section from embedding files and evaluation-set datasets.
 
     Parameters
@@ -110,6 +175,12 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
         against a descriptor, gap vs collapse.
     reference_set : sequence of dataset paths, optional
         Training / reference data for the coverage gap (needs ``descriptor`` to be a descriptor name).
+    reference_model : str, optional
+        Model compared with every other one (information imbalance), given by name.
+    model_errors, error_column : path and str, optional
+        Choose the reference model instead as the loaded model with the lowest value in ``error_column`` of
+        the CSV file ``model_errors`` (:func:`reference_model_by_error`). The section records the choice
+        as ``reference_model`` and ``reference_model_rule``.
     intersect : bool
         Keep only the ids that every file holds (structures one model could not take, e.g. isolated atoms
         for CHGNet, are then dropped for every model and counted under ``ids_not_in_every_model``); without
@@ -117,7 +188,17 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
     kwargs
         Passed to :func:`~.analysis.align` (k, normalisation, n_boot, repeats, match_atom_count...).
     """
+    if (model_errors is None) != (error_column is None):
+        raise ValueError("give both --model-errors and --error-column, or neither")
+    if model_errors is not None and reference_model is not None:
+        raise ValueError("give --reference-model or --model-errors/--error-column, not both")
     zoo = load_embeddings(embeddings)
+    rule = None
+    if model_errors is not None:
+        reference_model, rule = reference_model_by_error(model_errors, error_column,
+                                                         [m for m in zoo if m != descriptor])
+    elif reference_model is not None:
+        rule = "given by name"
     dropped = {}
     if intersect:
         common = set.intersection(*(set(map(str, ids)) for ids, _ in zoo.values()))
@@ -147,4 +228,7 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
                     seed=seed, **kwargs)
     if intersect:
         section["ids_not_in_every_model"] = {k: v for k, v in sorted(dropped.items())}
+    if reference_model is not None:
+        section["reference_model"] = reference_model
+        section["reference_model_rule"] = rule
     return section

@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-set", nargs="+", metavar="PATH", help="in-distribution evaluation set (dataset paths)")
     p.add_argument("--ood-set", nargs="+", metavar="PATH", help="out-of-distribution evaluation set")
     p.add_argument("--reference-model", help="model that the others are compared with (information imbalance)")
+    p.add_argument("--model-errors", metavar="FILE.csv",
+                   help="CSV with a 'model' column (embedding file stems) and numeric error columns (lower is better); "
+                        "with --error-column, the reference model is the loaded model with the lowest error")
+    p.add_argument("--error-column", metavar="COLUMN", help="error column of --model-errors to minimise")
     p.add_argument("--descriptor-model", help="model-free entry of the zoo (e.g. composition, soap)")
     p.add_argument("--reference-set", nargs="+", metavar="PATH",
                    help="training / reference data for the coverage gap (gap vs collapse)")
@@ -305,7 +309,8 @@ def cmd_align(args) -> int:
     try:
         section = run_alignment(
             args.embeddings, args.id_set, args.ood_set, descriptor=args.descriptor_model,
-            reference_set=args.reference_set, reference_model=args.reference_model, seed=args.seed, k=args.k,
+            reference_set=args.reference_set, reference_model=args.reference_model,
+            model_errors=args.model_errors, error_column=args.error_column, seed=args.seed, k=args.k,
             normalisation=args.normalisation, n_boot=args.n_boot, repeats=args.repeats,
             match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
             intersect=args.intersect_ids,

@@ -62,3 +62,71 @@ def test_align_needs_both_sets(zoo, shared_samples):
     folder, _, _ = zoo
     with pytest.raises(ValueError, match="both"):
         run_alignment(folder, id_set=[shared_samples / "omat24_sample"], ood_set=None)
+
+
+# -- reference model chosen by an error column ----------------------------------------------------------
+def _errors_csv(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_reference_model_by_error_lowest_value_ties_by_name(tmp_path):
+    from monoculture.audit.alignment.runner import reference_model_by_error
+
+    csv = _errors_csv(tmp_path / "errors.csv",
+                      "model,energy_mae_eV_per_atom,force_mae\n"
+                      "model-b,0.031,0.05\nmodel-a,0.040,0.02\nmodel-c,0.031,0.09\nnot-loaded,0.001,0.01\n")
+    models = ["model-a", "model-b", "model-c"]
+    # model-b and model-c tie at 0.031: the alphabetically first wins; the unloaded model is ignored
+    assert reference_model_by_error(csv, "energy_mae_eV_per_atom", models) == (
+        "model-b", "lowest energy_mae_eV_per_atom in errors.csv")
+    assert reference_model_by_error(csv, "force_mae", models)[0] == "model-a"
+    assert reference_model_by_error(csv, "force_mae", ["model-c", "model-b"])[0] == "model-b"
+
+
+@pytest.mark.parametrize("text,column,needle,names_column", [
+    ("model,mae\nmodel-a,0.1\n", "mae", "no row for model(s) ['model-b']", True),
+    ("model,mae\nmodel-a,0.1\nmodel-b,\n", "mae", "no finite value", True),
+    ("model,mae\nmodel-a,0.1\nmodel-b,nan\n", "mae", "no finite value", True),
+    ("model,mae\nmodel-a,0.1\nmodel-b,0.2\n", "rmse", "no error column 'rmse'", True),
+    ("model,mae\nmodel-a,0.1\nmodel-b,0.2\n", "model", "no error column 'model'", True),
+    ("name,mae\nmodel-a,0.1\nmodel-b,0.2\n", "mae", "no 'model' column", False),
+    ("model,mae\nmodel-a,0.1\nmodel-b,low\n", "mae", "not numeric for model(s) ['model-b']", True),
+    ("model,mae\nmodel-a,0.1\nmodel-b,0.2\nmodel-a,0.3\n", "mae", "more than once", False),
+])
+def test_reference_model_by_error_clear_errors(tmp_path, text, column, needle, names_column):
+    from monoculture.audit.alignment.runner import reference_model_by_error
+
+    csv = _errors_csv(tmp_path / "errs.csv", text)
+    with pytest.raises(ValueError) as info:
+        reference_model_by_error(csv, column, ["model-a", "model-b"])
+    message = str(info.value)
+    assert needle in message and "errs.csv" in message
+    assert not names_column or repr(column) in message
+
+
+def test_reference_model_by_error_missing_file(tmp_path):
+    from monoculture.audit.alignment.runner import reference_model_by_error
+
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        reference_model_by_error(tmp_path / "nope.csv", "mae", ["model-a"])
+
+
+def test_run_alignment_records_reference_chosen_by_error(zoo, tmp_path):
+    folder, _, _ = zoo
+    # the descriptor entry (composition) is not a model: it needs no row in the table
+    csv = _errors_csv(tmp_path / "errors.csv", "model,energy_mae_eV_per_atom\nmodel-a,0.05\nmodel-b,0.02\n")
+    fast = dict(n_boot=4, repeats=2, n_perm=3, spearman_n_perm=9, k=5)
+    section = run_alignment(folder, descriptor="composition", model_errors=csv,
+                            error_column="energy_mae_eV_per_atom", **fast)
+    assert section["reference_model"] == "model-b"
+    assert section["reference_model_rule"] == "lowest energy_mae_eV_per_atom in errors.csv"
+    assert section["reference_comparison"]["model"] == "model-b"
+    assert "model-a" in section["reference_comparison"]["information_imbalance"]["all"]
+    named = run_alignment(folder, descriptor="composition", reference_model="model-a", **fast)
+    assert (named["reference_model"], named["reference_model_rule"]) == ("model-a", "given by name")
+    with pytest.raises(ValueError, match="not both"):
+        run_alignment(folder, descriptor="composition", reference_model="model-a", model_errors=csv,
+                      error_column="energy_mae_eV_per_atom")
+    with pytest.raises(ValueError, match="both --model-errors and --error-column"):
+        run_alignment(folder, descriptor="composition", model_errors=csv)
