@@ -5,18 +5,31 @@ strained and rattled), one table in structures per second:
 
 * ``naive``: one structure at a time through the library's ASE calculator (energy + forces + stress), what a
   user without this pipeline does to get at the model;
-* ``pipeline``: ``load_embedder(name).embed(atoms_list, batch_size)``: graph building plus batched forward
-  without forces/stress, pooled to the mean;
-* ``graphs only``: graph building alone (what worker processes would take over);
+* ``pipeline``: :func:`~monoculture.descriptors.models.embed_frames` over frame batches (what
+  ``monoculture embed`` runs): frames to structures, graph building, batched forward without forces/stress,
+  mean pooling; once with graphs built in this process, once with ``--workers`` graph-building processes
+  overlapped with the forward passes;
+* ``graphs only``: graph building alone on one core (what the worker processes take over);
 * ``model only``: the batched forward on graphs built beforehand (the ceiling for this device).
 
-Usage: ``python benchmarks/embed.py [--device cpu|cuda|auto] [--n 300] [--batch-size 32]``
+``--scale N`` adds the memory and restart checks of issue #10, each through the ``monoculture embed`` command
+in a fresh process on a synthetic MPTrj file (``monoculture synth``): peak RSS of a run over N frames against
+one over N/10 (ratio), and a run killed (SIGKILL) after a few cached chunks then restarted, whose output must
+equal the uninterrupted run's file.
+
+Usage: ``python benchmarks/embed.py [--device cpu|cuda|auto] [--n 300] [--batch-size 32] [--workers 2]
+[--scale 20000]``
 """
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -83,7 +96,32 @@ def _best_time(fn, repeat: int) -> float:
     return best
 
 
-def bench_model(name: str, structures, device: str, batch_size: int, n_naive: int, repeat: int) -> list[tuple]:
+def frame_batches(structures, chunk: int):
+    """The structures as frame batches (FRAME_SCHEMA tables of ``chunk`` rows), as a reader makes them."""
+    from monoculture.datasets.accounting import Accounting
+    from monoculture.datasets.builder import FrameBuilder, RawFrame
+
+    builder = FrameBuilder("bench", "bench", Accounting(quiet=True), batch_size=chunk)
+    out = []
+    for a in structures:
+        done = builder.add(RawFrame(id=a.info["id"], key=a.info["id"], numbers=a.numbers, positions=a.positions,
+                                    cell=np.array(a.cell), pbc=a.pbc))
+        if done is not None:
+            out.append(done)
+    last = builder.flush()
+    return out + ([last] if last is not None else [])
+
+
+def _pipeline(emb, batches, batch_size, executor=None):
+    from monoculture.descriptors.models import embed_frames
+
+    return sum(len(ids) for ids, _, _ in embed_frames(emb, batches, batch_size=batch_size, executor=executor))
+
+
+def bench_model(name: str, structures, device: str, batch_size: int, n_naive: int, repeat: int, workers: int,
+                chunk: int) -> list[tuple]:
+    from concurrent.futures import ProcessPoolExecutor
+
     from monoculture.descriptors.models import build_graphs, load_embedder
 
     emb = load_embedder(name, device=device)
@@ -105,7 +143,15 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
 
     ids, x = emb.embed(structures, batch_size=batch_size)
     assert x.shape == (n, emb.dim) and np.isfinite(x).all(), "pipeline dropped structures"
-    pipeline = _rate(n, _best_time(lambda: emb.embed(structures, batch_size=batch_size), repeat))
+    batches = frame_batches(structures, chunk)
+    assert _pipeline(emb, batches, batch_size) == n
+    pipeline = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size), repeat))
+    rows_workers = []
+    if workers > 0:
+        with ProcessPoolExecutor(workers) as pool:
+            assert _pipeline(emb, batches, batch_size, pool) == n  # also starts the workers
+            rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool), repeat))
+        rows_workers = [(name, f"pipeline, graphs in {workers} worker processes", rate)]
 
     builder, str_ids = emb.graph_builder(), [str(i) for i in range(n)]
     graphs, kept, skipped = build_graphs(builder, structures, str_ids)
@@ -118,10 +164,75 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
     model_only = _rate(n, _best_time(forward_all, repeat))
     return [
         (name, f"naive calculator E+F+S, 1 at a time ({len(sub)} structures)", naive),
-        (name, f"pipeline embed(batch_size={batch_size})", pipeline),
-        (name, "  of which graph building alone", graphs_only),
+        (name, f"pipeline, graphs in this process (batch {batch_size}, chunks of {chunk})", pipeline),
+        *rows_workers,
+        (name, "graph building alone, 1 process", graphs_only),
         (name, f"model-only forward on pre-built graphs (batch {batch_size})", model_only),
     ]
+
+
+def _embed_cmd(path, out, model, device, workers, batch_size, chunk, cache=None) -> list[str]:
+    cmd = [sys.executable, "-m", "monoculture", "embed", str(path), "--model", model, "--out", str(out),
+           "--device", device, "--workers", str(workers), "--batch-size", str(batch_size), "--chunk-size",
+           str(chunk)]
+    return cmd + (["--cache-dir", str(cache)] if cache else [])
+
+
+def _peak_rss_mib(cmd: list[str]) -> tuple[float, float]:
+    """(peak RSS of the command and its children in MiB, seconds): the command runs in a fresh process."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "dt = time.perf_counter() - t; "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, dt)")
+    out = subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True, text=True).stdout
+    rss, dt = out.split()
+    return float(rss), float(dt)
+
+
+def scale_checks(n: int, model: str, device: str, workers: int, batch_size: int) -> None:
+    """Peak RSS of N vs N/10 frames, and a killed-then-restarted run against an uninterrupted one."""
+    import pyarrow.parquet as pq
+
+    chunk = 500
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        files = {}
+        for size in (n // 10, n):
+            files[size] = tmp / f"synth_{size}.json"
+            subprocess.run([sys.executable, "-m", "monoculture", "synth", "--like", "mptrj", "--frames", str(size),
+                            "--out", str(files[size]), "--seed", "3"], check=True, capture_output=True)
+        print(f"\n| {model}, `monoculture embed` on synthetic MPTrj | frames | peak RSS (MiB) | seconds | frames/s |"
+              "\n|---|---:|---:|---:|---:|", flush=True)
+        rss = {}
+        for size, path in files.items():
+            rss[size], dt = _peak_rss_mib(_embed_cmd(path, tmp / f"out_{size}.parquet", model, device, workers,
+                                                     batch_size, chunk))
+            print(f"| workers {workers}, batch {batch_size}, chunks of {chunk} | {size} | {rss[size]:.0f} | "
+                  f"{dt:.1f} | {size / dt:.1f} |", flush=True)
+        print(f"\npeak RSS ratio {n} / {n // 10} frames: {rss[n] / rss[n // 10]:.2f} (goal <= 1.5)", flush=True)
+
+        small = files[n // 10]
+        cache = tmp / "cache"
+        proc = subprocess.Popen(_embed_cmd(small, tmp / "killed.parquet", model, device, workers, batch_size,
+                                           chunk, cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 600
+        while time.time() < deadline and proc.poll() is None:
+            if len(list(cache.rglob("chunk_*.parquet"))) >= 2:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        n_cached = len(list(cache.rglob("chunk_*.parquet")))
+        assert not (tmp / "killed.parquet").exists(), "the killed run left a final file"
+        subprocess.run(_embed_cmd(small, tmp / "killed.parquet", model, device, workers, batch_size, chunk, cache),
+                       check=True, capture_output=True)
+        a, b = pq.read_table(tmp / f"out_{n // 10}.parquet"), pq.read_table(tmp / "killed.parquet")
+        same_ids = a.column("id").to_pylist() == b.column("id").to_pylist()
+        xa = np.stack(a.column("embedding").to_numpy(zero_copy_only=False))
+        xb = np.stack(b.column("embedding").to_numpy(zero_copy_only=False))
+        diff = float(np.abs(xa - xb).max()) if xa.size else 0.0
+        print(f"killed (SIGKILL) after {n_cached} cached chunks of {chunk}, restarted: same ids {same_ids}, "
+              f"{len(b)} rows, max |difference| to the uninterrupted run {diff:.2e}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -134,6 +245,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="batched paths: best of this many runs")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--models", nargs="+", default=["chgnet-0.3.0", "sevennet-0"])
+    parser.add_argument("--workers", type=int, default=2, help="graph-building processes of the pipeline row")
+    parser.add_argument("--chunk", type=int, default=512, help="frames per frame batch (output chunk)")
+    parser.add_argument("--scale", type=int, default=0, help="frames of the memory / restart checks (0: skip)")
+    parser.add_argument("--scale-model", default="chgnet-0.3.0")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -141,11 +256,15 @@ def main(argv=None) -> int:
     sizes = np.array([len(a) for a in structures])
     print(f"{len(structures)} crystals, {sizes.min()}-{sizes.max()} atoms (mean {sizes.mean():.1f}); "
           f"device {args.device}; batched paths best of {args.repeat}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("\n| model | path | structures/s | x naive |\n|---|---|---:|---:|", flush=True)
+    print("\n| model | path | structures/s | x naive | / model-only |\n|---|---|---:|---:|---:|", flush=True)
     for name in args.models:
-        rows = bench_model(name, structures, args.device, args.batch_size, min(args.n_naive, args.n), args.repeat)
+        rows = bench_model(name, structures, args.device, args.batch_size, min(args.n_naive, args.n), args.repeat,
+                           args.workers, args.chunk)
+        ceiling = rows[-1][2]
         for r in rows:
-            print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[2] / rows[0][2]:.1f} |", flush=True)
+            print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[2] / rows[0][2]:.1f} | {r[2] / ceiling:.2f} |", flush=True)
+    if args.scale:
+        scale_checks(args.scale, args.scale_model, args.device, args.workers, args.batch_size)
     return 0
 
 

@@ -87,7 +87,8 @@ class ChgnetGraphBuilder:
         Largest atomic number in the model's element table.
     algorithm : {"numpy", "chgnet"}
         ``numpy`` (default): :func:`~._chgnet_graph.chgnet_graph_arrays`, the same tensors as CHGNet's
-        converter, about 10x faster; ``chgnet``: the library's ``CrystalGraphConverter(algorithm="fast")``.
+        converter, about 10x faster; ``chgnet``: the library's ``CrystalGraphConverter(algorithm="fast")`` (in
+        ``__call__`` only: :meth:`build_payload`, used by worker processes, always takes the numpy path).
     """
 
     atom_graph_cutoff_A: float
@@ -167,34 +168,46 @@ class ChgnetGraphBuilder:
 
     def _numpy_graph(self, atoms):
         """The CrystalGraph of :meth:`lattice_and_coords`, built by :func:`chgnet_graph_arrays`."""
-        import torch
-        from chgnet.graph.crystalgraph import CrystalGraph
+        return self.from_payload(self.build_payload(atoms))
 
+    def build_payload(self, atoms) -> dict:
+        """The graph as plain numpy arrays and strings (what a worker process sends back; see
+        :meth:`from_payload`). Raises :class:`UnsupportedStructure` like ``__call__``."""
         from pymatgen.core import Composition, Element
 
         numbers, matrix, frac = self.lattice_and_coords(atoms)
         arrays = chgnet_graph_arrays(frac, matrix, self.atom_graph_cutoff_A, self.bond_graph_cutoff_A)
-        missing = len(atoms) - len(np.unique(arrays["center_index"]))
+        missing = len(numbers) - len(np.unique(arrays["center_index"]))
         if missing:
             raise UnsupportedStructure(
                 "isolated_atom", f"{missing} atom(s) have no neighbour within {self.atom_graph_cutoff_A} Å"
             )
+        z, counts = np.unique(numbers, return_counts=True)
+        return {
+            "atomic_number": numbers.astype(np.int32),
+            "atom_frac_coord": frac.astype(np.float32),
+            "lattice": matrix.astype(np.float32),
+            "atom_graph": arrays["atom_graph"],
+            "neighbor_image": arrays["neighbor_image"].astype(np.float32),
+            "directed2undirected": arrays["directed2undirected"],
+            "undirected2directed": arrays["undirected2directed"],
+            "bond_graph": arrays["bond_graph"],
+            "graph_id": atoms.info.get("id"),
+            "composition": Composition({Element.from_Z(int(e)): int(c) for e, c in zip(z, counts)}).formula,
+        }
+
+    def from_payload(self, payload: dict):
+        """``chgnet.graph.CrystalGraph`` of a :meth:`build_payload` result (same tensors as CHGNet's converter)."""
+        import torch
+        from chgnet.graph.crystalgraph import CrystalGraph
+
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in payload.items()
+                   if isinstance(v, np.ndarray)}
+        tensors["atom_frac_coord"].requires_grad_(True)
+        tensors["lattice"].requires_grad_(True)
         return CrystalGraph(
-            atomic_number=torch.tensor(numbers, dtype=torch.int32),
-            atom_frac_coord=torch.tensor(frac, dtype=torch.float32, requires_grad=True),
-            atom_graph=torch.from_numpy(arrays["atom_graph"]),
-            neighbor_image=torch.tensor(arrays["neighbor_image"], dtype=torch.float32),
-            directed2undirected=torch.from_numpy(arrays["directed2undirected"]),
-            undirected2directed=torch.from_numpy(arrays["undirected2directed"]),
-            bond_graph=torch.from_numpy(arrays["bond_graph"]),
-            lattice=torch.tensor(matrix, dtype=torch.float32, requires_grad=True),
-            graph_id=atoms.info.get("id"),
-            mp_id=None,
-            composition=Composition(
-                {Element.from_Z(int(z)): int(c) for z, c in zip(*np.unique(numbers, return_counts=True))}
-            ).formula,
-            atom_graph_cutoff=self.atom_graph_cutoff_A,
-            bond_graph_cutoff=self.bond_graph_cutoff_A,
+            **tensors, graph_id=payload["graph_id"], mp_id=None, composition=payload["composition"],
+            atom_graph_cutoff=self.atom_graph_cutoff_A, bond_graph_cutoff=self.bond_graph_cutoff_A,
         )
 
 

@@ -138,8 +138,11 @@ class SevennetGraphBuilder:
     modal: str | None = None
 
     def __call__(self, atoms):
-        import sevenn._keys as KEY
-        from sevenn.atom_graph_data import AtomGraphData
+        return self.from_payload(self.build_payload(atoms))
+
+    def build_payload(self, atoms) -> dict:
+        """SevenNet's graph as a dict of numpy arrays (what a worker process sends back; see
+        :meth:`from_payload`). Raises :class:`UnsupportedStructure` for a structure the model cannot take."""
         from sevenn.train.dataload import unlabeled_atoms_to_graph
 
         numbers = np.asarray(atoms.numbers, dtype=int)
@@ -154,7 +157,14 @@ class SevennetGraphBuilder:
             raise UnsupportedStructure("non_finite_positions", "non-finite atomic positions")
         if atoms.pbc.all() and abs(atoms.cell.volume) < 1e-8:
             raise UnsupportedStructure("singular_cell", "periodic structure with a singular cell")
-        data = AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(atoms, self.cutoff_A))
+        return unlabeled_atoms_to_graph(atoms, self.cutoff_A)
+
+    def from_payload(self, payload: dict):
+        """``sevenn.atom_graph_data.AtomGraphData`` of a :meth:`build_payload` result, with the modal set."""
+        import sevenn._keys as KEY
+        from sevenn.atom_graph_data import AtomGraphData
+
+        data = AtomGraphData.from_numpy_dict(payload)
         if self.modal is not None:
             data[KEY.DATA_MODALITY] = self.modal
         return data

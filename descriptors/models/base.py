@@ -28,6 +28,7 @@ __all__ = [
     "ModelEmbedder",
     "pool_features",
     "build_graphs",
+    "build_frame_graphs",
     "embed_frames",
     "structure_ids",
 ]
@@ -340,6 +341,33 @@ def _frames_to_atoms(batch) -> tuple[list[Any], list[str], list[SkippedStructure
     return atoms, [a.info["id"] for a in atoms], skipped
 
 
+def build_frame_graphs(builder: Callable[[Any], Any], batch: Any, payload: bool = False
+                       ) -> tuple[list, list[str], list[SkippedStructure]]:
+    """Graphs of the frames of one frame batch (``pyarrow.Table``), skips included; runs in worker processes.
+
+    Returns ``(graphs, kept_ids, skipped)`` as :func:`build_graphs`, with frames that have no positions
+    first among the skips. With ``payload=True`` and a builder that has ``build_payload``, the graphs are
+    returned as that method's plain numpy form (``builder.from_payload`` turns them into model graphs):
+    torch tensors sent between processes would go through torch's shared-memory file-descriptor passing,
+    one descriptor per tensor, which is slow for many small graphs and hangs in some sandboxes.
+    """
+    atoms, ids, skipped_pre = _frames_to_atoms(batch)
+    make = builder.build_payload if payload and hasattr(builder, "build_payload") else builder
+    graphs, kept, skipped = build_graphs(make, atoms, ids)
+    return graphs, kept, skipped_pre + skipped
+
+
+def _pieces(batch: Any, size: int) -> list[Any]:
+    """``batch`` cut into tables of at most ``size`` rows, each with its own buffers (a ``slice`` of a table
+    would pickle the whole table into a worker)."""
+    import pyarrow as pa
+
+    n = batch.num_rows
+    if n <= size:
+        return [batch]
+    return [batch.take(pa.array(np.arange(s, min(s + size, n)))) for s in range(0, n, size)]
+
+
 def embed_frames(
     embedder: ModelEmbedder,
     batches: Iterable[Any],
@@ -347,6 +375,7 @@ def embed_frames(
     batch_size: int = 32,
     pooling: str = "mean",
     executor: Any = None,
+    prefetch: int | None = None,
 ) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
     """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
 
@@ -359,41 +388,78 @@ def embed_frames(
         Structures per forward pass.
     pooling : {"mean", "mean_var", "atoms"}
     executor : concurrent.futures.Executor, optional
-        When given, the graphs of the next frame batch are built in it (e.g. a ``ProcessPoolExecutor``)
-        while the current one goes through the model. Without it, graphs are built in this process.
+        When given (e.g. a ``ProcessPoolExecutor``), each frame batch is cut into pieces of ``batch_size``
+        frames and the graphs of up to ``prefetch`` pieces are built in it while this process runs the model
+        on the pieces already built, so graph building on N workers overlaps the forward passes. Without it,
+        graphs are built in this process.
+    prefetch : int, optional
+        Pieces in flight in ``executor`` (default: twice its number of workers, at least 2). Memory holds at
+        most ``prefetch`` pieces of graphs plus the embeddings of one frame batch.
 
     Yields
     ------
     ids : list of str
-        Ids of the embedded rows (repeated per atom with ``pooling="atoms"``).
+        Ids of the embedded rows (repeated per atom with ``pooling="atoms"``), one yield per frame batch,
+        in input order.
     embeddings : numpy.ndarray, float32, shape (len(ids), width)
     skipped : list of SkippedStructure
         Frames of this batch left out (no positions, element outside the model's table, ...).
     """
     _check_pooling(pooling)
+    batch_size = int(batch_size)
     builder = embedder.graph_builder()
 
-    def prepare(batch):
-        atoms, ids, skipped = _frames_to_atoms(batch)
-        return atoms, ids, skipped
-
-    def finish(built, skipped_pre):
+    def finish(built):
         graphs, kept, skipped = built
-        out_ids, out, skipped_fwd = embedder._embed_graphs(graphs, kept, int(batch_size), pooling)
-        values = np.concatenate(out, axis=0) if out else np.zeros((0, embedder.width(pooling)), np.float32)
-        return out_ids, values, skipped_pre + skipped + skipped_fwd
+        out_ids, out, skipped_fwd = embedder._embed_graphs(graphs, kept, batch_size, pooling)
+        return out_ids, out, skipped + skipped_fwd
+
+    def assemble(parts):
+        ids, arrays, skipped = [], [], []
+        for out_ids, out, skp in parts:
+            ids.extend(out_ids)
+            arrays.extend(out)
+            skipped.extend(skp)
+        values = np.concatenate(arrays, axis=0) if arrays else np.zeros((0, embedder.width(pooling)), np.float32)
+        return ids, values, skipped
 
     if executor is None:
         for batch in batches:
-            atoms, ids, skipped_pre = prepare(batch)
-            yield finish(build_graphs(builder, atoms, ids), skipped_pre)
+            yield assemble([finish(build_frame_graphs(builder, batch))])
         return
-    pending = None
-    for batch in batches:
-        atoms, ids, skipped_pre = prepare(batch)
-        future = executor.submit(build_graphs, builder, atoms, ids)
-        if pending is not None:
-            yield finish(pending[0].result(), pending[1])
-        pending = (future, skipped_pre)
-    if pending is not None:
-        yield finish(pending[0].result(), pending[1])
+
+    if prefetch is None:
+        prefetch = 2 * max(int(getattr(executor, "_max_workers", 1) or 1), 1)
+    prefetch = max(int(prefetch), 1)
+
+    def pieces():
+        """(piece, is last piece of its frame batch), in input order; an empty batch is one empty piece."""
+        for batch in batches:
+            parts = _pieces(batch, batch_size)
+            for i, piece in enumerate(parts):
+                yield piece, i == len(parts) - 1
+
+    from collections import deque
+
+    source = iter(pieces())
+    in_flight: deque = deque()
+    done_parts: list = []
+    exhausted = False
+    while True:
+        while not exhausted and len(in_flight) < prefetch:
+            try:
+                piece, last = next(source)
+            except StopIteration:
+                exhausted = True
+                break
+            in_flight.append((executor.submit(build_frame_graphs, builder, piece, True), last))
+        if not in_flight:
+            return
+        future, last = in_flight.popleft()
+        graphs, kept, skipped = future.result()
+        if hasattr(builder, "from_payload"):
+            graphs = [builder.from_payload(g) for g in graphs]
+        done_parts.append(finish((graphs, kept, skipped)))
+        if last:
+            yield assemble(done_parts)
+            done_parts = []

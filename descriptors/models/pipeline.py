@@ -8,7 +8,8 @@ parquet written in chunks, and a resumable cache.
    checkpoint sha256); a chunk found in ``cache_dir`` under that key is read back instead of recomputed,
    so an interrupted run continues where it stopped and a second run over the same data costs only the
    reading and hashing of frames;
-3. otherwise the graphs are built (in ``workers`` processes, one batch ahead of the model, via
+3. otherwise the graphs are built (pieces of ``batch_size`` frames spread over ``workers`` processes, up to
+   ``2 * workers`` pieces ahead of the model, via
    :func:`~.base.embed_frames`) and the model runs batched under ``torch.no_grad`` without forces/stress;
 4. the chunk is written to the cache atomically (temporary file + rename) and appended to the output
    parquet with a ``ParquetWriter``: memory holds one chunk whatever the dataset size.
@@ -119,7 +120,8 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     batch_size : int
         Structures per forward pass.
     workers : int
-        Processes that build graphs one frame batch ahead of the model (0: in this process).
+        Processes that build graphs ahead of the model, up to ``2 * workers`` pieces of ``batch_size`` frames
+        in flight (0: in this process).
     pooling : {"mean", "mean_var", "atoms"}
     cache_dir : path, optional
         Folder of the per-chunk cache (resumable runs); None disables it.

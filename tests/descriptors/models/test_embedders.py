@@ -205,3 +205,14 @@ def test_graph_builder_pickles_for_worker_processes(embedder):
     assert counts.tolist() == [2, 9]
     _, ref = embedder.embed(structures)
     np.testing.assert_allclose(pool_features(feats, counts, "mean"), ref, atol=ATOL)
+
+
+def test_worker_payload_path_gives_the_same_embeddings(embedder):
+    """With an executor, graphs travel as numpy payloads (build_payload / from_payload): same numbers."""
+    cs = crystals()[:3] + [ethanol()]
+    batch = _frames(cs, [a.info["id"] for a in cs])
+    _, ref = embedder.embed(cs)
+    with ThreadPoolExecutor(1) as pool:
+        out = list(embed_frames(embedder, [batch], batch_size=2, executor=pool, prefetch=3))
+    assert len(out) == 1 and out[0][0] == [a.info["id"] for a in cs]
+    np.testing.assert_allclose(out[0][1], ref, atol=ATOL)
