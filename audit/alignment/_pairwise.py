@@ -38,7 +38,8 @@ formed per row in the working precision and accumulated over rows and blocks in 
 dcor 0.7 and the usual CKA code build the full n x n float64 matrices (measured: dcor takes 1.7 s at
 n = 1,000 and would need several GB at n = 10,000), which is why this helper exists. Peak memory of
 :func:`pairwise_sums`: four ``block_size x n`` arrays of the working precision (n = 10,000, block 512,
-float32: 80 MB) plus the augmented copies of X and Y (``n (d + 2)`` values each, twice).
+float32: 80 MB) per worker thread plus the augmented copies of X and Y (``n (d + 2)`` values each,
+twice).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ __all__ = [
     "sqdist_block",
     "exact_sqdist",
     "Scratch",
+    "sweep_workers",
+    "assign_blocks",
+    "run_workers",
     "working_dtype",
     "PRECISIONS",
     "FLOAT32_MIN_N",
@@ -207,6 +211,44 @@ class PairwiseSums:
     shift_b: float = 0.0
 
 
+def sweep_workers(max_workers: int = 4) -> int:
+    """Python worker threads for a sweep: the BLAS thread count (at most ``max_workers``)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [i.get("num_threads", 1) for i in threadpool_info() if i.get("user_api") == "blas"]
+    return int(max(1, min(max(counts, default=1), max_workers)))
+
+
+def assign_blocks(blocks: list, n: int, workers: int) -> list[list]:
+    """Split upper-triangle blocks ``(s, e)`` between workers by work ``(e - s) (n - s)``, largest first
+    to the least loaded worker (ties to the lower worker): a fixed, timing-independent assignment."""
+    loads = [0] * workers
+    out: list[list] = [[] for _ in range(workers)]
+    for s, e in sorted(blocks, key=lambda b: (-(b[1] - b[0]) * (n - b[0]), b[0])):
+        w = min(range(workers), key=lambda i: (loads[i], i))
+        out[w].append((s, e))
+        loads[w] += (e - s) * (n - s)
+    return [sorted(o) for o in out if o]
+
+
+def run_workers(fn: Callable, assignments: list[list]) -> list:
+    """``[fn(blocks) for blocks in assignments]``, each on its own thread with single-threaded BLAS.
+
+    numpy's element-wise passes run on one core; with one BLAS thread per worker the GEMM of one block
+    overlaps the element-wise work of another (measured 15-25% faster sweeps on 2 cores). The BLAS limit
+    (threadpoolctl) is process-wide while a sweep runs. Results come back in assignment order, so sums
+    merged in that order do not depend on thread timing.
+    """
+    if len(assignments) == 1:
+        return [fn(assignments[0])]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(len(assignments)) as pool:
+        return list(pool.map(fn, assignments))
+
+
 def pairwise_sums(
     X: np.ndarray,
     Y: np.ndarray,
@@ -216,6 +258,7 @@ def pairwise_sums(
     zero_diagonal: bool = False,
     precision: str = "auto",
     exact_small: bool = False,
+    workers: int | None = None,
 ) -> PairwiseSums:
     """Accumulate :class:`PairwiseSums` for ``A = f(D_X)``, ``B = g(D_Y)`` with D the squared distances.
 
@@ -236,54 +279,63 @@ def pairwise_sums(
     exact_small : bool
         Recompute distances within rounding of 0 exactly (:func:`sqdist_block`); for maps that amplify
         small errors near 0, such as the square root.
+    workers : int, optional
+        Worker threads (default :func:`sweep_workers` from 1,500 rows, else 1); the result does not depend
+        on it by more than float64 summation order, and is reproducible for a given value.
 
     Notes
     -----
-    Time O(n^2 (d_a + d_b) / 2), memory O(block_size * n).
+    Time O(n^2 (d_a + d_b) / 2), memory O(workers * block_size * n). The first block (all n columns) is
+    done first: the means of its A and B entries are the shifts.
     """
     n = X.shape[0]
     dtype = working_dtype(precision, n)
     rx, ry = augmented_rows(X, dtype), augmented_rows(Y, dtype)
-    s_ab = s_aa = s_bb = 0.0
-    r_a = np.zeros(n)
-    r_b = np.zeros(n)
-    shift_a = shift_b = None
-    scratch = Scratch()
-    for s, e in upper_blocks(n, block_size):
-        b = e - s
-        diag = np.arange(b)
-        A = f(sqdist_block(rx, s, e, exact_small, scratch.get("a", (b, n - s), dtype)))
-        B = g(sqdist_block(ry, s, e, exact_small, scratch.get("b", (b, n - s), dtype)))
-        if zero_diagonal:
-            A[diag, diag] = 0.0
-            B[diag, diag] = 0.0
-        if shift_a is None:  # first block (all n columns): its mean is the shift
-            n_off = b * n - b if zero_diagonal else b * n
-            shift_a = float(A.sum(dtype=np.float64)) / max(n_off, 1)
-            shift_b = float(B.sum(dtype=np.float64)) / max(n_off, 1)
-        A -= A.dtype.type(shift_a)
-        B -= B.dtype.type(shift_b)
-        if zero_diagonal:
-            A[diag, diag] = 0.0
-            B[diag, diag] = 0.0
-        r_a[s:e] += A.sum(axis=1)
-        r_b[s:e] += B.sum(axis=1)
-        Ao, Bo = A[:, b:], B[:, b:]  # strictly upper part: also the rows [e, n) by symmetry
-        if Ao.size:
-            r_a[e:] += Ao.sum(axis=0)
-            r_b[e:] += Bo.sum(axis=0)
-        # diagonal tile counted once (it holds both (i, j) and (j, i)), the rest twice
-        for prod, X1, X2 in ((0, A, B), (1, A, A), (2, B, B)):
-            tile = float(np.einsum("ij,ij->i", X1[:, :b], X2[:, :b]).sum(dtype=np.float64))
-            rest = float(np.einsum("ij,ij->i", X1[:, b:], X2[:, b:]).sum(dtype=np.float64)) if Ao.size else 0.0
-            val = tile + 2.0 * rest
-            if prod == 0:
-                s_ab += val
-            elif prod == 1:
-                s_aa += val
-            else:
-                s_bb += val
-    return PairwiseSums(n, s_ab, s_aa, s_bb, r_a, r_b, shift_a or 0.0, shift_b or 0.0)
+    shifts: list = []
+
+    def run(blocks):
+        acc = np.zeros(3)  # s_ab, s_aa, s_bb
+        r_a, r_b = np.zeros(n), np.zeros(n)
+        scratch = Scratch()
+        for s, e in blocks:
+            b = e - s
+            diag = np.arange(b)
+            A = f(sqdist_block(rx, s, e, exact_small, scratch.get("a", (b, n - s), dtype)))
+            B = g(sqdist_block(ry, s, e, exact_small, scratch.get("b", (b, n - s), dtype)))
+            if zero_diagonal:
+                A[diag, diag] = 0.0
+                B[diag, diag] = 0.0
+            if not shifts:  # the first block: its mean is the shift
+                n_off = b * n - b if zero_diagonal else b * n
+                shifts.extend([float(A.sum(dtype=np.float64)) / max(n_off, 1),
+                               float(B.sum(dtype=np.float64)) / max(n_off, 1)])
+            A -= A.dtype.type(shifts[0])
+            B -= B.dtype.type(shifts[1])
+            if zero_diagonal:
+                A[diag, diag] = 0.0
+                B[diag, diag] = 0.0
+            r_a[s:e] += A.sum(axis=1)
+            r_b[s:e] += B.sum(axis=1)
+            if b < n - s:  # strictly upper part: also the rows [e, n) by symmetry
+                r_a[e:] += A[:, b:].sum(axis=0)
+                r_b[e:] += B[:, b:].sum(axis=0)
+            # diagonal tile counted once (it holds both (i, j) and (j, i)), the rest twice
+            for t, (M1, M2) in enumerate(((A, B), (A, A), (B, B))):
+                acc[t] += np.einsum("ij,ij->i", M1[:, :b], M2[:, :b]).sum(dtype=np.float64)
+                if b < n - s:
+                    acc[t] += 2.0 * np.einsum("ij,ij->i", M1[:, b:], M2[:, b:]).sum(dtype=np.float64)
+        return acc, r_a, r_b
+
+    blocks = list(upper_blocks(n, block_size))
+    parts = [run(blocks[:1])]
+    if len(blocks) > 1:
+        if workers is None:
+            workers = sweep_workers() if n >= FLOAT32_MIN_N else 1
+        parts += run_workers(run, assign_blocks(blocks[1:], n, workers))
+    acc = sum(p[0] for p in parts)
+    r_a = sum(p[1] for p in parts)
+    r_b = sum(p[2] for p in parts)
+    return PairwiseSums(n, float(acc[0]), float(acc[1]), float(acc[2]), r_a, r_b, shifts[0], shifts[1])
 
 
 def double_centred_inner(n: int, s_ab: float, r_a: np.ndarray, r_b: np.ndarray) -> float:

@@ -28,8 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._pairwise import (AugmentedRows, Scratch, augmented_rows, exact_sqdist, sqdist_block, upper_blocks,
-                        working_dtype)
+from ._pairwise import (FLOAT32_MIN_N, AugmentedRows, Scratch, assign_blocks, augmented_rows, exact_sqdist,
+                        run_workers, sqdist_block, sweep_workers, upper_blocks, working_dtype)
 from ._validation import check_k, check_pair
 from .neighbours import neighbour_search
 
@@ -102,6 +102,17 @@ class _Nearest:
             self.j.append(r + s)
             self.v.append(Do[r, c].astype(np.float64))
 
+    @classmethod
+    def merge(cls, parts: list) -> "_Nearest":
+        """One accumulator from the per-worker ones (each saw a subset of the blocks)."""
+        out = parts[0]
+        for p in parts[1:]:
+            np.minimum(out.best, p.best, out=out.best)
+            out.i += p.i
+            out.j += p.j
+            out.v += p.v
+        return out
+
     def result(self) -> np.ndarray:
         """Nearest neighbour index of every row, shape (n,), int64."""
         i, j, v = np.concatenate(self.i), np.concatenate(self.j), np.concatenate(self.v)
@@ -157,6 +168,17 @@ class _RankCounter:
                 self.j.append(r + s)
                 self.t.append(np.full(r.size, t))
 
+    @classmethod
+    def merge(cls, parts: list) -> "_RankCounter":
+        """One accumulator from the per-worker ones (each saw a subset of the blocks)."""
+        out = parts[0]
+        for p in parts[1:]:
+            out.less += p.less
+            out.i += p.i
+            out.j += p.j
+            out.t += p.t
+        return out
+
     def ranks(self) -> np.ndarray:
         """Mid-ranks ``1 + #closer + (#tied - 1) / 2``, shape (n, n_targets), float64."""
         return _resolve(self.rows, self.T, self.tol, self.less,
@@ -176,15 +198,28 @@ def _resolve(rows, T, tol, less, i, j, t) -> np.ndarray:
     return 1.0 + less + 0.5 * np.maximum(ties - 1.0, 0.0)
 
 
-def _sweep(rows: AugmentedRows, consumers, block_size: int) -> None:
-    """Feed every upper-triangle block of squared distances (self-distances set to +inf) to ``consumers``."""
+def _sweep(rows: AugmentedRows, factory, block_size: int, workers: int | None = None) -> list:
+    """Feed every upper-triangle block of squared distances (self-distances set to +inf) to accumulators.
+
+    ``factory()`` returns a fresh list of accumulators; each worker thread (:func:`~._pairwise.run_workers`)
+    fills its own over a fixed subset of the blocks, and the lists are merged position by position.
+    """
     n = rows.sq.size
-    scratch = Scratch()
-    for s, e in upper_blocks(n, block_size):
-        D = sqdist_block(rows, s, e, out=scratch.get("d2", (e - s, n - s), rows.P.dtype))
-        D.reshape(-1)[:: D.shape[1] + 1] = np.inf
-        for c in consumers:
-            c.add_block(s, e, D, scratch)
+
+    def run(blocks):
+        consumers = factory()
+        scratch = Scratch()
+        for s, e in blocks:
+            D = sqdist_block(rows, s, e, out=scratch.get("d2", (e - s, n - s), rows.P.dtype))
+            D.reshape(-1)[:: D.shape[1] + 1] = np.inf
+            for c in consumers:
+                c.add_block(s, e, D, scratch)
+        return consumers
+
+    if workers is None:
+        workers = sweep_workers() if n >= FLOAT32_MIN_N else 1
+    parts = run_workers(run, assign_blocks(list(upper_blocks(n, block_size)), n, workers))
+    return [type(group[0]).merge(list(group)) for group in zip(*parts)]
 
 
 def _ranks_sorted(rows: AugmentedRows, T: np.ndarray, block_size: int) -> np.ndarray:
@@ -240,8 +275,7 @@ def _mean_rank(A: np.ndarray, B: np.ndarray, k: int, backend: str, block_size: i
     rb = augmented_rows(B, working_dtype(precision, n))
     T = _target_d2(rb.Xc, nn)
     if k <= _COMPARE_MAX_K:
-        counter = _RankCounter(rb, T)
-        _sweep(rb, [counter], block_size)
+        (counter,) = _sweep(rb, lambda: [_RankCounter(rb, T)], block_size)
         ranks = counter.ranks()
     else:
         ranks = _ranks_sorted(rb, T, block_size)
@@ -253,15 +287,11 @@ def _imbalance_k1(X: np.ndarray, Y: np.ndarray, block_size: int, precision: str)
     n = X.shape[0]
     dtype = working_dtype(precision, n)
     rx, ry = augmented_rows(X, dtype), augmented_rows(Y, dtype)
-    near_x = _Nearest(rx)
-    _sweep(rx, [near_x], block_size)
-    nn_x = near_x.result()[:, None]
-    near_y = _Nearest(ry)
-    count_xy = _RankCounter(ry, _target_d2(ry.Xc, nn_x))
-    _sweep(ry, [near_y, count_xy], block_size)
-    nn_y = near_y.result()[:, None]
-    count_yx = _RankCounter(rx, _target_d2(rx.Xc, nn_y))
-    _sweep(rx, [count_yx], block_size)
+    (near_x,) = _sweep(rx, lambda: [_Nearest(rx)], block_size)
+    t_xy = _target_d2(ry.Xc, near_x.result()[:, None])
+    near_y, count_xy = _sweep(ry, lambda: [_Nearest(ry), _RankCounter(ry, t_xy)], block_size)
+    t_yx = _target_d2(rx.Xc, near_y.result()[:, None])
+    (count_yx,) = _sweep(rx, lambda: [_RankCounter(rx, t_yx)], block_size)
     return float(count_xy.ranks().mean()), float(count_yx.ranks().mean())
 
 
