@@ -50,7 +50,8 @@ def mutual_knn(X, Y, k: int = 10, *, metric: str = "euclidean", backend: str = "
         Neighbour metric in both spaces. Euclidean makes the score invariant to rotation, isotropic
         scaling and translation of either space; cosine to rotation and scaling only.
     backend : {"auto", "faiss", "numpy"}
-        Search backend of :func:`knn` (same result either way).
+        Search backend of :func:`knn` (same result either way: only the neighbour sets are used, and rows
+        whose set the float32 search leaves uncertain are refined in float64).
 
     Returns
     -------
@@ -226,6 +227,13 @@ def cknna(X, Y, k: int = 25, *, unbiased: bool = False, backend: str = "auto") -
     With ``k = n - 1`` every off-diagonal pair is kept and CKNNA equals linear CKA on cosine kernels with
     the diagonal removed. Everything is sparse (O(n k) memory) after the two k-NN searches.
 
+    Speed and precision: the neighbour sets are exact (:func:`~.neighbours.neighbour_search`; equal to
+    :func:`knn`'s), and the kernel values come from the same search, ``x.y = (|x|^2 + |y|^2 -
+    |x - y|^2) / 2`` on the unit rows: float64 for rows the search had to refine, the search's precision
+    for the others (float32 with the faiss backend, i.e. from 1,500 rows with ``"auto"``; measured
+    agreement with float64 values 1e-8 to 1e-9 relative, tests require 1e-6). Two float32 searches are
+    the whole cost (0.7 s of 0.8 s at n = 10,000, d = 256 on 2 cores).
+
     Parameters
     ----------
     X : array-like, shape (n, d_a)
@@ -235,7 +243,8 @@ def cknna(X, Y, k: int = 25, *, unbiased: bool = False, backend: str = "auto") -
     unbiased : bool
         Unbiased instead of biased HSIC (needs n >= 4).
     backend : {"auto", "faiss", "numpy"}
-        k-NN search backend (same result either way).
+        k-NN search backend: the same neighbour sets either way; kernel values in float32 precision with
+        faiss where the search is not refined (see above).
 
     Returns
     -------
