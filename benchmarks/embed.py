@@ -120,9 +120,8 @@ def _pipeline(emb, batches, batch_size, executor=None):
 
 def bench_model(name: str, structures, device: str, batch_size: int, n_naive: int, repeat: int, workers: int,
                 chunk: int) -> list[tuple]:
-    from concurrent.futures import ProcessPoolExecutor
-
     from monoculture.descriptors.models import build_graphs, load_embedder
+    from monoculture.descriptors.models.base import graph_worker_pool
 
     emb = load_embedder(name, device=device)
     n = len(structures)
@@ -148,7 +147,7 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
     pipeline = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size), repeat))
     rows_workers = []
     if workers > 0:
-        with ProcessPoolExecutor(workers) as pool:
+        with graph_worker_pool(workers) as pool:
             assert _pipeline(emb, batches, batch_size, pool) == n  # also starts the workers
             rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool), repeat))
         rows_workers = [(name, f"pipeline, graphs in {workers} worker processes", rate)]
@@ -169,6 +168,19 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
         (name, "graph building alone, 1 process", graphs_only),
         (name, f"model-only forward on pre-built graphs (batch {batch_size})", model_only),
     ]
+
+
+def parity(structures, models, device: str, batch_size: int) -> None:
+    """Largest |CPU - device| difference of the mean embeddings, and batched (device) vs one at a time (CPU)."""
+    from monoculture.descriptors.models import load_embedder
+
+    print(f"\n| model | structures | max abs difference CPU batch 1 vs {device} batch {batch_size} | "
+          f"max abs value |\n|---|---:|---:|---:|", flush=True)
+    for name in models:
+        on_cpu = load_embedder(name, device="cpu")
+        ref = np.concatenate([on_cpu.embed([a])[1] for a in structures])
+        _, got = load_embedder(name, device=device).embed(structures, batch_size=batch_size)
+        print(f"| {name} | {len(structures)} | {np.abs(ref - got).max():.2e} | {np.abs(ref).max():.2f} |", flush=True)
 
 
 def _embed_cmd(path, out, model, device, workers, batch_size, chunk, cache=None) -> list[str]:
@@ -249,6 +261,8 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk", type=int, default=512, help="frames per frame batch (output chunk)")
     parser.add_argument("--scale", type=int, default=0, help="frames of the memory / restart checks (0: skip)")
     parser.add_argument("--scale-model", default="chgnet-0.3.0")
+    parser.add_argument("--parity", type=int, default=0,
+                        help="structures embedded on CPU and on --device, largest difference printed (0: skip)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
 
@@ -263,6 +277,8 @@ def main(argv=None) -> int:
         ceiling = rows[-1][2]
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[2] / rows[0][2]:.1f} | {r[2] / ceiling:.2f} |", flush=True)
+    if args.parity and args.device != "cpu":
+        parity(structures[: args.parity], args.models, args.device, args.batch_size)
     if args.scale:
         scale_checks(args.scale, args.scale_model, args.device, args.workers, args.batch_size)
     return 0

@@ -30,6 +30,7 @@ __all__ = [
     "build_graphs",
     "build_frame_graphs",
     "embed_frames",
+    "graph_worker_pool",
     "structure_ids",
 ]
 
@@ -357,6 +358,33 @@ def build_frame_graphs(builder: Callable[[Any], Any], batch: Any, payload: bool 
     return graphs, kept, skipped_pre + skipped
 
 
+def _limit_worker_threads() -> None:
+    """Initializer of graph-building processes: one BLAS / OpenMP / torch thread each.
+
+    Graph building is one structure at a time; letting every worker start a thread pool per core
+    oversubscribes the machine and slows down the process that runs the model (measured on a 16-core GPU host:
+    8 workers with default pools left the pipeline at 0.6x of the model-only rate).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, a dependency
+        pass
+    import sys
+
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def graph_worker_pool(workers: int):
+    """A ``ProcessPoolExecutor`` of ``workers`` graph-building processes (one thread each) for
+    :func:`embed_frames`; the caller shuts it down (use it as a context manager)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads)
+
+
 def _pieces(batch: Any, size: int) -> list[Any]:
     """``batch`` cut into tables of at most ``size`` rows, each with its own buffers (a ``slice`` of a table
     would pickle the whole table into a worker)."""
@@ -376,6 +404,7 @@ def embed_frames(
     pooling: str = "mean",
     executor: Any = None,
     prefetch: int | None = None,
+    piece_size: int | None = None,
 ) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
     """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
 
@@ -388,13 +417,17 @@ def embed_frames(
         Structures per forward pass.
     pooling : {"mean", "mean_var", "atoms"}
     executor : concurrent.futures.Executor, optional
-        When given (e.g. a ``ProcessPoolExecutor``), each frame batch is cut into pieces of ``batch_size``
+        When given (e.g. :func:`graph_worker_pool`), each frame batch is cut into pieces of ``piece_size``
         frames and the graphs of up to ``prefetch`` pieces are built in it while this process runs the model
-        on the pieces already built, so graph building on N workers overlaps the forward passes. Without it,
+        on the graphs already built, so graph building on N workers overlaps the forward passes. Forward
+        batches are the same consecutive runs of ``batch_size`` graphs as without an executor. Without it,
         graphs are built in this process.
     prefetch : int, optional
-        Pieces in flight in ``executor`` (default: twice its number of workers, at least 2). Memory holds at
-        most ``prefetch`` pieces of graphs plus the embeddings of one frame batch.
+        Pieces in flight in ``executor`` (default: twice its number of workers). Memory holds at most
+        ``prefetch`` pieces of graphs plus the embeddings of one frame batch.
+    piece_size : int, optional
+        Frames per task sent to a worker (default ``max(8, ceil(batch_size / workers))``: all workers build
+        the first forward batch together, so the device does not wait for one worker to build a whole batch).
 
     Yields
     ------
@@ -428,38 +461,63 @@ def embed_frames(
             yield assemble([finish(build_frame_graphs(builder, batch))])
         return
 
+    n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
     if prefetch is None:
-        prefetch = 2 * max(int(getattr(executor, "_max_workers", 1) or 1), 1)
+        prefetch = 2 * n_workers
     prefetch = max(int(prefetch), 1)
+    if piece_size is None:
+        # Small enough that the first forward batch is built by all workers at once (no idle device while
+        # one worker builds a whole batch), large enough that per-task overhead stays small.
+        piece_size = max(8, -(-batch_size // n_workers))
+    piece_size = max(int(piece_size), 1)
 
     def pieces():
         """(piece, is last piece of its frame batch), in input order; an empty batch is one empty piece."""
         for batch in batches:
-            parts = _pieces(batch, batch_size)
+            parts = _pieces(batch, piece_size)
             for i, piece in enumerate(parts):
                 yield piece, i == len(parts) - 1
 
     from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
-    source = iter(pieces())
-    in_flight: deque = deque()
-    done_parts: list = []
-    exhausted = False
-    while True:
-        while not exhausted and len(in_flight) < prefetch:
-            try:
-                piece, last = next(source)
-            except StopIteration:
-                exhausted = True
-                break
-            in_flight.append((executor.submit(build_frame_graphs, builder, piece, True), last))
-        if not in_flight:
-            return
-        future, last = in_flight.popleft()
+    def unpack(future):
+        """Payloads -> model graphs, in a thread of this process: overlaps the model's waits on the device."""
         graphs, kept, skipped = future.result()
         if hasattr(builder, "from_payload"):
             graphs = [builder.from_payload(g) for g in graphs]
-        done_parts.append(finish((graphs, kept, skipped)))
-        if last:
-            yield assemble(done_parts)
-            done_parts = []
+        return graphs, kept, skipped
+
+    source = iter(pieces())
+    in_flight: deque = deque()
+    exhausted = False
+    # Graphs of the current frame batch waiting for a full forward batch, and what that batch gave so far.
+    buf_graphs: list = []
+    buf_ids: list[str] = []
+    done_parts: list = []
+    skipped_build: list[SkippedStructure] = []
+    with ThreadPoolExecutor(1) as unpacker:
+        while True:
+            while not exhausted and len(in_flight) < prefetch:
+                try:
+                    piece, last = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                built = executor.submit(build_frame_graphs, builder, piece, True)
+                in_flight.append((unpacker.submit(unpack, built), last))
+            if not in_flight:
+                return
+            future, last = in_flight.popleft()
+            graphs, kept, skipped = future.result()
+            buf_graphs.extend(graphs)
+            buf_ids.extend(kept)
+            skipped_build.extend(skipped)
+            # Forward batches are consecutive batch_size runs of the frame batch's graphs, as without workers.
+            while len(buf_graphs) >= batch_size or (last and buf_graphs):
+                done_parts.append(finish((buf_graphs[:batch_size], buf_ids[:batch_size], [])))
+                del buf_graphs[:batch_size], buf_ids[:batch_size]
+            if last:
+                done_parts.insert(0, ([], [], skipped_build))  # build skips first, as without workers
+                yield assemble(done_parts)
+                done_parts, skipped_build = [], []

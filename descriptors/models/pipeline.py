@@ -27,7 +27,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ...datasets.frames import atoms_arrays
-from .base import embed_frames
+from .base import embed_frames, graph_worker_pool
 from .registry import embeddings_table, load_embedder
 
 __all__ = ["EmbedResult", "embed_dataset", "structure_hashes", "read_embeddings"]
@@ -143,7 +142,7 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     result = EmbedResult(out=out)
     writer = None
     bar = _Progress(progress)
-    executor = ProcessPoolExecutor(workers) if workers and workers > 0 else None
+    executor = graph_worker_pool(workers) if workers and workers > 0 else None
     try:
         # Queue of chunks in input order: ("cached", table, None) or ("compute", frame batch, cache path).
         pending: list[tuple[str, pa.Table, Path | None]] = []
