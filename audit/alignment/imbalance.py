@@ -28,10 +28,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._pairwise import (FLOAT32_MIN_N, AugmentedRows, Scratch, assign_blocks, augmented_rows, exact_sqdist,
-                        run_workers, sqdist_block, sweep_workers, upper_blocks, working_dtype)
+from ._pairwise import AugmentedRows, Scratch, augmented_rows, exact_sqdist, sweep, where2d, working_dtype
 from ._validation import check_k, check_pair
-from .neighbours import neighbour_search
+from .neighbours import SweepNearest, neighbour_search
 
 __all__ = ["information_imbalance", "InformationImbalance"]
 
@@ -56,74 +55,9 @@ class InformationImbalance(NamedTuple):
     k: int
 
 
-def _where(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``numpy.nonzero`` of a C-contiguous 2-d mask (flat search: 15 times faster on sparse masks here)."""
-    return np.divmod(np.flatnonzero(mask), mask.shape[1])
-
-
 def _count(mask: np.ndarray, axis: int) -> np.ndarray:
     """True entries of a boolean mask along ``axis`` (byte sums: 2-4 times faster than count_nonzero)."""
     return mask.view(np.uint8).sum(axis=axis, dtype=np.int32)
-
-
-def _eps(rows: AugmentedRows) -> np.ndarray:
-    """Per-row bound on ``|D_ij - d_ij^2|`` valid for every j, shape (n,)."""
-    return rows.rel * (rows.sq + rows.sq.max())
-
-
-class _Nearest:
-    """Nearest neighbour of every row (ties to the lower index) from an upper-triangle sweep.
-
-    Keeps, for each row, every entry within ``2.5 eps`` of its running minimum (the exact nearest
-    neighbour is always among them), then resolves them in float64.
-    """
-
-    def __init__(self, rows: AugmentedRows):
-        n = rows.sq.size
-        self.rows = rows
-        self.best = np.full(n, np.inf)
-        self.slack = 2.5 * _eps(rows)
-        self.i, self.j, self.v = [], [], []
-
-    def add_block(self, s: int, e: int, D: np.ndarray, scratch: Scratch) -> None:
-        b = e - s
-        mask = scratch.get("mask", D.shape, bool)
-        np.minimum(self.best[s:e], D.min(axis=1), out=self.best[s:e])
-        r, c = _where(np.less_equal(D, (self.best[s:e] + self.slack[s:e]).astype(D.dtype)[:, None], out=mask))
-        self.i.append(r + s)
-        self.j.append(c + s)
-        self.v.append(D[r, c].astype(np.float64))
-        if D.shape[1] > b:  # the columns' rows [e, n)
-            Do = D[:, b:]
-            mask = scratch.get("mask", Do.shape, bool)
-            np.minimum(self.best[e:], Do.min(axis=0), out=self.best[e:])
-            r, c = _where(np.less_equal(Do, (self.best[e:] + self.slack[e:]).astype(D.dtype)[None, :], out=mask))
-            self.i.append(c + e)
-            self.j.append(r + s)
-            self.v.append(Do[r, c].astype(np.float64))
-
-    @classmethod
-    def merge(cls, parts: list) -> "_Nearest":
-        """One accumulator from the per-worker ones (each saw a subset of the blocks)."""
-        out = parts[0]
-        for p in parts[1:]:
-            np.minimum(out.best, p.best, out=out.best)
-            out.i += p.i
-            out.j += p.j
-            out.v += p.v
-        return out
-
-    def result(self) -> np.ndarray:
-        """Nearest neighbour index of every row, shape (n,), int64."""
-        i, j, v = np.concatenate(self.i), np.concatenate(self.j), np.concatenate(self.v)
-        keep = v <= self.best[i] + self.slack[i]
-        i, j = i[keep], j[keep]
-        d2 = exact_sqdist(self.rows.Xc, i, j)
-        order = np.lexsort((j, d2, i))
-        first = np.r_[True, i[order][1:] != i[order][:-1]]
-        nn = np.empty(self.best.size, dtype=np.int64)
-        nn[i[order][first]] = j[order][first]
-        return nn
 
 
 class _RankCounter:
@@ -140,7 +74,7 @@ class _RankCounter:
     def __init__(self, rows: AugmentedRows, T: np.ndarray):
         self.rows, self.T = rows, T
         self.tol = 1e-10 * (rows.sq + rows.sq.max())
-        w = (2.0 * _eps(rows) + self.tol)[:, None]
+        w = (2.0 * rows.row_bound() + self.tol)[:, None]
         dtype = rows.P.dtype
         self.lo, self.hi = (T - w).astype(dtype), (T + w).astype(dtype)
         self.less = np.zeros(T.shape, dtype=np.int64)
@@ -155,7 +89,7 @@ class _RankCounter:
             np.less(D, self.lo[s:e, t, None], out=below)
             self.less[s:e, t] += _count(below, 1)
             np.less_equal(D, self.hi[s:e, t, None], out=window)
-            r, c = _where(np.logical_xor(window, below, out=window))
+            r, c = where2d(np.logical_xor(window, below, out=window))
             self.i.append(r + s)
             self.j.append(c + s)
             self.t.append(np.full(r.size, t))
@@ -163,7 +97,7 @@ class _RankCounter:
                 np.less(Do, self.lo[None, e:, t], out=below_o)
                 self.less[e:, t] += _count(below_o, 0)
                 np.less_equal(Do, self.hi[None, e:, t], out=window_o)
-                r, c = _where(np.logical_xor(window_o, below_o, out=window_o))
+                r, c = where2d(np.logical_xor(window_o, below_o, out=window_o))
                 self.i.append(c + e)
                 self.j.append(r + s)
                 self.t.append(np.full(r.size, t))
@@ -198,30 +132,6 @@ def _resolve(rows, T, tol, less, i, j, t) -> np.ndarray:
     return 1.0 + less + 0.5 * np.maximum(ties - 1.0, 0.0)
 
 
-def _sweep(rows: AugmentedRows, factory, block_size: int, workers: int | None = None) -> list:
-    """Feed every upper-triangle block of squared distances (self-distances set to +inf) to accumulators.
-
-    ``factory()`` returns a fresh list of accumulators; each worker thread (:func:`~._pairwise.run_workers`)
-    fills its own over a fixed subset of the blocks, and the lists are merged position by position.
-    """
-    n = rows.sq.size
-
-    def run(blocks):
-        consumers = factory()
-        scratch = Scratch()
-        for s, e in blocks:
-            D = sqdist_block(rows, s, e, out=scratch.get("d2", (e - s, n - s), rows.P.dtype))
-            D.reshape(-1)[:: D.shape[1] + 1] = np.inf
-            for c in consumers:
-                c.add_block(s, e, D, scratch)
-        return consumers
-
-    if workers is None:
-        workers = sweep_workers() if n >= FLOAT32_MIN_N else 1
-    parts = run_workers(run, assign_blocks(list(upper_blocks(n, block_size)), n, workers))
-    return [type(group[0]).merge(list(group)) for group in zip(*parts)]
-
-
 def _ranks_sorted(rows: AugmentedRows, T: np.ndarray, block_size: int) -> np.ndarray:
     """Mid-ranks for many targets per row (shape (n, n_targets)): each block of full rows is sorted once.
 
@@ -230,7 +140,7 @@ def _ranks_sorted(rows: AugmentedRows, T: np.ndarray, block_size: int) -> np.nda
     """
     n = T.shape[0]
     tol = 1e-10 * (rows.sq + rows.sq.max())
-    w = (2.0 * _eps(rows) + tol)[:, None]
+    w = (2.0 * rows.row_bound() + tol)[:, None]
     lo, hi = (T - w).astype(rows.P.dtype), (T + w).astype(rows.P.dtype)
     less = np.zeros(T.shape, dtype=np.int64)
     wi, wj, wt = [], [], []
@@ -275,7 +185,7 @@ def _mean_rank(A: np.ndarray, B: np.ndarray, k: int, backend: str, block_size: i
     rb = augmented_rows(B, working_dtype(precision, n))
     T = _target_d2(rb.Xc, nn)
     if k <= _COMPARE_MAX_K:
-        (counter,) = _sweep(rb, lambda: [_RankCounter(rb, T)], block_size)
+        (counter,) = sweep(rb, lambda: [_RankCounter(rb, T)], block_size)
         ranks = counter.ranks()
     else:
         ranks = _ranks_sorted(rb, T, block_size)
@@ -287,11 +197,11 @@ def _imbalance_k1(X: np.ndarray, Y: np.ndarray, block_size: int, precision: str)
     n = X.shape[0]
     dtype = working_dtype(precision, n)
     rx, ry = augmented_rows(X, dtype), augmented_rows(Y, dtype)
-    (near_x,) = _sweep(rx, lambda: [_Nearest(rx)], block_size)
-    t_xy = _target_d2(ry.Xc, near_x.result()[:, None])
-    near_y, count_xy = _sweep(ry, lambda: [_Nearest(ry), _RankCounter(ry, t_xy)], block_size)
-    t_yx = _target_d2(rx.Xc, near_y.result()[:, None])
-    (count_yx,) = _sweep(rx, lambda: [_RankCounter(rx, t_yx)], block_size)
+    (near_x,) = sweep(rx, lambda: [SweepNearest(rx, 1)], block_size)
+    t_xy = _target_d2(ry.Xc, near_x.result()[1])
+    near_y, count_xy = sweep(ry, lambda: [SweepNearest(ry, 1), _RankCounter(ry, t_xy)], block_size)
+    t_yx = _target_d2(rx.Xc, near_y.result()[1])
+    (count_yx,) = sweep(rx, lambda: [_RankCounter(rx, t_yx)], block_size)
     return float(count_xy.ranks().mean()), float(count_yx.ranks().mean())
 
 
