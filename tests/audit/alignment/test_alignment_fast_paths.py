@@ -128,6 +128,32 @@ def test_knn_with_ties_equals_definition(make, backend, k):
     assert np.all(np.abs(fast.d2 - got) <= fast.eps[:, None] + 1e-12 * got)
 
 
+@pytest.mark.parametrize("make", [lambda: lattice(256, 3, 21), lambda: with_copies(256, 4, 22)])
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("dtype,workers,block_size", [(np.float32, 1, 40), (np.float32, 2, 64),
+                                                       (np.float64, 2, 256)])
+def test_sweep_nearest_equals_definition_with_ties(make, k, dtype, workers, block_size):
+    from monoculture.audit.alignment._pairwise import sweep
+    from monoculture.audit.alignment.neighbours import SweepNearest
+
+    X = make()
+    rows = augmented_rows(X, dtype)
+    (near,) = sweep(rows, lambda: [SweepNearest(rows, k)], block_size, workers=workers)
+    d2, idx = near.result()
+    db, ib = brute_knn(X, k)
+    np.testing.assert_array_equal(idx, ib)
+    np.testing.assert_allclose(np.sqrt(d2), db, rtol=1e-12, atol=0)
+
+
+def test_knn_sweep_path_equals_faiss_path():
+    X = with_copies(4096, 3, 23)  # "auto" takes the sweep for k <= 2 from 4,096 rows
+    for k in (1, 2):
+        d_auto, i_auto = knn(X, k)
+        d_faiss, i_faiss = knn(X, k, backend="faiss")
+        np.testing.assert_array_equal(i_auto, i_faiss)
+        np.testing.assert_array_equal(d_auto, d_faiss)
+
+
 def test_refinement_orders_ties_by_index_whatever_the_candidate_order():
     from monoculture.audit.alignment.neighbours import _sorted_exact
 
