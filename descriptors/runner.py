@@ -197,6 +197,17 @@ def _run_batch(descriptor: FrameDescriptor, batch: pa.Table, cache_path: str | N
     return table
 
 
+def _own_buffers(batch: pa.Table) -> pa.Table:
+    """``batch`` with buffers of its own when it is a slice of a larger table.
+
+    A pickled slice carries the whole parent table's buffers, so sending slices of a big table to workers
+    multiplies the bytes through the pipes (``take`` copies only the rows of the slice).
+    """
+    if batch.num_rows and batch.get_total_buffer_size() > 1.5 * batch.nbytes:
+        return batch.take(pa.array(np.arange(batch.num_rows)))
+    return batch
+
+
 def _worker_batch(batch: pa.Table, cache_path: str | None, digest: str) -> pa.Table:
     return _run_batch(_WORKER_DESCRIPTOR, batch, cache_path, digest)
 
@@ -351,7 +362,8 @@ def featurize(
             else:
                 if pool is None:
                     pool = _pool(n_jobs, desc)
-                pending.append(pool.submit(_worker_batch, batch, None if cpath is None else str(cpath), digest))
+                pending.append(pool.submit(_worker_batch, _own_buffers(batch), None if cpath is None else str(cpath),
+                                           digest))
             while pending and (isinstance(pending[0], pa.Table) or len(pending) > max_in_flight):
                 head = pending.popleft()
                 emit(head if isinstance(head, pa.Table) else head.result())
