@@ -164,6 +164,61 @@ def _candidates_numpy(Xc: np.ndarray, m: int, sq: np.ndarray, block_size: int):
     return dsearch, cand, 2.0**-53
 
 
+class _SweepHeap:
+    """The m smallest searched squared distances of every row (self excluded) from an upper-triangle sweep,
+    kept in faiss's C++ max-heaps (``float_maxheap_array_t.addn_with_ids``; single-threaded per worker).
+
+    Rows of a block feed their own heaps directly; the block's transpose (one copy) feeds the heaps of the
+    rows of its columns. Per-worker heaps are merged at the end. 25-30% faster than ``IndexFlatL2.search``
+    at n = 10,000, d = 256, m = 15-32 on 2 cores (each pair's distance is computed once, not twice).
+    """
+
+    def __init__(self, n: int, m: int):
+        import faiss
+
+        self.faiss, self.n, self.m = faiss, n, m
+        self.D = np.empty((n, m), dtype=np.float32)
+        self.I = np.empty((n, m), dtype=np.int64)
+        self.heap = faiss.float_maxheap_array_t()
+        self.heap.k, self.heap.nh = m, n
+        self.heap.val, self.heap.ids = faiss.swig_ptr(self.D), faiss.swig_ptr(self.I)
+        self.heap.heapify()
+        self.ids = np.arange(n, dtype=np.int64)
+
+    def add_block(self, s: int, e: int, D: np.ndarray, scratch: Scratch) -> None:
+        ptr, n, b = self.faiss.swig_ptr, self.n, e - s
+        threads = self.faiss.omp_get_max_threads()
+        self.faiss.omp_set_num_threads(1)  # the sweep's worker threads are the parallelism
+        try:
+            self.heap.addn_with_ids(n - s, ptr(D), ptr(self.ids[s:]), 0, s, b)
+            if e < n:
+                T = scratch.get("heap_t", (n - e, b), np.float32)
+                np.copyto(T, D[:, b:].T)
+                self.heap.addn_with_ids(b, ptr(T), ptr(self.ids[s:e]), 0, e, n - e)
+        finally:
+            self.faiss.omp_set_num_threads(threads)
+
+    @classmethod
+    def merge(cls, parts: list) -> "_SweepHeap":
+        out = parts[0]
+        for p in parts[1:]:
+            out.heap.addn_with_ids(out.m, out.faiss.swig_ptr(p.D), out.faiss.swig_ptr(p.I), out.m, 0, out.n)
+        return out
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ascending squared distances (n, m), float64, and their row indices (n, m)."""
+        self.heap.reorder()
+        return self.D.astype(np.float64), self.I
+
+
+def _candidates_sweep(X: np.ndarray, m: int, block_size: int = 512):
+    """The m nearest other rows of every row, float32 upper-triangle sweep (self never a candidate)."""
+    rows = augmented_rows(X, np.float32)
+    (heaps,) = sweep(rows, lambda: [_SweepHeap(X.shape[0], m)], block_size)
+    dsearch, cand = heaps.result()
+    return dsearch, cand, 2.0**-24
+
+
 def _candidates_faiss(Xc: np.ndarray, m: int):
     import faiss
 
@@ -323,7 +378,9 @@ def neighbour_search(
 
     small_n = _SMALL_N_REFINED if exact_values else _SMALL_N
     use_faiss = backend == "faiss" or (backend == "auto" and n >= small_n)
-    if use_faiss:
+    if backend == "auto" and n >= _SWEEP_MIN_N:
+        dsearch, cand, u = _candidates_sweep(X, m)
+    elif use_faiss:
         dsearch, cand, u = _candidates_faiss(Xc, m)
     else:
         dsearch, cand, u = _candidates_numpy(Xc, m, sq, block_size)

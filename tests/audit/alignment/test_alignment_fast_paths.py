@@ -145,13 +145,16 @@ def test_sweep_nearest_equals_definition_with_ties(make, k, dtype, workers, bloc
     np.testing.assert_allclose(np.sqrt(d2), db, rtol=1e-12, atol=0)
 
 
-def test_knn_sweep_path_equals_faiss_path():
-    X = with_copies(4096, 3, 23)  # "auto" takes the sweep for k <= 2 from 4,096 rows
-    for k in (1, 2):
+@pytest.mark.parametrize("make", [lambda: with_copies(4096, 3, 23), lambda: lattice(4096, 4, 24)])
+def test_knn_sweep_paths_equal_faiss_path(make):
+    X = make()  # "auto" takes the upper-triangle sweeps from 4,096 rows (SweepNearest for k <= 2, heaps above)
+    for k in (1, 2, 7, 20):
         d_auto, i_auto = knn(X, k)
         d_faiss, i_faiss = knn(X, k, backend="faiss")
         np.testing.assert_array_equal(i_auto, i_faiss)
         np.testing.assert_array_equal(d_auto, d_faiss)
+        fast = neighbour_search(X, k, exact_values=False)
+        np.testing.assert_array_equal(np.sort(fast.indices, axis=1), np.sort(i_faiss, axis=1))
 
 
 def test_refinement_orders_ties_by_index_whatever_the_candidate_order():
