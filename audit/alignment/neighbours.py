@@ -5,11 +5,13 @@ internal form :func:`neighbour_search`.
 
 How it works (and why it is exact)
 ----------------------------------
-1. Candidates: the ``m = k + 1 + margin`` nearest rows of each row by a fast search, either faiss
-   ``IndexFlatL2`` (float32, exhaustive, so nothing is approximate except float32 rounding) or a blocked
-   float64 numpy GEMM (``|x|^2 + |y|^2 - 2 x.y``). Columns are mean-centred first (distances do not change)
-   to limit cancellation. The row itself is removed by index, so an exact duplicate of row ``i`` is a valid
-   neighbour of ``i`` but ``i`` never is.
+1. Candidates: the ``m = k + 1 + margin`` nearest rows of each row by a fast exhaustive search (nothing is
+   approximate except rounding): with ``backend="auto"``, from 4,096 rows an upper-triangle float32 GEMM
+   sweep (:mod:`._pairwise`) that computes each pair's distance once and keeps the m smallest per row in
+   faiss's C++ heaps; below that faiss ``IndexFlatL2`` (float32) from 600 rows (1,500 when unrefined values
+   are returned), else a blocked float64 numpy GEMM (``|x|^2 + |y|^2 - 2 x.y``). Columns are mean-centred
+   first (distances do not change) to limit cancellation. The row itself is removed by index, so an exact
+   duplicate of row ``i`` is a valid neighbour of ``i`` but ``i`` never is.
 2. Rounding bound: every searched squared distance is within ``eps_i = rel (|x_i|^2 + max_j |x_j|^2)`` of
    the exact one, ``rel = (2 d + 16) u`` with ``u = 2^-24`` (faiss, float32) or ``2^-53`` (numpy); see
    :mod:`._pairwise` for the derivation.
@@ -24,15 +26,12 @@ How it works (and why it is exact)
    ``margin`` identical copies) are recomputed exactly against all rows. The neighbour sets (and, for
    :func:`knn`, distances and order) therefore do not depend on the backend.
 
-faiss is used because it is the fastest exact exhaustive search available here (measured: 0.35 s for
-n = 10,000, d = 256 on 2 cores, at the float32 GEMM's speed); the refinement is ours because faiss neither
-works in float64 nor documents its tie order.
-
-For k <= 2 and at least 4,096 rows, ``backend="auto"`` takes the candidates instead from an
-upper-triangle float32 GEMM sweep (:class:`SweepNearest`): each pair is computed once instead of twice,
-and the few entries within the rounding bound of each row's running k-th smallest value are resolved
-exactly in float64 (0.29 s instead of 0.37 s for TwoNN's k = 2 at n = 10,000, d = 256). Same result as
-the other paths.
+Why hand-written around faiss: ``IndexFlatL2.search`` is the fastest exact search in the dependencies
+(0.36 s at n = 10,000, d = 256, k = 25 on 2 cores, the speed of its float32 GEMM), but it computes every
+distance twice, works only in float32 and does not document its tie order. The sweep halves the GEMM work
+(0.27 s for the same search, its heaps are faiss's), and the float64 refinement gives exact values and ties.
+For k <= 2 the sweep keeps a running minimum (or two) per row instead of heaps (:class:`SweepNearest`,
+0.27 s for TwoNN's k = 2).
 """
 
 from __future__ import annotations
@@ -53,7 +52,7 @@ BACKENDS = ("auto", "faiss", "numpy")
 # "auto" backend choices, from timings on 2 cores at d = 256 (the results do not depend on them):
 _SMALL_N = 1500  # numpy below this when unrefined search values are returned (they stay float64 there)
 _SMALL_N_REFINED = 600  # numpy below this when every returned value is refined (faiss faster above)
-_SWEEP_MIN_N = 4096  # k <= 2: upper-triangle sweep from here (faster than faiss above ~5,000 rows)
+_SWEEP_MIN_N = 4096  # upper-triangle sweeps from here (faster than faiss above ~5,000 rows)
 
 
 def l2_normalise_rows(X: np.ndarray) -> np.ndarray:
@@ -428,9 +427,8 @@ def knn(X, k: int, *, metric: str = "euclidean", backend: str = "auto", block_si
         ``"cosine"`` ranks by cosine similarity: rows are L2-normalised and the returned distances are the
         Euclidean (chord) distances between unit vectors, ``sqrt(2 - 2 cos)``. Zero rows stay at the origin.
     backend : {"auto", "faiss", "numpy"}
-        Candidate search. ``"auto"`` uses the upper-triangle sweep for k <= 2 from 4,096 rows, else numpy
-        below 600 rows and faiss above. The result is the same for every backend (see the module
-        docstring).
+        Candidate search. ``"auto"``: upper-triangle float32 sweeps from 4,096 rows, faiss from 600 rows,
+        numpy below. The result is the same for every backend (see the module docstring).
     block_size : int
         Rows per block of the numpy search (memory ~ ``block_size * n * 8`` bytes).
 
