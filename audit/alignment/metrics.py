@@ -230,9 +230,9 @@ def cknna(X, Y, k: int = 25, *, unbiased: bool = False, backend: str = "auto") -
     Speed and precision: the neighbour sets are exact (:func:`~.neighbours.neighbour_search`; equal to
     :func:`knn`'s), and the kernel values come from the same search, ``x.y = (|x|^2 + |y|^2 -
     |x - y|^2) / 2`` on the unit rows: float64 for rows the search had to refine, the search's precision
-    for the others (float32 with the faiss backend, i.e. from 1,500 rows with ``"auto"``; measured
-    agreement with float64 values 1e-8 to 1e-9 relative, tests require 1e-6). Two float32 searches are
-    the whole cost (0.7 s of 0.8 s at n = 10,000, d = 256 on 2 cores).
+    for the others (float32 from 1,500 rows with ``"auto"``, or with ``backend="faiss"``; measured
+    agreement with float64 values 1e-8 to 1e-9 relative, tests require 1e-6). The two searches are most
+    of the cost (0.74 s in all at n = 10,000, d = 256 on 2 cores).
 
     Parameters
     ----------
