@@ -112,14 +112,15 @@ def frame_batches(structures, chunk: int):
     return out + ([last] if last is not None else [])
 
 
-def _pipeline(emb, batches, batch_size, executor=None):
+def _pipeline(emb, batches, batch_size, executor=None, piece_size=None):
     from monoculture.descriptors.models import embed_frames
 
-    return sum(len(ids) for ids, _, _ in embed_frames(emb, batches, batch_size=batch_size, executor=executor))
+    return sum(len(ids) for ids, _, _ in embed_frames(emb, batches, batch_size=batch_size, executor=executor,
+                                                      piece_size=piece_size))
 
 
 def bench_model(name: str, structures, device: str, batch_size: int, n_naive: int, repeat: int, workers: int,
-                chunk: int) -> list[tuple]:
+                chunk: int, piece_size: int | None = None) -> list[tuple]:
     from monoculture.descriptors.models import build_graphs, load_embedder
     from monoculture.descriptors.models.base import graph_worker_pool
 
@@ -148,9 +149,10 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
     rows_workers = []
     if workers > 0:
         with graph_worker_pool(workers) as pool:
-            assert _pipeline(emb, batches, batch_size, pool) == n  # also starts the workers
-            rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool), repeat))
-        rows_workers = [(name, f"pipeline, graphs in {workers} worker processes", rate)]
+            assert _pipeline(emb, batches, batch_size, pool, piece_size) == n  # also starts the workers
+            rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool, piece_size), repeat))
+        pieces = f", pieces of {piece_size}" if piece_size else ""
+        rows_workers = [(name, f"pipeline, graphs in {workers} worker processes{pieces}", rate)]
 
     builder, str_ids = emb.graph_builder(), [str(i) for i in range(n)]
     graphs, kept, skipped = build_graphs(builder, structures, str_ids)
@@ -259,6 +261,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=["chgnet-0.3.0", "sevennet-0"])
     parser.add_argument("--workers", type=int, default=2, help="graph-building processes of the pipeline row")
     parser.add_argument("--chunk", type=int, default=512, help="frames per frame batch (output chunk)")
+    parser.add_argument("--piece-size", type=int, default=None, help="frames per worker task (default: embed_frames')")
     parser.add_argument("--scale", type=int, default=0, help="frames of the memory / restart checks (0: skip)")
     parser.add_argument("--scale-model", default="chgnet-0.3.0")
     parser.add_argument("--parity", type=int, default=0,
@@ -273,7 +276,7 @@ def main(argv=None) -> int:
     print("\n| model | path | structures/s | x naive | / model-only |\n|---|---|---:|---:|---:|", flush=True)
     for name in args.models:
         rows = bench_model(name, structures, args.device, args.batch_size, min(args.n_naive, args.n), args.repeat,
-                           args.workers, args.chunk)
+                           args.workers, args.chunk, args.piece_size)
         ceiling = rows[-1][2]
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[2] / rows[0][2]:.1f} | {r[2] / ceiling:.2f} |", flush=True)

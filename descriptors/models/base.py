@@ -426,8 +426,8 @@ def embed_frames(
         Pieces in flight in ``executor`` (default: twice its number of workers). Memory holds at most
         ``prefetch`` pieces of graphs plus the embeddings of one frame batch.
     piece_size : int, optional
-        Frames per task sent to a worker (default ``max(8, ceil(batch_size / workers))``: all workers build
-        the first forward batch together, so the device does not wait for one worker to build a whole batch).
+        Frames per task sent to a worker (default 64: several workers build the first forward batch
+        together, and few task messages reach this process).
 
     Yields
     ------
@@ -466,9 +466,11 @@ def embed_frames(
         prefetch = 2 * n_workers
     prefetch = max(int(prefetch), 1)
     if piece_size is None:
-        # Small enough that the first forward batch is built by all workers at once (no idle device while
-        # one worker builds a whole batch), large enough that per-task overhead stays small.
-        piece_size = max(8, -(-batch_size // n_workers))
+        # Small enough that the first forward batch is built by several workers at once (no idle device
+        # while one worker builds a whole batch), large enough that the model process spends little time
+        # on task messages (measured on an H100 host, SevenNet-0, batch 256: pieces of 64 on 4 workers
+        # 0.87x of the model-only rate, pieces of 32 on 8 workers 0.70x).
+        piece_size = 64
     piece_size = max(int(piece_size), 1)
 
     def pieces():
