@@ -25,6 +25,7 @@ import json
 import os
 import pickle
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -208,6 +209,46 @@ def _own_buffers(batch: pa.Table) -> pa.Table:
     return batch
 
 
+def _parts(batch: pa.Table, n_jobs: int) -> list[pa.Table]:
+    """``batch`` cut into parts of about 250 rows (at least ``2 * n_jobs`` parts when it is larger), the unit
+    that workers and this process share: small enough that no process waits long for another at the end
+    of a batch, large enough that task messages cost little."""
+    n = batch.num_rows
+    size = max(16, min(250, -(-n // (2 * n_jobs))))
+    return [batch] if n <= size else [batch.slice(s, size) for s in range(0, n, size)]
+
+
+class _Batch:
+    """One input batch being featurized: its parts (tables computed here or worker futures), in order.
+
+    When every part is done, :meth:`table` concatenates them and writes the batch to the cache (the cache
+    is per input batch, whoever computed its parts).
+
+    With ``n_jobs = N``, ``N - 1`` worker processes keep up to two parts each in hand and this process
+    computes the other parts: work starts while the workers start (a fork server importing the libraries
+    takes about 2 s), and only the workers' share of the rows is pickled back. Output order and values do
+    not depend on who computed a part (one BLAS thread everywhere).
+    """
+
+    def __init__(self, parts: list, cache_path: Path | None, digest: str):
+        self.parts = parts
+        self.cache_path = cache_path
+        self.digest = digest
+
+    def busy(self) -> int:
+        return sum(1 for p in self.parts if not isinstance(p, pa.Table) and not p.done())
+
+    def ready(self) -> bool:
+        return self.busy() == 0
+
+    def table(self) -> pa.Table:
+        tables = [p if isinstance(p, pa.Table) else p.result() for p in self.parts]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+        if self.cache_path is not None:
+            _atomic_write_table(self.cache_path, table.replace_schema_metadata({b"ids_sha256": self.digest.encode()}))
+        return table
+
+
 def _worker_batch(batch: pa.Table, cache_path: str | None, digest: str) -> pa.Table:
     return _run_batch(_WORKER_DESCRIPTOR, batch, cache_path, digest)
 
@@ -252,7 +293,9 @@ def featurize(
         A registry name (see :func:`~.registry.get_descriptor`, with ``params``) or an instance, fitted or
         not. An unfitted one is fitted here on the first pass.
     n_jobs : int or None, default None
-        Worker processes for transform; None uses all cores (``os.cpu_count()``); 1 runs in this process.
+        Processes for transform, this one included: ``n_jobs - 1`` worker processes take a batch whenever
+        one of them is free and this process computes the rest; None uses all cores (``os.cpu_count()``);
+        1 runs in this process only.
     out : path or None
         Parquet file to write (atomically); None returns the table in memory instead.
     cache_dir : path or None
@@ -346,9 +389,27 @@ def featurize(
             tables.append(table)
 
     pool = None
+    n_workers = n_jobs - 1  # this process computes too (see _Batch)
+    # The first task of a fork-server pool blocks its caller until the server has imported the libraries
+    # (about 1.5 s); a thread pays that while this process computes.
+    pool_ready = threading.Event()
+    starter = None
+    start_error: list[BaseException] = []
+
+    def start_pool():
+        nonlocal pool
+        try:
+            new_pool = _pool(n_workers, desc)
+            new_pool.submit(int).result()
+            pool = new_pool
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+            start_error.append(exc)
+        finally:
+            pool_ready.set()
+
     try:
         pending: deque = deque()
-        max_in_flight = 2 * n_jobs
+        max_in_flight = 4 * n_jobs  # batches held in memory at most (computed, waiting for their turn)
         for i, batch in enumerate(source):
             n_batches += 1
             digest = _ids_digest(batch)
@@ -356,26 +417,38 @@ def featurize(
             cached = _read_cached(cpath, digest) if cpath is not None else None
             if cached is not None:
                 n_cached += 1
-                pending.append(cached)
-            elif n_jobs == 1:
-                pending.append(_run_batch(desc, batch, None if cpath is None else str(cpath), digest))
+                pending.append(_Batch([cached], None, digest))
+            elif n_workers == 0:
+                pending.append(_Batch([_run_batch(desc, batch, None if cpath is None else str(cpath), digest)],
+                                      None, digest))
             else:
-                if pool is None:
-                    pool = _pool(n_jobs, desc)
-                pending.append(pool.submit(_worker_batch, _own_buffers(batch), None if cpath is None else str(cpath),
-                                           digest))
-            while pending and (isinstance(pending[0], pa.Table) or len(pending) > max_in_flight):
-                head = pending.popleft()
-                emit(head if isinstance(head, pa.Table) else head.result())
+                if starter is None:
+                    starter = threading.Thread(target=start_pool, name="monoculture-pool-start", daemon=True)
+                    starter.start()
+                parts = []
+                for part in _parts(batch, n_jobs):
+                    busy = sum(p.busy() for p in pending) + sum(
+                        1 for x in parts if not isinstance(x, pa.Table) and not x.done())
+                    if not pool_ready.is_set() or busy >= 2 * n_workers:
+                        parts.append(_run_batch(desc, part, None, digest))
+                    else:
+                        if start_error:
+                            raise start_error[0]
+                        parts.append(pool.submit(_worker_batch, _own_buffers(part), None, digest))
+                pending.append(_Batch(parts, cpath, digest))
+            # Emit what is ready, in order; wait for a worker only when too much is queued behind it.
+            while pending and (pending[0].ready() or len(pending) > max_in_flight):
+                emit(pending.popleft().table())
         while pending:
-            head = pending.popleft()
-            emit(head if isinstance(head, pa.Table) else head.result())
+            emit(pending.popleft().table())
         if writer is not None:
             writer.close()
             writer = None
             os.replace(tmp_out, out_path)
             tmp_out = None
     finally:
+        if starter is not None:
+            starter.join()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         if writer is not None:
