@@ -201,8 +201,8 @@ def naive_mptrj(path: Path, limit: int) -> tuple[int, float]:
     return n, time.perf_counter() - t
 
 
-def naive_aselmdb(folder: Path, limit: int) -> tuple[int, float]:
-    """What an ASE user writes: ``LMDBDatabase.select()`` and ``row.toatoms()`` per row."""
+def _naive_aselmdb_loop(folder: Path, limit: int, per_row) -> tuple[int, float]:
+    """Time ``per_row(row.toatoms())`` over ``LMDBDatabase.select()`` rows, at most ``limit`` of them."""
     from ase_db_backends.aselmdb import LMDBDatabase
 
     t = time.perf_counter()
@@ -210,8 +210,7 @@ def naive_aselmdb(folder: Path, limit: int) -> tuple[int, float]:
     for shard in sorted(folder.rglob("*.aselmdb")):
         db = LMDBDatabase(shard, readonly=True)
         for row in db.select():
-            atoms = row.toatoms()
-            _ = (atoms.get_chemical_formula(), atoms.get_volume(), atoms.get_potential_energy())
+            per_row(row.toatoms())
             n += 1
             if n >= limit:
                 break
@@ -219,28 +218,24 @@ def naive_aselmdb(folder: Path, limit: int) -> tuple[int, float]:
         if n >= limit:
             break
     return n, time.perf_counter() - t
+
+
+def naive_aselmdb(folder: Path, limit: int) -> tuple[int, float]:
+    """What an ASE user writes: ``LMDBDatabase.select()`` and ``row.toatoms()`` per row."""
+    return _naive_aselmdb_loop(
+        folder, limit, lambda atoms: (atoms.get_chemical_formula(), atoms.get_volume(), atoms.get_potential_energy())
+    )
 
 
 def naive_aselmdb_pymatgen(folder: Path, limit: int) -> tuple[int, float]:
     """What a pymatgen user writes: the ASE loop, then ``AseAtomsAdaptor.get_structure`` per row."""
-    from ase_db_backends.aselmdb import LMDBDatabase
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    t = time.perf_counter()
-    n = 0
-    for shard in sorted(folder.rglob("*.aselmdb")):
-        db = LMDBDatabase(shard, readonly=True)
-        for row in db.select():
-            atoms = row.toatoms()
-            s = AseAtomsAdaptor.get_structure(atoms)
-            _ = (s.composition.reduced_formula, s.volume, atoms.get_potential_energy() / len(s))
-            n += 1
-            if n >= limit:
-                break
-        db.close()
-        if n >= limit:
-            break
-    return n, time.perf_counter() - t
+    def per_row(atoms):
+        s = AseAtomsAdaptor.get_structure(atoms)
+        return s.composition.reduced_formula, s.volume, atoms.get_potential_energy() / len(s)
+
+    return _naive_aselmdb_loop(folder, limit, per_row)
 
 
 def ingest_rows(mptrj: Path, omat: Path, naive_limit: int, repeat: int, jobs: int) -> tuple[list, list]:

@@ -23,7 +23,7 @@ per-frame conversion with the same rules, so the output never depends on which p
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from itertools import chain
 from operator import attrgetter
@@ -36,10 +36,19 @@ import pyarrow.compute as pc
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, hill_formula
 
-__all__ = ["RawFrame", "ColumnBatch", "SegmentBatcher", "FrameBuilder", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
+__all__ = ["RawFrame", "ColumnBatch", "SegmentBatcher", "FrameBuilder", "raw_frames", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
 
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118
+
+
+def raw_frames(batches) -> Iterator["RawFrame"]:
+    """One :class:`RawFrame` per row of a reader's segment batches (lists of :class:`ColumnBatch` or of row
+    tuples): the per-record form of a batch reader, for callers that want records."""
+    for segments in batches:
+        for seg in segments:
+            for row in (seg.rows() if isinstance(seg, ColumnBatch) else seg):
+                yield RawFrame(*row)
 
 
 def level_of_theory_label(functional: str | None, hubbard_u: bool | None, basis: str | None = None) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from ..accounting import Accounting
-from ..builder import ColumnBatch, RawFrame, SegmentBatcher
+from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import EV_PER_A3_TO_GPA
 from ..registry import ReadOptions
 
@@ -398,7 +398,4 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
     """Yield one :class:`RawFrame` per row (the per-record form of :func:`iter_row_batches`)."""
-    for segments in iter_batches(path, options, accounting, shard):
-        for seg in segments:
-            for row in (seg.rows() if isinstance(seg, ColumnBatch) else seg):
-                yield RawFrame(*row)
+    yield from raw_frames(iter_batches(path, options, accounting, shard))

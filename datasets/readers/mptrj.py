@@ -28,7 +28,7 @@ import orjson
 from ase.data import atomic_numbers
 
 from ..accounting import Accounting
-from ..builder import ColumnBatch, RawFrame, SegmentBatcher
+from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import KBAR_TO_GPA, stress_vasp_kbar_to_ase_gpa
 from ..registry import ReadOptions
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
@@ -385,10 +385,7 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
     """Yield one :class:`RawFrame` per MPTrj frame (the per-record form of :func:`iter_batches`)."""
-    for segments in iter_batches(path, options, accounting, shard):
-        for seg in segments:
-            for row in (seg.rows() if isinstance(seg, ColumnBatch) else seg):
-                yield RawFrame(*row)
+    yield from raw_frames(iter_batches(path, options, accounting, shard))
 
 
 class _Bounded:

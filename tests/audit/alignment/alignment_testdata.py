@@ -15,3 +15,14 @@ def random_rotation(d, seed):
     return Q * np.sign(np.diag(R))
 
 
+def dense_hsic(K, L, unbiased=False):
+    """HSIC of two (n, n) kernel matrices by the dense textbook formulas (biased, or Song et al.'s unbiased)."""
+    n = K.shape[0]
+    if unbiased:
+        K, L = K.copy(), L.copy()
+        np.fill_diagonal(K, 0)
+        np.fill_diagonal(L, 0)
+        v = np.sum(K * L.T) + K.sum() * L.sum() / ((n - 1) * (n - 2)) - 2 * np.sum(K @ L) / (n - 2)
+        return v / (n * (n - 3))
+    H = np.eye(n) - 1.0 / n
+    return np.trace(K @ H @ L @ H) / (n - 1) ** 2

@@ -24,6 +24,8 @@ from monoculture.audit.alignment._pairwise import augmented_rows, sqdist_block, 
 from monoculture.audit.alignment.metrics import median_heuristic_sigma
 from monoculture.audit.alignment.neighbours import neighbour_search
 
+from alignment_testdata import dense_hsic
+
 
 def lattice(n, d, seed, high=4):
     """Integer points (many exact distance ties); n a power of two keeps centring exact."""
@@ -70,16 +72,6 @@ def brute_mean_ranks(A, B, k):
     return float(np.mean(ranks))
 
 
-def dense_hsic(K, L, unbiased):
-    n = K.shape[0]
-    if unbiased:
-        K, L = K.copy(), L.copy()
-        np.fill_diagonal(K, 0)
-        np.fill_diagonal(L, 0)
-        v = np.sum(K * L.T) + K.sum() * L.sum() / ((n - 1) * (n - 2)) - 2 * np.sum(K @ L) / (n - 2)
-        return v / (n * (n - 3))
-    H = np.eye(n) - 1.0 / n
-    return np.trace(K @ H @ L @ H) / (n - 1) ** 2
 
 
 # -- rounding bound of the float32 blocks --------------------------------------------------------------

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from monoculture.audit.alignment import cka, cknna, distance_correlation, mutual_knn
 from monoculture.audit.alignment.metrics import median_heuristic_sigma
 
-from alignment_testdata import random_rotation
+from alignment_testdata import dense_hsic, random_rotation
 
 X4 = np.array([[0.0], [1.0], [3.0], [7.0]])
 Y4 = np.array([[0.0], [2.0], [3.0], [10.0]])
@@ -26,18 +26,6 @@ def test_linear_cka_hand_value():
     Y = np.array([[1.0], [2.0], [3.0], [5.0]])
     # one feature: CKA = Pearson r^2 = 6.5^2 / (5 * 8.75) = 169/175
     assert cka(X, Y) == pytest.approx(169 / 175, rel=1e-12)
-
-
-def dense_hsic(K, L, unbiased=False):
-    n = K.shape[0]
-    if unbiased:
-        K, L = K.copy(), L.copy()
-        np.fill_diagonal(K, 0)
-        np.fill_diagonal(L, 0)
-        v = np.sum(K * L.T) + K.sum() * L.sum() / ((n - 1) * (n - 2)) - 2 * np.sum(K @ L) / (n - 2)
-        return v / (n * (n - 3))
-    H = np.eye(n) - 1.0 / n
-    return np.trace(K @ H @ L @ H) / (n - 1) ** 2
 
 
 def dense_cka(K, L, unbiased=False):
