@@ -1,6 +1,6 @@
 """Throughput of model embeddings: naive calculator loop vs monoculture's batched pipeline vs model-only.
 
-For chgnet-0.3.0 and sevennet-0 on synthetic crystals (ASE bulk prototypes, supercells of 8-32 atoms,
+For every bundled model (or ``--models``) on synthetic crystals (ASE bulk prototypes, supercells of 8-32 atoms,
 strained and rattled), one table in structures per second:
 
 * ``naive``: one structure at a time through the library's ASE calculator (energy + forces + stress), what a
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n-naive", type=int, default=60, help="structures in the (slow) naive loop")
     parser.add_argument("--repeat", type=int, default=3, help="batched paths: best of this many runs")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--models", nargs="+", default=["chgnet-0.3.0", "sevennet-0"])
+    parser.add_argument("--models", nargs="+", default=None, help="default: every bundled model installed")
     parser.add_argument("--workers", type=int, default=2, help="graph-building processes of the pipeline row")
     parser.add_argument("--chunk", type=int, default=512, help="frames per frame batch (output chunk)")
     parser.add_argument("--piece-size", type=int, default=None, help="frames per worker task (default: embed_frames')")
@@ -268,6 +268,10 @@ def main(argv=None) -> int:
                         help="structures embedded on CPU and on --device, largest difference printed (0: skip)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.models is None:
+        from monoculture.descriptors.models import available_models
+
+        args.models = available_models()
 
     structures = synthetic_crystals(args.n)
     sizes = np.array([len(a) for a in structures])
