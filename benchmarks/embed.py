@@ -82,8 +82,11 @@ def naive_calculator(name: str, device: str):
 
     from monoculture.descriptors.models._sevennet import load_sevennet_model
 
+    from monoculture.descriptors.models._sevennet import SEVENNET_CHECKPOINTS
+
     model, _ = load_sevennet_model(name)
-    return SevenNetCalculator(model, file_type="model_instance", device=device)
+    modal = SEVENNET_CHECKPOINTS[name][2]  # the multi-fidelity model needs its modal (PBE), as embed uses
+    return SevenNetCalculator(model, file_type="model_instance", device=device, **({"modal": modal} if modal else {}))
 
 
 def _best_time(fn, repeat: int) -> float:
