@@ -249,8 +249,9 @@ class _Batch:
         return table
 
 
-def _worker_batch(batch: pa.Table, cache_path: str | None, digest: str) -> pa.Table:
-    return _run_batch(_WORKER_DESCRIPTOR, batch, cache_path, digest)
+def _worker_batch(batch: pa.Table) -> pa.Table:
+    """A part computed in a worker process (the caller assembles parts and writes the cache)."""
+    return _run_batch(_WORKER_DESCRIPTOR, batch, None, "")
 
 
 def _pool(n_jobs: int, descriptor: FrameDescriptor):
@@ -430,11 +431,11 @@ def featurize(
                     busy = sum(p.busy() for p in pending) + sum(
                         1 for x in parts if not isinstance(x, pa.Table) and not x.done())
                     if not pool_ready.is_set() or busy >= 2 * n_workers:
-                        parts.append(_run_batch(desc, part, None, digest))
+                        parts.append(_run_batch(desc, part, None, ""))
                     else:
                         if start_error:
                             raise start_error[0]
-                        parts.append(pool.submit(_worker_batch, _own_buffers(part), None, digest))
+                        parts.append(pool.submit(_worker_batch, _own_buffers(part)))
                 pending.append(_Batch(parts, cpath, digest))
             # Emit what is ready, in order; wait for a worker only when too much is queued behind it.
             while pending and (pending[0].ready() or len(pending) > max_in_flight):

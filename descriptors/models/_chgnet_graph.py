@@ -24,14 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["chgnet_graph_arrays", "GraphArrays"]
+__all__ = ["chgnet_graph_arrays"]
 
 #: Distance tolerance of pymatgen's neighbour search and of CHGNet's self-pair exclusion (Å).
 NUMERICAL_TOL_A = 1e-8
-
-
-class GraphArrays(dict):
-    """The arrays of one CHGNet graph (numpy): keys as the fields of ``chgnet.graph.CrystalGraph``."""
 
 
 def _edge_keys(src: np.ndarray, dst: np.ndarray, image: np.ndarray, n_atoms: int, half: int) -> np.ndarray:
@@ -42,7 +38,7 @@ def _edge_keys(src: np.ndarray, dst: np.ndarray, image: np.ndarray, n_atoms: int
 
 
 def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph_cutoff_A: float,
-                        bond_graph_cutoff_A: float) -> GraphArrays:
+                        bond_graph_cutoff_A: float) -> dict[str, np.ndarray]:
     """Atom and bond graph of one periodic structure, exactly as CHGNet's converter makes them.
 
     Parameters
@@ -56,8 +52,8 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
 
     Returns
     -------
-    GraphArrays
-        ``atom_graph`` (n_dir, 2) int32, ``directed2undirected`` (n_dir,) int32, ``undirected2directed``
+    dict of numpy.ndarray
+        Keys named as the fields of ``chgnet.graph.CrystalGraph``: ``atom_graph`` (n_dir, 2) int32, ``directed2undirected`` (n_dir,) int32, ``undirected2directed``
         (n_dir / 2,) int32, ``bond_graph`` (n_angle, 5) int32 (shape (0,) when empty, as CHGNet),
         ``neighbor_image`` (n_dir, 3) float64, ``distance`` (n_dir,) float64 (Å), ``center_index``
         (n_dir,) int64.
@@ -89,9 +85,9 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
     keys = _edge_keys(center, neighbor, image, n_atoms, half)
     rev_keys = _edge_keys(neighbor, center, -image, n_atoms, half)
     order = np.argsort(keys, kind="stable")
-    pos = np.searchsorted(keys[order], rev_keys)
-    pos = np.minimum(pos, max(n_dir - 1, 0))
-    found = keys[order][pos] == rev_keys if n_dir else np.zeros(0, bool)
+    sorted_keys = keys[order]
+    pos = np.minimum(np.searchsorted(sorted_keys, rev_keys), max(n_dir - 1, 0))
+    found = sorted_keys[pos] == rev_keys if n_dir else np.zeros(0, bool)
     if not found.all():
         raise ValueError(f"{int((~found).sum())} directed edge(s) have no reverse edge in the neighbour list")
     reverse = order[pos]
@@ -102,9 +98,8 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
     second = reverse[undirected2directed]
 
     # Bond graph. Directed edges of each center in CHGNet's neighbour-dict order.
-    pair = center * n_atoms + neighbor
-    _, first_of_pair = np.unique(pair, return_index=True)
-    first_idx = first_of_pair[np.searchsorted(np.unique(pair), pair)] if n_dir else pair
+    _, first_of_pair, pair_of_edge = np.unique(center * n_atoms + neighbor, return_index=True, return_inverse=True)
+    first_idx = first_of_pair[pair_of_edge]
     short = distance < bond_graph_cutoff_A
     short_idx = np.flatnonzero(short)
     sorted_short = short_idx[np.lexsort((short_idx, first_idx[short_idx], center[short_idx]))]
@@ -127,7 +122,7 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
         ).astype(np.int32)
     else:
         bond_graph = np.zeros((0,), dtype=np.int32)
-    return GraphArrays(
+    return dict(
         atom_graph=np.stack([center, neighbor], axis=1).astype(np.int32).reshape(-1, 2),
         directed2undirected=directed2undirected.astype(np.int32),
         undirected2directed=undirected2directed.astype(np.int32),
