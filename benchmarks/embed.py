@@ -9,8 +9,10 @@ strained and rattled), one table in structures per second:
   ``monoculture embed`` runs): frames to structures, graph building, batched forward without forces/stress,
   mean pooling; once with graphs built in this process, once with ``--workers`` graph-building processes
   overlapped with the forward passes;
-* ``graphs only``: graph building alone on one core (what the worker processes take over);
-* ``model only``: the batched forward on graphs built beforehand (the ceiling for this device).
+* ``graphs only``: graph building and collation into forward batches alone, on one core (what the worker
+  processes take over);
+* ``model only``: the batched forward on batches built and collated beforehand, copy to the device and
+  pooling included (the ceiling for this device).
 
 ``--scale N`` adds the memory and restart checks of issue #10, each through the ``monoculture embed`` command
 in a fresh process on a synthetic MPTrj file (``monoculture synth``): peak RSS of a run over N frames against
@@ -158,20 +160,25 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
         rows_workers = [(name, f"pipeline, graphs in {workers} worker processes{pieces}", rate)]
 
     builder, str_ids = emb.graph_builder(), [str(i) for i in range(n)]
-    graphs, kept, skipped = build_graphs(builder, structures, str_ids)
-    graphs_only = _rate(n, _best_time(lambda: build_graphs(builder, structures, str_ids), repeat))
+
+    def build_all():
+        graphs, kept, skipped = build_graphs(builder.build_payload, structures, str_ids)
+        return [builder.collate(graphs[s : s + batch_size]) for s in range(0, len(graphs), batch_size)]
+
+    collated = build_all()
+    graphs_only = _rate(n, _best_time(build_all, repeat))
 
     def forward_all():
-        for s in range(0, len(graphs), batch_size):
-            emb.forward_pooled(graphs[s : s + batch_size], "mean")
+        for batch in collated:
+            emb.embed_batch(batch, [""] * len(batch["n_atoms"]), "mean")
 
     model_only = _rate(n, _best_time(forward_all, repeat))
     return [
         (name, f"naive calculator E+F+S, 1 at a time ({len(sub)} structures)", naive),
         (name, f"pipeline, graphs in this process (batch {batch_size}, chunks of {chunk})", pipeline),
         *rows_workers,
-        (name, "graph building alone, 1 process", graphs_only),
-        (name, f"model-only forward on pre-built graphs (batch {batch_size})", model_only),
+        (name, "graph building + collation alone, 1 process", graphs_only),
+        (name, f"model-only forward on pre-built, pre-collated batches (batch {batch_size})", model_only),
     ]
 
 

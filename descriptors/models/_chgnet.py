@@ -29,6 +29,7 @@ import numpy as np
 
 from ._chgnet_graph import chgnet_graph_arrays
 from .base import ModelEmbedder, UnsupportedStructure
+from .collate import BatchLayout
 from .cells import vacuum_cell
 
 __all__ = ["ChgnetEmbedder", "ChgnetGraphBuilder", "load_chgnet_model", "CHGNET_CHECKPOINTS"]
@@ -168,13 +169,12 @@ class ChgnetGraphBuilder:
 
     def _numpy_graph(self, atoms):
         """The CrystalGraph of :meth:`lattice_and_coords`, built by :func:`chgnet_graph_arrays`."""
-        return self.from_payload(self.build_payload(atoms))
+        return self.from_payload(self.build_payload(atoms), graph_id=atoms.info.get("id"))
 
     def build_payload(self, atoms) -> dict:
-        """The graph as plain numpy arrays and strings (what a worker process sends back; see
-        :meth:`from_payload`). Raises :class:`UnsupportedStructure` like ``__call__``."""
-        from pymatgen.core import Composition, Element
-
+        """The graph as a one-graph batch of numpy arrays (layout :data:`CHGNET_LAYOUT`): what a worker
+        process builds, :meth:`collate` batches and :meth:`ChgnetEmbedder.forward_batch` runs. Raises
+        :class:`UnsupportedStructure` like ``__call__``."""
         numbers, matrix, frac = self.lattice_and_coords(atoms)
         arrays = chgnet_graph_arrays(frac, matrix, self.atom_graph_cutoff_A, self.bond_graph_cutoff_A)
         missing = len(numbers) - len(np.unique(arrays["center_index"]))
@@ -182,33 +182,69 @@ class ChgnetGraphBuilder:
             raise UnsupportedStructure(
                 "isolated_atom", f"{missing} atom(s) have no neighbour within {self.atom_graph_cutoff_A} Å"
             )
-        z, counts = np.unique(numbers, return_counts=True)
+        bond_graph = arrays["bond_graph"].reshape(-1, 5)
         return {
+            "n_atoms": np.array([len(numbers)], np.int64),
+            "n_directed": np.array([len(arrays["atom_graph"])], np.int64),
+            "n_undirected": np.array([len(arrays["undirected2directed"])], np.int64),
+            "n_angles": np.array([len(bond_graph)], np.int64),
             "atomic_number": numbers.astype(np.int32),
             "atom_frac_coord": frac.astype(np.float32),
-            "lattice": matrix.astype(np.float32),
+            "lattice": matrix.astype(np.float32)[None],
             "atom_graph": arrays["atom_graph"],
             "neighbor_image": arrays["neighbor_image"].astype(np.float32),
             "directed2undirected": arrays["directed2undirected"],
             "undirected2directed": arrays["undirected2directed"],
-            "bond_graph": arrays["bond_graph"],
-            "graph_id": atoms.info.get("id"),
-            "composition": Composition({Element.from_Z(int(e)): int(c) for e, c in zip(z, counts)}).formula,
+            "bond_graph": bond_graph,
         }
 
-    def from_payload(self, payload: dict):
-        """``chgnet.graph.CrystalGraph`` of a :meth:`build_payload` result (same tensors as CHGNet's converter)."""
+    def collate(self, graphs) -> dict:
+        """One forward batch of :meth:`build_payload` results (see :class:`~.collate.BatchLayout`)."""
+        return CHGNET_LAYOUT.collate(graphs)
+
+    def split(self, batch) -> list[dict]:
+        """The one-graph batches of a :meth:`collate` result."""
+        return CHGNET_LAYOUT.split(batch)
+
+    def from_payload(self, payload: dict, graph_id: str | None = None):
+        """``chgnet.graph.CrystalGraph`` of a one-graph :meth:`build_payload` result (the tensors of CHGNet's
+        converter)."""
         import torch
         from chgnet.graph.crystalgraph import CrystalGraph
+        from pymatgen.core import Composition, Element
 
-        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in payload.items()
-                   if isinstance(v, np.ndarray)}
+        if len(payload["n_atoms"]) != 1:
+            raise ValueError("from_payload takes a one-graph payload; split a batch first")
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(payload[k])) for k in CHGNET_LAYOUT.arrays}
+        tensors["lattice"] = tensors["lattice"][0]
+        if not len(tensors["bond_graph"]):
+            tensors["bond_graph"] = tensors["bond_graph"].reshape(0)  # as CHGNet's converter
         tensors["atom_frac_coord"].requires_grad_(True)
         tensors["lattice"].requires_grad_(True)
+        z, counts = np.unique(payload["atomic_number"], return_counts=True)
+        composition = Composition({Element.from_Z(int(e)): int(c) for e, c in zip(z, counts)}).formula
         return CrystalGraph(
-            **tensors, graph_id=payload["graph_id"], mp_id=None, composition=payload["composition"],
+            **tensors, graph_id=graph_id, mp_id=None, composition=composition,
             atom_graph_cutoff=self.atom_graph_cutoff_A, bond_graph_cutoff=self.bond_graph_cutoff_A,
         )
+
+
+#: Rows and index columns of CHGNet graph batches: atoms, directed and undirected atom-graph edges, and
+#: bond-graph angles (columns: center atom, undirected bond i, directed bond i, undirected bond j, directed
+#: bond j), as in ``chgnet.graph.CrystalGraph``.
+CHGNET_LAYOUT = BatchLayout(
+    kinds=("atoms", "directed", "undirected", "angles"),
+    arrays={
+        "atomic_number": ("atoms", ()),
+        "atom_frac_coord": ("atoms", ()),
+        "lattice": ("graphs", ()),
+        "atom_graph": ("directed", ("atoms", "atoms")),
+        "neighbor_image": ("directed", ()),
+        "directed2undirected": ("directed", ("undirected",)),
+        "undirected2directed": ("undirected", ("directed",)),
+        "bond_graph": ("angles", ("atoms", "undirected", "directed", "undirected", "directed")),
+    },
+)
 
 
 class ChgnetEmbedder(ModelEmbedder):
@@ -265,19 +301,59 @@ class ChgnetEmbedder(ModelEmbedder):
     def graph_builder(self) -> ChgnetGraphBuilder:
         return ChgnetGraphBuilder(self.cutoff_A, self._bond_cutoff_A, self._max_z)
 
-    def forward(self, graphs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        import torch
+    def forward_batch(self, batch: dict) -> np.ndarray:
+        """Per-atom readout inputs of a :meth:`ChgnetGraphBuilder.collate` batch: ``(n_atoms_total, dim)`` float32.
 
-        if len(graphs) == 0:
-            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
+        Does in a few whole-batch tensor operations what ``BatchedGraph.from_graphs`` does graph by graph
+        (Cartesian coordinates, bond vectors with periodic images, the model's bond and angle basis expansions,
+        index offsets), then runs ``CHGNet._compute`` with ``task="e"`` under ``torch.no_grad``. The numbers
+        equal CHGNet's own forward on the same graphs to float32 rounding (tested).
+        """
+        import torch
+        from chgnet.model.model import BatchedGraph
+
+        dev = self.device
+        t = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(dev) for k in CHGNET_LAYOUT.arrays}
+        n_atoms = torch.from_numpy(batch["n_atoms"]).to(dev)
+        n_graphs = int(len(batch["n_atoms"]))
+        graph_index = torch.arange(n_graphs, device=dev)
+        atom_owner = torch.repeat_interleave(graph_index, n_atoms)
+        edge_owner = torch.repeat_interleave(graph_index, torch.from_numpy(batch["n_directed"]).to(dev))
+        lattice = t["lattice"]
+        model = self.model_
         captured: list = []
         handle = self._tap.register_forward_hook(lambda _m, _i, out: captured.append(out))
         try:
             with torch.no_grad():
-                self.model_([g.to(self.device) for g in graphs], task="e")
+                cart = torch.bmm(t["atom_frac_coord"].unsqueeze(1), lattice[atom_owner]).squeeze(1)
+                ag = t["atom_graph"]
+                shift = torch.bmm(t["neighbor_image"].unsqueeze(1), lattice[edge_owner]).squeeze(1)
+                zero = cart.new_zeros(())
+                # The library's encoder adds image @ lattice for one lattice; here the shift is already added.
+                bond_basis_ag, bond_basis_bg, bond_vectors = model.bond_basis_expansion(
+                    center=cart[ag[:, 0]], neighbor=cart[ag[:, 1]] + shift,
+                    undirected2directed=t["undirected2directed"], image=zero.expand(len(ag), 3),
+                    lattice=zero.expand(3, 3),
+                )
+                bg = t["bond_graph"]
+                if len(bg):
+                    angle_bases = model.angle_basis_expansion(
+                        torch.index_select(bond_vectors, 0, bg[:, 2]), torch.index_select(bond_vectors, 0, bg[:, 4])
+                    )
+                    batched_bond_graph = bg[:, [0, 1, 3]].contiguous()
+                else:
+                    angle_bases = torch.tensor([], device=dev)
+                    batched_bond_graph = torch.tensor([], device=dev)
+                volumes = (lattice[:, 0] * torch.linalg.cross(lattice[:, 1], lattice[:, 2])).sum(-1)
+                graph = BatchedGraph(
+                    atomic_numbers=t["atomic_number"], bond_bases_ag=bond_basis_ag, bond_bases_bg=bond_basis_bg,
+                    angle_bases=angle_bases, batched_atom_graph=ag, batched_bond_graph=batched_bond_graph,
+                    atom_owners=atom_owner.to(torch.int32), directed2undirected=t["directed2undirected"],
+                    atom_positions=[], strains=[], volumes=volumes,
+                )
+                model._compute(graph, compute_force=False, compute_stress=False, compute_magmom=False)
         finally:
             handle.remove()
         if len(captured) != 1:
             raise RuntimeError(f"expected one readout input per forward, got {len(captured)}")
-        counts = np.array([int(g.atomic_number.shape[0]) for g in graphs], dtype=np.int64)
-        return captured[0].detach().cpu().numpy().astype(np.float32, copy=False), counts
+        return captured[0].detach().cpu().numpy().astype(np.float32, copy=False)

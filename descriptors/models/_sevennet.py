@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .base import ModelEmbedder, UnsupportedStructure
+from .collate import BatchLayout
 
 __all__ = ["SevennetEmbedder", "SevennetGraphBuilder", "load_sevennet_model", "SEVENNET_CHECKPOINTS"]
 
@@ -138,11 +139,16 @@ class SevennetGraphBuilder:
     modal: str | None = None
 
     def __call__(self, atoms):
-        return self.from_payload(self.build_payload(atoms))
+        """``sevenn.atom_graph_data.AtomGraphData`` of ``atoms``, as sevenn's ``unlabeled_atoms_to_graph`` makes it."""
+        import sevenn._keys as KEY
+        from sevenn.atom_graph_data import AtomGraphData
 
-    def build_payload(self, atoms) -> dict:
-        """SevenNet's graph as a dict of numpy arrays (what a worker process sends back; see
-        :meth:`from_payload`). Raises :class:`UnsupportedStructure` for a structure the model cannot take."""
+        data = AtomGraphData.from_numpy_dict(self._library_dict(atoms))
+        if self.modal is not None:
+            data[KEY.DATA_MODALITY] = self.modal
+        return data
+
+    def _library_dict(self, atoms) -> dict:
         from sevenn.train.dataload import unlabeled_atoms_to_graph
 
         numbers = np.asarray(atoms.numbers, dtype=int)
@@ -159,15 +165,45 @@ class SevennetGraphBuilder:
             raise UnsupportedStructure("singular_cell", "periodic structure with a singular cell")
         return unlabeled_atoms_to_graph(atoms, self.cutoff_A)
 
-    def from_payload(self, payload: dict):
-        """``sevenn.atom_graph_data.AtomGraphData`` of a :meth:`build_payload` result, with the modal set."""
+    def build_payload(self, atoms) -> dict:
+        """SevenNet's graph of ``atoms`` (its own neighbour list) as a one-graph batch of numpy arrays (layout
+        :data:`SEVENNET_LAYOUT`), in the dtypes sevenn gives the tensors (float32, int64). Raises
+        :class:`UnsupportedStructure` for a structure the model cannot take."""
         import sevenn._keys as KEY
-        from sevenn.atom_graph_data import AtomGraphData
 
-        data = AtomGraphData.from_numpy_dict(payload)
-        if self.modal is not None:
-            data[KEY.DATA_MODALITY] = self.modal
-        return data
+        d = self._library_dict(atoms)
+        edge_index = np.asarray(d[KEY.EDGE_IDX], dtype=np.int64).reshape(2, -1)
+        return {
+            "n_atoms": np.array([len(d[KEY.ATOMIC_NUMBERS])], np.int64),
+            "n_edges": np.array([edge_index.shape[1]], np.int64),
+            "atomic_numbers": np.asarray(d[KEY.ATOMIC_NUMBERS], dtype=np.int64),
+            "pos": np.asarray(d[KEY.POS], dtype=np.float32),
+            "edge_index": np.ascontiguousarray(edge_index.T),
+            "edge_vec": np.asarray(d[KEY.EDGE_VEC], dtype=np.float32).reshape(-1, 3),
+            "cell_volume": np.asarray(d[KEY.CELL_VOLUME], dtype=np.float32).reshape(1),
+        }
+
+    def collate(self, graphs) -> dict:
+        """One forward batch of :meth:`build_payload` results (see :class:`~.collate.BatchLayout`)."""
+        return SEVENNET_LAYOUT.collate(graphs)
+
+    def split(self, batch) -> list[dict]:
+        """The one-graph batches of a :meth:`collate` result."""
+        return SEVENNET_LAYOUT.split(batch)
+
+
+#: Rows and index columns of SevenNet graph batches (``edge_index`` is stored as (n_edges, 2): source,
+#: destination atom).
+SEVENNET_LAYOUT = BatchLayout(
+    kinds=("atoms", "edges"),
+    arrays={
+        "atomic_numbers": ("atoms", ()),
+        "pos": ("atoms", ()),
+        "edge_index": ("edges", ("atoms", "atoms")),
+        "edge_vec": ("edges", ()),
+        "cell_volume": ("graphs", ()),
+    },
+)
 
 
 class SevennetEmbedder(ModelEmbedder):
@@ -229,18 +265,31 @@ class SevennetEmbedder(ModelEmbedder):
     def graph_builder(self) -> SevennetGraphBuilder:
         return SevennetGraphBuilder(self.cutoff_A, self._known_z, self.modal)
 
-    def forward(self, graphs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    def forward_batch(self, batch: dict) -> np.ndarray:
+        """Node features of a :meth:`SevennetGraphBuilder.collate` batch: ``(n_atoms_total, dim)`` float32.
+
+        The batch becomes the ``AtomGraphData`` that torch_geometric's ``Batch.from_data_list`` makes of the
+        same graphs (same tensors, ``batch`` vector included; tested), built from a few whole-batch arrays.
+        """
         import sevenn._keys as KEY
         import torch
-        from torch_geometric.data import Batch
+        from sevenn.atom_graph_data import AtomGraphData
 
-        if len(graphs) == 0:
-            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
-        batch = Batch.from_data_list(list(graphs)).to(self.device)
+        dev = self.device
+        t = {k: torch.from_numpy(np.ascontiguousarray(batch[k])).to(dev) for k in SEVENNET_LAYOUT.arrays}
+        n_atoms = torch.from_numpy(batch["n_atoms"]).to(dev)
+        n_graphs = int(len(batch["n_atoms"]))
+        z = t["atomic_numbers"]
+        data = AtomGraphData(
+            x=z, edge_index=t["edge_index"].t().contiguous(), pos=t["pos"],
+            **{KEY.ATOMIC_NUMBERS: z, KEY.EDGE_VEC: t["edge_vec"], KEY.CELL_VOLUME: t["cell_volume"],
+               KEY.NUM_ATOMS: n_atoms, KEY.BATCH: torch.repeat_interleave(torch.arange(n_graphs, device=dev), n_atoms)},
+        )
+        if self.modal is not None:
+            data[KEY.DATA_MODALITY] = [self.modal] * n_graphs
         with torch.no_grad():
-            out = self.model_(batch)
+            out = self.model_(data)
         feats = out[KEY.NODE_FEATURE]
-        counts = np.array([int(g[KEY.ATOMIC_NUMBERS].shape[0]) for g in graphs], dtype=np.int64)
-        if feats.shape != (int(counts.sum()), self.dim):
-            raise RuntimeError(f"node features of shape {tuple(feats.shape)}, expected ({counts.sum()}, {self.dim})")
-        return feats.detach().cpu().numpy().astype(np.float32, copy=False), counts
+        if feats.shape != (int(batch["n_atoms"].sum()), self.dim):
+            raise RuntimeError(f"node features of shape {tuple(feats.shape)}, expected ({batch['n_atoms'].sum()}, {self.dim})")
+        return feats.detach().cpu().numpy().astype(np.float32, copy=False)

@@ -4,9 +4,11 @@ An embedder turns structures into the features a pretrained interatomic potentia
 interaction layer, the per-atom tensor that its energy readout consumes, and pools them per structure.
 Each concrete embedder (:mod:`._chgnet`, :mod:`._sevennet`) only says
 
-* how one :class:`ase.Atoms` becomes one model graph (:meth:`ModelEmbedder.graph_builder`, a picklable
-  callable, so graphs can be built in worker processes), and
-* how a list of graphs becomes per-atom features (:meth:`ModelEmbedder.forward`), with no forces, no
+* how one :class:`ase.Atoms` becomes one model graph (:meth:`ModelEmbedder.graph_builder`: a picklable
+  builder whose ``build_payload(atoms)`` gives the graph as a one-graph batch of numpy arrays and whose
+  ``collate(graphs)`` / ``split(batch)`` batch and unbatch them, see :mod:`.collate`; so graphs, and whole
+  forward batches, can be built in worker processes), and
+* how a batch becomes per-atom features (:meth:`ModelEmbedder.forward_batch`), with no forces, no
   stress and no autograd.
 
 Everything else (ids, validation, batching, skips, pooling, metadata) lives here, once.
@@ -28,7 +30,7 @@ __all__ = [
     "ModelEmbedder",
     "pool_features",
     "build_graphs",
-    "build_frame_graphs",
+    "build_frame_batches",
     "embed_frames",
     "graph_worker_pool",
     "structure_ids",
@@ -212,18 +214,14 @@ class ModelEmbedder(ABC):
 
     # -- to implement ----------------------------------------------------------------------------------
     @abstractmethod
-    def graph_builder(self) -> Callable[[Any], Any]:
-        """A picklable callable ``builder(atoms) -> graph`` (raises :class:`UnsupportedStructure`)."""
+    def graph_builder(self) -> Any:
+        """A picklable builder: ``build_payload(atoms) -> one-graph batch`` (raises
+        :class:`UnsupportedStructure`), ``collate(list of batches) -> batch``, ``split(batch) -> list``."""
 
     @abstractmethod
-    def forward(self, graphs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-atom features of a batch of graphs, without forces, stress or autograd.
-
-        Returns
-        -------
-        features : numpy.ndarray, shape (n_atoms_total, dim), float32
-        counts : numpy.ndarray, shape (len(graphs),), int64
-        """
+    def forward_batch(self, batch: dict) -> np.ndarray:
+        """Per-atom features of a collated batch (``batch["n_atoms"]``: atoms per graph), without forces,
+        stress or autograd: ``(n_atoms_total, dim)`` float32."""
 
     # -- shared ----------------------------------------------------------------------------------------
     def width(self, pooling: str = "mean") -> int:
@@ -250,39 +248,75 @@ class ModelEmbedder(ABC):
             **self.notes,
         }
 
+    def _builder(self) -> Any:
+        if getattr(self, "_builder_cache", None) is None:
+            self._builder_cache = self.graph_builder()
+        return self._builder_cache
+
+    def forward(self, graphs: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-atom features of a list of one-graph batches (``graph_builder().build_payload`` results).
+
+        Returns
+        -------
+        features : numpy.ndarray, shape (n_atoms_total, dim), float32
+        counts : numpy.ndarray, shape (len(graphs),), int64
+        """
+        if len(graphs) == 0:
+            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64)
+        batch = self._builder().collate(list(graphs))
+        return self.forward_batch(batch), np.asarray(batch["n_atoms"], np.int64)
+
     def forward_pooled(
-        self, graphs: Sequence[Any], pooling: str = "mean"
+        self, graphs: Sequence[dict], pooling: str = "mean"
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Forward one batch of graphs and pool. Returns (pooled array, atom counts (n_graphs,))."""
+        """Forward a list of one-graph batches and pool. Returns (pooled array, atom counts (n_graphs,))."""
         feats, counts = self.forward(graphs)
         return pool_features(feats, counts, pooling), counts
+
+    def embed_batch(
+        self, batch: dict, ids: Sequence[str], pooling: str = "mean"
+    ) -> tuple[list[str], list[np.ndarray], list[SkippedStructure]]:
+        """Forward one collated batch and pool; if the batch fails, its graphs are retried one at a time and
+        those that still fail are skipped as ``forward_error``.
+
+        Returns ``(row ids, [pooled array], skipped)``; row ids repeat per atom with ``pooling="atoms"``.
+        """
+        try:
+            counts = np.asarray(batch["n_atoms"], np.int64)
+            pooled = pool_features(self.forward_batch(batch), counts, pooling)
+        except Exception:  # noqa: BLE001 - isolate the structure that breaks the batch
+            if len(ids) == 1:
+                raise
+            out_ids: list[str] = []
+            out: list[np.ndarray] = []
+            skipped: list[SkippedStructure] = []
+            for g, ident in zip(self._builder().split(batch), ids):
+                try:
+                    part_ids, part, _ = self.embed_batch(g, [ident], pooling)
+                except Exception as exc:  # noqa: BLE001
+                    skipped.append(SkippedStructure(ident, "forward_error", f"{type(exc).__name__}: {exc}"))
+                    continue
+                out_ids.extend(part_ids)
+                out.extend(part)
+            return out_ids, out, skipped
+        if pooling == "atoms":
+            return np.repeat(np.asarray(ids, dtype=object), counts).tolist(), [pooled], []
+        return list(ids), [pooled], []
 
     def _embed_graphs(
         self, graphs: list, ids: list[str], batch_size: int, pooling: str
     ) -> tuple[list[str], list[np.ndarray], list[SkippedStructure]]:
-        """Forward in batches; a batch that fails is retried one structure at a time."""
+        """Collate and forward one-graph batches in runs of ``batch_size`` (see :meth:`embed_batch`)."""
         out_ids: list[str] = []
         out: list[np.ndarray] = []
         skipped: list[SkippedStructure] = []
+        builder = self._builder()
         for start in range(0, len(graphs), batch_size):
             chunk, chunk_ids = graphs[start : start + batch_size], ids[start : start + batch_size]
-            try:
-                pooled, counts = self.forward_pooled(chunk, pooling)
-            except Exception:  # noqa: BLE001 - isolate the structure that breaks the batch
-                for g, ident in zip(chunk, chunk_ids):
-                    try:
-                        pooled, counts = self.forward_pooled([g], pooling)
-                    except Exception as exc:  # noqa: BLE001
-                        skipped.append(SkippedStructure(ident, "forward_error", f"{type(exc).__name__}: {exc}"))
-                        continue
-                    out.append(pooled)
-                    out_ids.extend([ident] * (int(counts[0]) if pooling == "atoms" else 1))
-                continue
-            out.append(pooled)
-            if pooling == "atoms":
-                out_ids.extend(np.repeat(np.asarray(chunk_ids, dtype=object), counts).tolist())
-            else:
-                out_ids.extend(chunk_ids)
+            part_ids, part, part_skipped = self.embed_batch(builder.collate(chunk), chunk_ids, pooling)
+            out_ids.extend(part_ids)
+            out.extend(part)
+            skipped.extend(part_skipped)
         return out_ids, out, skipped
 
     def embed(
@@ -314,7 +348,7 @@ class ModelEmbedder(ABC):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         atoms_list = list(atoms_list)
         ids = structure_ids(atoms_list)
-        graphs, kept, skipped = build_graphs(self.graph_builder(), atoms_list, ids)
+        graphs, kept, skipped = build_graphs(self._builder().build_payload, atoms_list, ids)
         out_ids, out, skipped_fwd = self._embed_graphs(graphs, kept, int(batch_size), pooling)
         self.skipped_ = skipped + skipped_fwd
         values = np.concatenate(out, axis=0) if out else np.zeros((0, self.width(pooling)), np.float32)
@@ -342,20 +376,28 @@ def _frames_to_atoms(batch) -> tuple[list[Any], list[str], list[SkippedStructure
     return atoms, [a.info["id"] for a in atoms], skipped
 
 
-def build_frame_graphs(builder: Callable[[Any], Any], batch: Any, payload: bool = False
-                       ) -> tuple[list, list[str], list[SkippedStructure]]:
-    """Graphs of the frames of one frame batch (``pyarrow.Table``), skips included; runs in worker processes.
+def build_frame_batches(builder: Any, batch: Any, batch_size: int
+                        ) -> tuple[list[tuple[dict, list[str]]], list[SkippedStructure]]:
+    """Forward batches of the frames of one frame batch (``pyarrow.Table``); runs in worker processes.
 
-    Returns ``(graphs, kept_ids, skipped)`` as :func:`build_graphs`, with frames that have no positions
-    first among the skips. With ``payload=True`` and a builder that has ``build_payload``, the graphs are
-    returned as that method's plain numpy form (``builder.from_payload`` turns them into model graphs):
-    torch tensors sent between processes would go through torch's shared-memory file-descriptor passing,
-    one descriptor per tensor, which is slow for many small graphs and hangs in some sandboxes.
+    The graphs of the frames the model takes (``builder.build_payload``) are collated in runs of
+    ``batch_size`` consecutive graphs (``builder.collate``), so the model process receives a few large numpy
+    arrays per forward batch and does no per-graph work.
+
+    Returns
+    -------
+    batches : list of (dict, list of str)
+        Each collated batch and the ids of its graphs.
+    skipped : list of SkippedStructure
+        Frames left out, those without positions first.
     """
     atoms, ids, skipped_pre = _frames_to_atoms(batch)
-    make = builder.build_payload if payload and hasattr(builder, "build_payload") else builder
-    graphs, kept, skipped = build_graphs(make, atoms, ids)
-    return graphs, kept, skipped_pre + skipped
+    graphs, kept, skipped = build_graphs(builder.build_payload, atoms, ids)
+    batches = [
+        (builder.collate(graphs[s : s + batch_size]), kept[s : s + batch_size])
+        for s in range(0, len(graphs), batch_size)
+    ]
+    return batches, skipped_pre + skipped
 
 
 def _limit_worker_threads() -> None:
@@ -408,26 +450,29 @@ def embed_frames(
 ) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
     """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
 
+    Each frame batch is cut into pieces of ``piece_size`` frames; the graphs of a piece are built and collated
+    into forward batches of at most ``batch_size`` graphs (:func:`build_frame_batches`), which the model then
+    runs. The pieces, hence the forward batches, are the same with or without an executor, so the numbers
+    are too.
+
     Parameters
     ----------
     embedder : ModelEmbedder
     batches : iterable of pyarrow.Table
         Frame batches with the columns of ``FRAME_SCHEMA`` (at least id, numbers, positions, cell, pbc).
     batch_size : int
-        Structures per forward pass.
+        Largest number of structures per forward pass.
     pooling : {"mean", "mean_var", "atoms"}
     executor : concurrent.futures.Executor, optional
-        When given (e.g. :func:`graph_worker_pool`), each frame batch is cut into pieces of ``piece_size``
-        frames and the graphs of up to ``prefetch`` pieces are built in it while this process runs the model
-        on the graphs already built, so graph building on N workers overlaps the forward passes. Forward
-        batches are the same consecutive runs of ``batch_size`` graphs as without an executor. Without it,
-        graphs are built in this process.
+        When given (e.g. :func:`graph_worker_pool`), the pieces are built there, up to ``prefetch`` at a time,
+        while this process runs the model on the batches already built: graph building and collation on N
+        workers overlap the forward passes, and this process only copies each batch to the device. Without
+        it, pieces are built in this process.
     prefetch : int, optional
         Pieces in flight in ``executor`` (default: twice its number of workers). Memory holds at most
         ``prefetch`` pieces of graphs plus the embeddings of one frame batch.
     piece_size : int, optional
-        Frames per task sent to a worker (default 64: several workers build the first forward batch
-        together, and few task messages reach this process).
+        Frames per piece (default ``batch_size``: one forward batch per worker task when no frame is skipped).
 
     Yields
     ------
@@ -436,42 +481,14 @@ def embed_frames(
         in input order.
     embeddings : numpy.ndarray, float32, shape (len(ids), width)
     skipped : list of SkippedStructure
-        Frames of this batch left out (no positions, element outside the model's table, ...).
+        Frames of this batch left out (no positions, element outside the model's table, forward error...).
     """
     _check_pooling(pooling)
     batch_size = int(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    piece_size = max(int(piece_size or batch_size), 1)
     builder = embedder.graph_builder()
-
-    def finish(built):
-        graphs, kept, skipped = built
-        out_ids, out, skipped_fwd = embedder._embed_graphs(graphs, kept, batch_size, pooling)
-        return out_ids, out, skipped + skipped_fwd
-
-    def assemble(parts):
-        ids, arrays, skipped = [], [], []
-        for out_ids, out, skp in parts:
-            ids.extend(out_ids)
-            arrays.extend(out)
-            skipped.extend(skp)
-        values = np.concatenate(arrays, axis=0) if arrays else np.zeros((0, embedder.width(pooling)), np.float32)
-        return ids, values, skipped
-
-    if executor is None:
-        for batch in batches:
-            yield assemble([finish(build_frame_graphs(builder, batch))])
-        return
-
-    n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
-    if prefetch is None:
-        prefetch = 2 * n_workers
-    prefetch = max(int(prefetch), 1)
-    if piece_size is None:
-        # Small enough that the first forward batch is built by several workers at once (no idle device
-        # while one worker builds a whole batch), large enough that the model process spends little time
-        # on task messages (measured on an H100 host, SevenNet-0, batch 256: pieces of 64 on 4 workers
-        # 0.87x of the model-only rate, pieces of 32 on 8 workers 0.70x).
-        piece_size = 64
-    piece_size = max(int(piece_size), 1)
 
     def pieces():
         """(piece, is last piece of its frame batch), in input order; an empty batch is one empty piece."""
@@ -480,46 +497,40 @@ def embed_frames(
             for i, piece in enumerate(parts):
                 yield piece, i == len(parts) - 1
 
+    if executor is None:
+        built = ((build_frame_batches(builder, piece, batch_size), last) for piece, last in pieces())
+    else:
+        n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
+        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1))
+
+    ids: list[str] = []
+    arrays: list[np.ndarray] = []
+    skipped: list[SkippedStructure] = []
+    for (forward_batches, piece_skipped), last in built:
+        skipped.extend(piece_skipped)
+        for batch, batch_ids in forward_batches:
+            out_ids, out, skipped_fwd = embedder.embed_batch(batch, batch_ids, pooling)
+            ids.extend(out_ids)
+            arrays.extend(out)
+            skipped.extend(skipped_fwd)
+        if last:
+            values = (np.concatenate(arrays, axis=0) if arrays
+                      else np.zeros((0, embedder.width(pooling)), np.float32))
+            yield ids, values, skipped
+            ids, arrays, skipped = [], [], []
+
+
+def _prefetched(executor: Any, builder: Any, pieces: Iterator, batch_size: int, prefetch: int) -> Iterator:
+    """``(build_frame_batches result, last)`` of each piece, built in ``executor`` with ``prefetch`` in flight,
+    in input order."""
     from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
-    def unpack(future):
-        """Payloads -> model graphs, in a thread of this process: overlaps the model's waits on the device."""
-        graphs, kept, skipped = future.result()
-        if hasattr(builder, "from_payload"):
-            graphs = [builder.from_payload(g) for g in graphs]
-        return graphs, kept, skipped
-
-    source = iter(pieces())
     in_flight: deque = deque()
-    exhausted = False
-    # Graphs of the current frame batch waiting for a full forward batch, and what that batch gave so far.
-    buf_graphs: list = []
-    buf_ids: list[str] = []
-    done_parts: list = []
-    skipped_build: list[SkippedStructure] = []
-    with ThreadPoolExecutor(1) as unpacker:
-        while True:
-            while not exhausted and len(in_flight) < prefetch:
-                try:
-                    piece, last = next(source)
-                except StopIteration:
-                    exhausted = True
-                    break
-                built = executor.submit(build_frame_graphs, builder, piece, True)
-                in_flight.append((unpacker.submit(unpack, built), last))
-            if not in_flight:
-                return
-            future, last = in_flight.popleft()
-            graphs, kept, skipped = future.result()
-            buf_graphs.extend(graphs)
-            buf_ids.extend(kept)
-            skipped_build.extend(skipped)
-            # Forward batches are consecutive batch_size runs of the frame batch's graphs, as without workers.
-            while len(buf_graphs) >= batch_size or (last and buf_graphs):
-                done_parts.append(finish((buf_graphs[:batch_size], buf_ids[:batch_size], [])))
-                del buf_graphs[:batch_size], buf_ids[:batch_size]
-            if last:
-                done_parts.insert(0, ([], [], skipped_build))  # build skips first, as without workers
-                yield assemble(done_parts)
-                done_parts, skipped_build = [], []
+    for piece, last in pieces:
+        in_flight.append((executor.submit(build_frame_batches, builder, piece, batch_size), last))
+        if len(in_flight) >= prefetch:
+            future, was_last = in_flight.popleft()
+            yield future.result(), was_last
+    while in_flight:
+        future, was_last = in_flight.popleft()
+        yield future.result(), was_last

@@ -193,26 +193,48 @@ def test_embed_frames_streams_with_skips():
 
 
 def test_graph_builder_pickles_for_worker_processes(embedder):
-    """Graphs built by an unpickled builder (as in a worker process) give the same embedding."""
+    """Graph batches built by an unpickled builder (as in a worker process) give the same embedding."""
     import pickle
 
     from monoculture.descriptors.models import pool_features
 
     builder = pickle.loads(pickle.dumps(embedder.graph_builder()))
     structures = [crystals()[1], ethanol()]
-    graphs = pickle.loads(pickle.dumps([builder(a) for a in structures]))
+    graphs = pickle.loads(pickle.dumps([builder.build_payload(a) for a in structures]))
     feats, counts = embedder.forward(graphs)
     assert counts.tolist() == [2, 9]
     _, ref = embedder.embed(structures)
     np.testing.assert_allclose(pool_features(feats, counts, "mean"), ref, atol=ATOL)
 
 
-def test_worker_payload_path_gives_the_same_embeddings(embedder):
-    """With an executor, graphs travel as numpy payloads (build_payload / from_payload): same numbers."""
+def test_worker_path_gives_the_same_embeddings(embedder):
+    """With an executor, pieces are built and collated there: same numbers, any piece size."""
     cs = crystals()[:3] + [ethanol()]
     batch = _frames(cs, [a.info["id"] for a in cs])
     _, ref = embedder.embed(cs)
-    with ThreadPoolExecutor(1) as pool:
-        out = list(embed_frames(embedder, [batch], batch_size=2, executor=pool, prefetch=3))
-    assert len(out) == 1 and out[0][0] == [a.info["id"] for a in cs]
+    for piece_size in (None, 1, 3):
+        with ThreadPoolExecutor(1) as pool:
+            out = list(embed_frames(embedder, [batch], batch_size=2, executor=pool, prefetch=3,
+                                    piece_size=piece_size))
+        assert len(out) == 1 and out[0][0] == [a.info["id"] for a in cs]
+        np.testing.assert_allclose(out[0][1], ref, atol=ATOL)
+
+
+def test_forward_error_skips_only_the_failing_structure(monkeypatch):
+    """A batch whose forward fails is retried graph by graph; only the graph that still fails is skipped."""
+    emb = _CACHE.get("chgnet-0.3.0") or load_embedder("chgnet-0.3.0")
+    real = emb.forward_batch
+
+    def flaky(batch):
+        if 9 in batch["n_atoms"].tolist():  # ethanol
+            raise RuntimeError("device out of memory")
+        return real(batch)
+
+    cs = crystals()[:2] + [ethanol()] + crystals()[2:4]
+    _, ref = emb.embed([a for a in cs if len(a) != 9])
+    monkeypatch.setattr(emb, "forward_batch", flaky)
+    out = list(embed_frames(emb, [_frames(cs, [a.info["id"] for a in cs])], batch_size=4))
+    assert out[0][0] == ["c0", "c1", "c2", "c3"]
+    assert [(s.id, s.reason) for s in out[0][2]] == [("ethanol", "forward_error")]
+    assert "out of memory" in out[0][2][0].detail
     np.testing.assert_allclose(out[0][1], ref, atol=ATOL)
