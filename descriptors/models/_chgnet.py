@@ -183,6 +183,11 @@ class ChgnetGraphBuilder:
                 "isolated_atom", f"{missing} atom(s) have no neighbour within {self.atom_graph_cutoff_A} Å"
             )
         bond_graph = arrays["bond_graph"].reshape(-1, 5)
+        image = arrays["neighbor_image"]
+        small = np.int8 if image.size == 0 or np.abs(image).max() <= 127 else np.int32
+        # Only what the batch forward cannot derive travels (half the bytes): images as small integers, and
+        # the two directed bonds of each angle (center atom and undirected bonds follow from atom_graph and
+        # directed2undirected; see from_payload).
         return {
             "n_atoms": np.array([len(numbers)], np.int64),
             "n_directed": np.array([len(arrays["atom_graph"])], np.int64),
@@ -192,10 +197,10 @@ class ChgnetGraphBuilder:
             "atom_frac_coord": frac.astype(np.float32),
             "lattice": matrix.astype(np.float32)[None],
             "atom_graph": arrays["atom_graph"],
-            "neighbor_image": arrays["neighbor_image"].astype(np.float32),
+            "neighbor_image": image.astype(small),
             "directed2undirected": arrays["directed2undirected"],
             "undirected2directed": arrays["undirected2directed"],
-            "bond_graph": bond_graph,
+            "bond_pairs": np.ascontiguousarray(bond_graph[:, [2, 4]]),
         }
 
     def collate(self, graphs) -> dict:
@@ -215,10 +220,15 @@ class ChgnetGraphBuilder:
 
         if len(payload["n_atoms"]) != 1:
             raise ValueError("from_payload takes a one-graph payload; split a batch first")
-        tensors = {k: torch.from_numpy(np.ascontiguousarray(payload[k])) for k in CHGNET_LAYOUT.arrays}
-        tensors["lattice"] = tensors["lattice"][0]
-        if not len(tensors["bond_graph"]):
-            tensors["bond_graph"] = tensors["bond_graph"].reshape(0)  # as CHGNet's converter
+        arrays = {k: np.ascontiguousarray(payload[k]) for k in CHGNET_LAYOUT.arrays}
+        pairs = arrays.pop("bond_pairs")
+        d2u = arrays["directed2undirected"]
+        bond_graph = np.stack([arrays["atom_graph"][pairs[:, 0], 0], d2u[pairs[:, 0]], pairs[:, 0], d2u[pairs[:, 1]],
+                               pairs[:, 1]], axis=1).astype(np.int32)
+        arrays["bond_graph"] = bond_graph if len(bond_graph) else bond_graph.reshape(0)  # as CHGNet's converter
+        arrays["neighbor_image"] = arrays["neighbor_image"].astype(np.float32)
+        arrays["lattice"] = arrays["lattice"][0]
+        tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
         tensors["atom_frac_coord"].requires_grad_(True)
         tensors["lattice"].requires_grad_(True)
         z, counts = np.unique(payload["atomic_number"], return_counts=True)
@@ -230,8 +240,9 @@ class ChgnetGraphBuilder:
 
 
 #: Rows and index columns of CHGNet graph batches: atoms, directed and undirected atom-graph edges, and
-#: bond-graph angles (columns: center atom, undirected bond i, directed bond i, undirected bond j, directed
-#: bond j), as in ``chgnet.graph.CrystalGraph``.
+#: bond-graph angles. ``bond_pairs`` holds the two directed bonds of each angle: columns 2 and 4 of
+#: ``chgnet.graph.CrystalGraph.bond_graph``, whose other columns (center atom, undirected bonds) follow from
+#: ``atom_graph`` and ``directed2undirected``.
 CHGNET_LAYOUT = BatchLayout(
     kinds=("atoms", "directed", "undirected", "angles"),
     arrays={
@@ -242,7 +253,7 @@ CHGNET_LAYOUT = BatchLayout(
         "neighbor_image": ("directed", ()),
         "directed2undirected": ("directed", ("undirected",)),
         "undirected2directed": ("undirected", ("directed",)),
-        "bond_graph": ("angles", ("atoms", "undirected", "directed", "undirected", "directed")),
+        "bond_pairs": ("angles", ("directed", "directed")),
     },
 )
 
@@ -327,7 +338,7 @@ class ChgnetEmbedder(ModelEmbedder):
             with torch.no_grad():
                 cart = torch.bmm(t["atom_frac_coord"].unsqueeze(1), lattice[atom_owner]).squeeze(1)
                 ag = t["atom_graph"]
-                shift = torch.bmm(t["neighbor_image"].unsqueeze(1), lattice[edge_owner]).squeeze(1)
+                shift = torch.bmm(t["neighbor_image"].to(cart.dtype).unsqueeze(1), lattice[edge_owner]).squeeze(1)
                 zero = cart.new_zeros(())
                 # The library's encoder adds image @ lattice for one lattice; here the shift is already added.
                 bond_basis_ag, bond_basis_bg, bond_vectors = model.bond_basis_expansion(
@@ -335,12 +346,14 @@ class ChgnetEmbedder(ModelEmbedder):
                     undirected2directed=t["undirected2directed"], image=zero.expand(len(ag), 3),
                     lattice=zero.expand(3, 3),
                 )
-                bg = t["bond_graph"]
-                if len(bg):
+                pairs = t["bond_pairs"]
+                if len(pairs):
                     angle_bases = model.angle_basis_expansion(
-                        torch.index_select(bond_vectors, 0, bg[:, 2]), torch.index_select(bond_vectors, 0, bg[:, 4])
+                        torch.index_select(bond_vectors, 0, pairs[:, 0]), torch.index_select(bond_vectors, 0, pairs[:, 1])
                     )
-                    batched_bond_graph = bg[:, [0, 1, 3]].contiguous()
+                    d2u = t["directed2undirected"]
+                    # CHGNet's batched bond graph: center atom, undirected bond i, undirected bond j.
+                    batched_bond_graph = torch.stack([ag[pairs[:, 0], 0], d2u[pairs[:, 0]], d2u[pairs[:, 1]]], dim=1)
                 else:
                     angle_bases = torch.tensor([], device=dev)
                     batched_bond_graph = torch.tensor([], device=dev)

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .transfer import discard, opened, to_shared
+
 __all__ = [
     "POOLINGS",
     "SkippedStructure",
@@ -376,27 +378,30 @@ def _frames_to_atoms(batch) -> tuple[list[Any], list[str], list[SkippedStructure
     return atoms, [a.info["id"] for a in atoms], skipped
 
 
-def build_frame_batches(builder: Any, batch: Any, batch_size: int
-                        ) -> tuple[list[tuple[dict, list[str]]], list[SkippedStructure]]:
+def build_frame_batches(builder: Any, batch: Any, batch_size: int, shared: bool = False
+                        ) -> tuple[list[tuple[Any, list[str]]], list[SkippedStructure]]:
     """Forward batches of the frames of one frame batch (``pyarrow.Table``); runs in worker processes.
 
     The graphs of the frames the model takes (``builder.build_payload``) are collated in runs of
     ``batch_size`` consecutive graphs (``builder.collate``), so the model process receives a few large numpy
     arrays per forward batch and does no per-graph work.
 
+    With ``shared=True`` (worker processes feeding a GPU) each batch is put in shared memory
+    (:func:`~.transfer.to_shared`); open it with :func:`~.transfer.opened`.
+
     Returns
     -------
-    batches : list of (dict, list of str)
+    batches : list of (dict or SharedBatch, list of str)
         Each collated batch and the ids of its graphs.
     skipped : list of SkippedStructure
         Frames left out, those without positions first.
     """
     atoms, ids, skipped_pre = _frames_to_atoms(batch)
     graphs, kept, skipped = build_graphs(builder.build_payload, atoms, ids)
-    batches = [
-        (builder.collate(graphs[s : s + batch_size]), kept[s : s + batch_size])
-        for s in range(0, len(graphs), batch_size)
-    ]
+    batches = []
+    for s in range(0, len(graphs), batch_size):
+        collated = builder.collate(graphs[s : s + batch_size])
+        batches.append((to_shared(collated) if shared else collated, kept[s : s + batch_size]))
     return batches, skipped_pre + skipped
 
 
@@ -423,7 +428,10 @@ def graph_worker_pool(workers: int):
     """A ``ProcessPoolExecutor`` of ``workers`` graph-building processes (one thread each) for
     :func:`embed_frames`; the caller shuts it down (use it as a context manager)."""
     from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import resource_tracker
 
+    # Started here so that the workers share it: it unlinks shared-memory batches a killed run leaves behind.
+    resource_tracker.ensure_running()
     return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads)
 
 
@@ -447,6 +455,7 @@ def embed_frames(
     executor: Any = None,
     prefetch: int | None = None,
     piece_size: int | None = None,
+    transport: str = "auto",
 ) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
     """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
 
@@ -473,6 +482,10 @@ def embed_frames(
         ``prefetch`` pieces of graphs plus the embeddings of one frame batch.
     piece_size : int, optional
         Frames per piece (default ``batch_size``: one forward batch per worker task when no frame is skipped).
+    transport : {"auto", "pipe", "shm"}
+        How a process-pool executor returns batches: ``shm`` through shared memory (:mod:`.transfer`; keeps
+        the model process's GIL free for launching GPU kernels), ``pipe`` pickled through the executor's
+        pipe; ``auto``: ``shm`` when the model is not on the CPU. Thread executors always share the arrays.
 
     Yields
     ------
@@ -497,19 +510,26 @@ def embed_frames(
             for i, piece in enumerate(parts):
                 yield piece, i == len(parts) - 1
 
+    if transport not in ("auto", "pipe", "shm"):
+        raise ValueError(f"transport must be 'auto', 'pipe' or 'shm', got {transport!r}")
     if executor is None:
         built = ((build_frame_batches(builder, piece, batch_size), last) for piece, last in pieces())
     else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        shared = isinstance(executor, ProcessPoolExecutor) and (
+            transport == "shm" or (transport == "auto" and embedder.device != "cpu"))
         n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
-        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1))
+        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1), shared)
 
     ids: list[str] = []
     arrays: list[np.ndarray] = []
     skipped: list[SkippedStructure] = []
     for (forward_batches, piece_skipped), last in built:
         skipped.extend(piece_skipped)
-        for batch, batch_ids in forward_batches:
-            out_ids, out, skipped_fwd = embedder.embed_batch(batch, batch_ids, pooling)
+        for item, batch_ids in forward_batches:
+            with opened(item) as batch:
+                out_ids, out, skipped_fwd = embedder.embed_batch(batch, batch_ids, pooling)
             ids.extend(out_ids)
             arrays.extend(out)
             skipped.extend(skipped_fwd)
@@ -520,17 +540,27 @@ def embed_frames(
             ids, arrays, skipped = [], [], []
 
 
-def _prefetched(executor: Any, builder: Any, pieces: Iterator, batch_size: int, prefetch: int) -> Iterator:
+def _prefetched(executor: Any, builder: Any, pieces: Iterator, batch_size: int, prefetch: int,
+                shared: bool = False) -> Iterator:
     """``(build_frame_batches result, last)`` of each piece, built in ``executor`` with ``prefetch`` in flight,
-    in input order."""
+    in input order. Shared-memory batches of pieces never consumed (the caller stopped) are unlinked."""
     from collections import deque
 
     in_flight: deque = deque()
-    for piece, last in pieces:
-        in_flight.append((executor.submit(build_frame_batches, builder, piece, batch_size), last))
-        if len(in_flight) >= prefetch:
+    try:
+        for piece, last in pieces:
+            in_flight.append((executor.submit(build_frame_batches, builder, piece, batch_size, shared), last))
+            if len(in_flight) >= prefetch:
+                future, was_last = in_flight.popleft()
+                yield future.result(), was_last
+        while in_flight:
             future, was_last = in_flight.popleft()
             yield future.result(), was_last
-    while in_flight:
-        future, was_last = in_flight.popleft()
-        yield future.result(), was_last
+    finally:
+        for future, _ in in_flight:
+            try:
+                batches, _ = future.result()
+            except BaseException:  # noqa: BLE001 - cleaning up after a stop; the error was reported or is moot
+                continue
+            for item, _ in batches:
+                discard(item)

@@ -238,3 +238,29 @@ def test_forward_error_skips_only_the_failing_structure(monkeypatch):
     assert [(s.id, s.reason) for s in out[0][2]] == [("ethanol", "forward_error")]
     assert "out of memory" in out[0][2][0].detail
     np.testing.assert_allclose(out[0][1], ref, atol=ATOL)
+
+
+def test_worker_processes_with_shared_memory_batches():
+    """Real worker processes returning batches through shared memory (the GPU default) and through the
+    pipe: the numbers of the in-process path, and no block left in /dev/shm."""
+    import os
+
+    from monoculture.descriptors.models.base import graph_worker_pool
+
+    emb = _CACHE.get("sevennet-0") or load_embedder("sevennet-0")
+    cs = crystals() + [ethanol()]
+    batch = _frames(cs, [a.info["id"] for a in cs])
+    ref = list(embed_frames(emb, [batch], batch_size=2))
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    with graph_worker_pool(2) as pool:
+        for transport in ("shm", "pipe"):
+            out = list(embed_frames(emb, [batch], batch_size=2, executor=pool, transport=transport))
+            assert out[0][0] == ref[0][0]
+            np.testing.assert_array_equal(out[0][1], ref[0][1])
+        stopped = embed_frames(emb, [batch, batch], batch_size=2, executor=pool, transport="shm", prefetch=4)
+        next(stopped)
+        stopped.close()  # prefetched blocks of the unconsumed batch are unlinked
+    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    assert not {n for n in after - before if n.startswith("psm_")}
+    with pytest.raises(ValueError, match="transport"):
+        next(embed_frames(emb, [batch], executor=pool, transport="carrier pigeon"))
