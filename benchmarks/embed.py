@@ -117,17 +117,17 @@ def frame_batches(structures, chunk: int):
     return out + ([last] if last is not None else [])
 
 
-def _pipeline(emb, batches, batch_size, executor=None, piece_size=None):
+def _pipeline(emb, batches, batch_size, executor=None, piece_size=None, concurrency=None):
     from monoculture.descriptors.models import embed_frames
 
     return sum(len(ids) for ids, _, _ in embed_frames(emb, batches, batch_size=batch_size, executor=executor,
-                                                      piece_size=piece_size))
+                                                      piece_size=piece_size, concurrency=concurrency))
 
 
 def bench_model(name: str, structures, device: str, batch_size: int, n_naive: int, repeat: int, workers: int,
-                chunk: int, piece_size: int | None = None) -> list[tuple]:
+                chunk: int, piece_size: int | None = None, concurrency: int | None = None) -> list[tuple]:
     from monoculture.descriptors.models import build_graphs, load_embedder
-    from monoculture.descriptors.models.base import graph_worker_pool
+    from monoculture.descriptors.models.base import forward_batches, graph_worker_pool
 
     emb = load_embedder(name, device=device)
     n = len(structures)
@@ -149,13 +149,14 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
     ids, x = emb.embed(structures, batch_size=batch_size)
     assert x.shape == (n, emb.dim) and np.isfinite(x).all(), "pipeline dropped structures"
     batches = frame_batches(structures, chunk)
-    assert _pipeline(emb, batches, batch_size) == n
-    pipeline = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size), repeat))
+    assert _pipeline(emb, batches, batch_size, concurrency=concurrency) == n
+    pipeline = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, concurrency=concurrency), repeat))
     rows_workers = []
     if workers > 0:
         with graph_worker_pool(workers) as pool:
-            assert _pipeline(emb, batches, batch_size, pool, piece_size) == n  # also starts the workers
-            rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool, piece_size), repeat))
+            assert _pipeline(emb, batches, batch_size, pool, piece_size, concurrency) == n  # also starts the workers
+            rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool, piece_size, concurrency),
+                                       repeat))
         pieces = f", pieces of {piece_size}" if piece_size else ""
         rows_workers = [(name, f"pipeline, graphs in {workers} worker processes{pieces}", rate)]
 
@@ -169,8 +170,8 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
     graphs_only = _rate(n, _best_time(build_all, repeat))
 
     def forward_all():
-        for batch in collated:
-            emb.embed_batch(batch, [""] * len(batch["n_atoms"]), "mean")
+        for _ in forward_batches(emb, ((b, [""] * len(b["n_atoms"])) for b in collated), "mean", concurrency):
+            pass
 
     model_only = _rate(n, _best_time(forward_all, repeat))
     return [
@@ -272,6 +273,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="graph-building processes of the pipeline row")
     parser.add_argument("--chunk", type=int, default=512, help="frames per frame batch (output chunk)")
     parser.add_argument("--piece-size", type=int, default=None, help="frames per worker task (default: embed_frames')")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help="forward batches at once, pipeline and model-only alike (default: embed_frames')")
     parser.add_argument("--scale", type=int, default=0, help="frames of the memory / restart checks (0: skip)")
     parser.add_argument("--scale-model", default="chgnet-0.3.0")
     parser.add_argument("--parity", type=int, default=0,
@@ -290,7 +293,7 @@ def main(argv=None) -> int:
     print("\n| model | path | structures/s | x naive | / model-only |\n|---|---|---:|---:|---:|", flush=True)
     for name in args.models:
         rows = bench_model(name, structures, args.device, args.batch_size, min(args.n_naive, args.n), args.repeat,
-                           args.workers, args.chunk, args.piece_size)
+                           args.workers, args.chunk, args.piece_size, args.concurrency)
         ceiling = rows[-1][2]
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[2] / rows[0][2]:.1f} | {r[2] / ceiling:.2f} |", flush=True)

@@ -21,6 +21,7 @@ atom-graph cutoff are refused by CHGNet's converter (``on_isolated_atoms="error"
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -302,12 +303,20 @@ class ChgnetEmbedder(ModelEmbedder):
                 f"atom features after the last atom-conv layer (atom_conv_layers[{n_conv - 1}]), no readout "
                 f"norm in this checkpoint: the per-atom input of the readout MLP, {self.dim} channels"
             )
+        self._capture = threading.local()
+        self._tap.register_forward_hook(self._keep_readout_input)
         self.version = f"CHGNet {model_name} (chgnet {chgnet.__version__})"
         self.notes = {
             "package": f"chgnet {chgnet.__version__}",
             "non_periodic": f"vacuum cell, non-periodic directions extent + 2 * {self.cutoff_A:g} Å",
             "isolated_atoms": "skipped (CHGNet refuses them)",
         }
+
+    def _keep_readout_input(self, _module, _inputs, output) -> None:
+        """Forward hook on the readout input: kept for the :meth:`forward_batch` call of this thread only."""
+        into = getattr(self._capture, "into", None)
+        if into is not None:
+            into.append(output)
 
     def graph_builder(self) -> ChgnetGraphBuilder:
         return ChgnetGraphBuilder(self.cutoff_A, self._bond_cutoff_A, self._max_z)
@@ -333,7 +342,7 @@ class ChgnetEmbedder(ModelEmbedder):
         lattice = t["lattice"]
         model = self.model_
         captured: list = []
-        handle = self._tap.register_forward_hook(lambda _m, _i, out: captured.append(out))
+        self._capture.into = captured  # per thread: forwards may run in several threads (see embed_frames)
         try:
             with torch.no_grad():
                 cart = torch.bmm(t["atom_frac_coord"].unsqueeze(1), lattice[atom_owner]).squeeze(1)
@@ -366,7 +375,7 @@ class ChgnetEmbedder(ModelEmbedder):
                 )
                 model._compute(graph, compute_force=False, compute_stress=False, compute_magmom=False)
         finally:
-            handle.remove()
+            self._capture.into = None
         if len(captured) != 1:
             raise RuntimeError(f"expected one readout input per forward, got {len(captured)}")
         return captured[0].detach().cpu().numpy().astype(np.float32, copy=False)

@@ -34,6 +34,7 @@ __all__ = [
     "build_graphs",
     "build_frame_batches",
     "embed_frames",
+    "forward_batches",
     "graph_worker_pool",
     "structure_ids",
 ]
@@ -275,6 +276,22 @@ class ModelEmbedder(ABC):
         feats, counts = self.forward(graphs)
         return pool_features(feats, counts, pooling), counts
 
+    def _thread_stream(self):
+        """Context manager running this thread's device work on its own CUDA stream (a no-op on the CPU), so
+        forwards in several threads overlap on the GPU."""
+        import contextlib
+
+        if not str(self.device).startswith("cuda"):
+            return contextlib.nullcontext()
+        import threading
+
+        import torch
+
+        local = self.__dict__.setdefault("_streams", threading.local())
+        if getattr(local, "stream", None) is None:
+            local.stream = torch.cuda.Stream(device=self.device)
+        return torch.cuda.stream(local.stream)
+
     def embed_batch(
         self, batch: dict, ids: Sequence[str], pooling: str = "mean"
     ) -> tuple[list[str], list[np.ndarray], list[SkippedStructure]]:
@@ -405,8 +422,8 @@ def build_frame_batches(builder: Any, batch: Any, batch_size: int, shared: bool 
     return batches, skipped_pre + skipped
 
 
-def _limit_worker_threads() -> None:
-    """Initializer of graph-building processes: one BLAS / OpenMP / torch thread each.
+def _limit_worker_threads(cpus: frozenset | None = None) -> None:
+    """Initializer of graph-building processes: one BLAS / OpenMP / torch thread each, on ``cpus`` if given.
 
     Graph building is one structure at a time; letting every worker start a thread pool per core
     oversubscribes the machine and slows down the process that runs the model (measured on a 16-core GPU host:
@@ -418,21 +435,67 @@ def _limit_worker_threads() -> None:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, a dependency
         pass
+    import os
     import sys
 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    if cpus and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, cpus)
+        except OSError:  # pragma: no cover - affinity refused (container policy): run anywhere
+            pass
 
 
-def graph_worker_pool(workers: int):
+def _core_siblings(cpu: int) -> set[int]:
+    """Logical CPUs sharing a physical core with ``cpu`` (hyper-threads), from Linux sysfs; ``{cpu}`` if unknown."""
+    path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
+    try:
+        text = open(path).read().strip()
+    except OSError:
+        return {cpu}
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out | {cpu}
+
+
+def worker_cpus(workers: int) -> frozenset | None:
+    """CPUs for graph-building workers that leave one whole physical core to the model process.
+
+    A GPU forward of these models is bound by the Python thread that launches its kernels; a worker on the
+    other hyper-thread of that core slows it down (measured on a 16-vCPU H200 host: 8 busy processes cut
+    CHGNet's model-only rate to 0.80x). Returns ``None`` (no pinning) when there is no affinity API, fewer
+    than 4 usable CPUs, or the workers would not fit on the rest.
+    """
+    import os
+
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = set(os.sched_getaffinity(0))
+    if len(allowed) < 4:
+        return None
+    rest = allowed - _core_siblings(min(allowed))
+    if len(rest) < int(workers):
+        return None
+    return frozenset(rest)
+
+
+def graph_worker_pool(workers: int, reserve_core: bool = True):
     """A ``ProcessPoolExecutor`` of ``workers`` graph-building processes (one thread each) for
-    :func:`embed_frames`; the caller shuts it down (use it as a context manager)."""
+    :func:`embed_frames`; the caller shuts it down (use it as a context manager).
+
+    With ``reserve_core`` (default) the workers are kept off one physical core (see :func:`worker_cpus`), which
+    the scheduler then gives to the model process.
+    """
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import resource_tracker
 
     # Started here so that the workers share it: it unlinks shared-memory batches a killed run leaves behind.
     resource_tracker.ensure_running()
-    return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads)
+    cpus = worker_cpus(workers) if reserve_core else None
+    return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads, initargs=(cpus,))
 
 
 def _pieces(batch: Any, size: int) -> list[Any]:
@@ -456,6 +519,7 @@ def embed_frames(
     prefetch: int | None = None,
     piece_size: int | None = None,
     transport: str = "auto",
+    concurrency: int | None = None,
 ) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
     """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
 
@@ -486,6 +550,9 @@ def embed_frames(
         How a process-pool executor returns batches: ``shm`` through shared memory (:mod:`.transfer`; keeps
         the model process's GIL free for launching GPU kernels), ``pipe`` pickled through the executor's
         pipe; ``auto``: ``shm`` when the model is not on the CPU. Thread executors always share the arrays.
+    concurrency : int, optional
+        Forward batches run at once, each in its own thread and CUDA stream (see :func:`forward_batches`);
+        default 2 on a GPU, 1 on the CPU.
 
     Yields
     ------
@@ -522,22 +589,93 @@ def embed_frames(
         n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
         built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1), shared)
 
+    def events():
+        for (batches_of_piece, piece_skipped), last in built:
+            yield "skipped", piece_skipped
+            for item, batch_ids in batches_of_piece:
+                yield "batch", (item, batch_ids)
+            if last:
+                yield "end", None
+
     ids: list[str] = []
     arrays: list[np.ndarray] = []
     skipped: list[SkippedStructure] = []
-    for (forward_batches, piece_skipped), last in built:
-        skipped.extend(piece_skipped)
-        for item, batch_ids in forward_batches:
-            with opened(item) as batch:
-                out_ids, out, skipped_fwd = embedder.embed_batch(batch, batch_ids, pooling)
+    for kind, value in _forward_events(embedder, events(), pooling, concurrency):
+        if kind == "skipped":
+            skipped.extend(value)
+        elif kind == "batch":
+            out_ids, out, skipped_fwd = value
             ids.extend(out_ids)
             arrays.extend(out)
             skipped.extend(skipped_fwd)
-        if last:
+        else:
             values = (np.concatenate(arrays, axis=0) if arrays
                       else np.zeros((0, embedder.width(pooling)), np.float32))
             yield ids, values, skipped
             ids, arrays, skipped = [], [], []
+
+
+def _default_concurrency(embedder: ModelEmbedder) -> int:
+    return 2 if str(embedder.device).startswith("cuda") else 1
+
+
+def _forward_one(embedder: ModelEmbedder, item: Any, ids: Sequence[str], pooling: str):
+    with embedder._thread_stream(), opened(item) as batch:
+        return embedder.embed_batch(batch, ids, pooling)
+
+
+def _forward_events(embedder: ModelEmbedder, events: Iterable[tuple[str, Any]], pooling: str,
+                    concurrency: int | None) -> Iterator[tuple[str, Any]]:
+    """``events`` in order, each ``("batch", (item, ids))`` replaced by ``("batch", embed_batch result)``;
+    up to ``concurrency`` forwards run at once in threads (each on its own CUDA stream)."""
+    concurrency = max(int(concurrency or _default_concurrency(embedder)), 1)
+    if concurrency == 1:
+        for kind, value in events:
+            yield (kind, _forward_one(embedder, *value, pooling)) if kind == "batch" else (kind, value)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    queue: deque = deque()
+    pending = 0
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="monoculture-forward") as pool:
+        try:
+            for kind, value in events:
+                if kind == "batch":
+                    queue.append((kind, pool.submit(_forward_one, embedder, *value, pooling)))
+                    pending += 1
+                else:
+                    queue.append((kind, value))
+                # A batch more than the threads in flight, so that a thread never waits for this one.
+                while queue and (queue[0][0] != "batch" or pending > concurrency):
+                    kind0, value0 = queue.popleft()
+                    if kind0 == "batch":
+                        pending -= 1
+                        value0 = value0.result()
+                    yield kind0, value0
+            while queue:
+                kind0, value0 = queue.popleft()
+                yield kind0, value0.result() if kind0 == "batch" else value0
+        finally:
+            for kind0, value0 in queue:  # stopped early: let the submitted forwards finish, unlink their blocks
+                if kind0 == "batch":
+                    try:
+                        value0.result()
+                    except BaseException:  # noqa: BLE001 - result not wanted
+                        pass
+
+
+def forward_batches(embedder: ModelEmbedder, batches: Iterable[tuple[Any, Sequence[str]]], pooling: str = "mean",
+                    concurrency: int | None = None) -> Iterator[tuple[list[str], list[np.ndarray], list]]:
+    """:meth:`ModelEmbedder.embed_batch` of each ``(batch, ids)``, in order, ``concurrency`` at a time.
+
+    CHGNet's and SevenNet's forwards synchronise with the GPU several times (``torch.bincount``, output sizes),
+    so one thread alternates between launching kernels and waiting; two threads on two CUDA streams overlap
+    one batch's launches with the other's kernels (measured on an H200; see docs/embedding.md). The default
+    is 2 on a GPU and 1 on the CPU, where one forward already uses every core.
+    """
+    for _, value in _forward_events(embedder, (("batch", b) for b in batches), pooling, concurrency):
+        yield value
 
 
 def _prefetched(executor: Any, builder: Any, pieces: Iterator, batch_size: int, prefetch: int,

@@ -220,6 +220,17 @@ def test_worker_path_gives_the_same_embeddings(embedder):
         np.testing.assert_allclose(out[0][1], ref, atol=ATOL)
 
 
+def test_concurrent_forwards_give_the_same_embeddings(embedder):
+    """Forward batches in several threads (the GPU default is 2): same rows, same numbers, same order."""
+    cs = crystals() + [ethanol()]
+    batch = _frames(cs, [a.info["id"] for a in cs])
+    ref = list(embed_frames(embedder, [batch, batch], batch_size=2, concurrency=1))
+    got = list(embed_frames(embedder, [batch, batch], batch_size=2, concurrency=3))
+    assert [g[0] for g in got] == [r[0] for r in ref]
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g[1], r[1])
+
+
 def test_forward_error_skips_only_the_failing_structure(monkeypatch):
     """A batch whose forward fails is retried graph by graph; only the graph that still fails is skipped."""
     emb = _CACHE.get("chgnet-0.3.0") or load_embedder("chgnet-0.3.0")
