@@ -289,7 +289,9 @@ def main(argv=None) -> int:
     structures = synthetic_crystals(args.n)
     sizes = np.array([len(a) for a in structures])
     print(f"{len(structures)} crystals, {sizes.min()}-{sizes.max()} atoms (mean {sizes.mean():.1f}); "
-          f"device {args.device}; batched paths best of {args.repeat}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"device {args.device}; batched paths best of {args.repeat}; forward concurrency "
+          f"{args.concurrency or 'default (2 on a GPU, 1 on the CPU)'}; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
     print("\n| model | path | structures/s | x naive | / model-only |\n|---|---|---:|---:|---:|", flush=True)
     for name in args.models:
         rows = bench_model(name, structures, args.device, args.batch_size, min(args.n_naive, args.n), args.repeat,
