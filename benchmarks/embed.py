@@ -125,12 +125,17 @@ def _pipeline(emb, batches, batch_size, executor=None, piece_size=None, concurre
 
 
 def bench_model(name: str, structures, device: str, batch_size: int, n_naive: int, repeat: int, workers: int,
-                chunk: int, piece_size: int | None = None, concurrency: int | None = None) -> list[tuple]:
-    from monoculture.descriptors.models import build_graphs, load_embedder
-    from monoculture.descriptors.models.base import forward_batches, graph_worker_pool
+                chunk: int, piece_size: int | None = None, concurrency: int | None = None,
+                n_in_process: int | None = None) -> list[tuple]:
+    """Rows of one model. The slow in-process rows (pipeline without workers, graph building alone) run on the
+    first ``n_in_process`` structures (rates per structure; default all), the worker pipeline and the
+    model-only ceiling on all of them."""
+    from monoculture.descriptors.models import load_embedder
+    from monoculture.descriptors.models.base import build_frame_batches, forward_batches, graph_worker_pool
 
     emb = load_embedder(name, device=device)
     n = len(structures)
+    small = structures[: min(n, n_in_process or n)]
     emb.embed(structures[:batch_size], batch_size=batch_size)  # warm-up
 
     calc = naive_calculator(name, emb.device)
@@ -146,41 +151,67 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
         a.get_potential_energy(), a.get_forces(), a.get_stress()
     naive = _rate(len(sub), time.perf_counter() - t)
 
-    ids, x = emb.embed(structures, batch_size=batch_size)
-    assert x.shape == (n, emb.dim) and np.isfinite(x).all(), "pipeline dropped structures"
+    ids, x = emb.embed(small, batch_size=batch_size)
+    assert x.shape == (len(small), emb.dim) and np.isfinite(x).all(), "pipeline dropped structures"
+    small_batches = frame_batches(small, chunk)
+    assert _pipeline(emb, small_batches, batch_size, concurrency=concurrency) == len(small)
+    pipeline = _rate(len(small), _best_time(lambda: _pipeline(emb, small_batches, batch_size,
+                                                                concurrency=concurrency), repeat))
+
     batches = frame_batches(structures, chunk)
-    assert _pipeline(emb, batches, batch_size, concurrency=concurrency) == n
-    pipeline = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, concurrency=concurrency), repeat))
+    builder = emb.graph_builder()
+
+    def build_all(executor=None):
+        """Forward batches of every structure, as the pipeline cuts them (pieces of batch_size frames)."""
+        pieces = [p for b in batches for p in _cut(b, batch_size)]
+        if executor is None:
+            done = [build_frame_batches(builder, p, batch_size) for p in pieces]
+        else:
+            done = list(executor.map(build_frame_batches, [builder] * len(pieces), pieces, [batch_size] * len(pieces)))
+        return [batch for built, _ in done for batch, _ in built]
+
     rows_workers = []
+    collated = None
     if workers > 0:
         with graph_worker_pool(workers) as pool:
             assert _pipeline(emb, batches, batch_size, pool, piece_size, concurrency) == n  # also starts the workers
             rate = _rate(n, _best_time(lambda: _pipeline(emb, batches, batch_size, pool, piece_size, concurrency),
                                        repeat))
+            collated = build_all(pool)
         pieces = f", pieces of {piece_size}" if piece_size else ""
-        rows_workers = [(name, f"pipeline, graphs in {workers} worker processes{pieces}", rate)]
+        rows_workers = [(name, f"pipeline, graphs in {workers} worker processes{pieces} ({n} structures)", rate)]
 
-    builder, str_ids = emb.graph_builder(), [str(i) for i in range(n)]
+    small_frames = frame_batches(small, chunk)
 
-    def build_all():
-        graphs, kept, skipped = build_graphs(builder.build_payload, structures, str_ids)
-        return [builder.collate(graphs[s : s + batch_size]) for s in range(0, len(graphs), batch_size)]
+    def build_small():
+        return [build_frame_batches(builder, p, batch_size) for b in small_frames for p in _cut(b, batch_size)]
 
-    collated = build_all()
-    graphs_only = _rate(n, _best_time(build_all, repeat))
+    graphs_only = _rate(len(small), _best_time(build_small, repeat))
+    if collated is None:
+        collated = build_all()
+    assert sum(len(b["n_atoms"]) for b in collated) == n
 
     def forward_all():
         for _ in forward_batches(emb, ((b, [""] * len(b["n_atoms"])) for b in collated), "mean", concurrency):
             pass
 
+    forward_all()  # warm-up
     model_only = _rate(n, _best_time(forward_all, repeat))
     return [
         (name, f"naive calculator E+F+S, 1 at a time ({len(sub)} structures)", naive),
-        (name, f"pipeline, graphs in this process (batch {batch_size}, chunks of {chunk})", pipeline),
+        (name, f"pipeline, graphs in this process (batch {batch_size}, chunks of {chunk}, {len(small)} structures)",
+         pipeline),
         *rows_workers,
-        (name, "graph building + collation alone, 1 process", graphs_only),
-        (name, f"model-only forward on pre-built, pre-collated batches (batch {batch_size})", model_only),
+        (name, f"graph building + collation alone, 1 process ({len(small)} structures)", graphs_only),
+        (name, f"model-only forward on pre-built, pre-collated batches (batch {batch_size}, {n} structures)",
+         model_only),
     ]
+
+
+def _cut(batch, size):
+    from monoculture.descriptors.models.base import _pieces
+
+    return _pieces(batch, size)
 
 
 def parity(structures, models, device: str, batch_size: int) -> None:
@@ -273,6 +304,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="graph-building processes of the pipeline row")
     parser.add_argument("--chunk", type=int, default=512, help="frames per frame batch (output chunk)")
     parser.add_argument("--piece-size", type=int, default=None, help="frames per worker task (default: embed_frames')")
+    parser.add_argument("--n-in-process", type=int, default=None,
+                        help="structures for the slow in-process rows (default: all --n)")
     parser.add_argument("--concurrency", type=int, default=None,
                         help="forward batches at once, pipeline and model-only alike (default: embed_frames')")
     parser.add_argument("--scale", type=int, default=0, help="frames of the memory / restart checks (0: skip)")
@@ -295,7 +328,7 @@ def main(argv=None) -> int:
     print("\n| model | path | structures/s | x naive | / model-only |\n|---|---|---:|---:|---:|", flush=True)
     for name in args.models:
         rows = bench_model(name, structures, args.device, args.batch_size, min(args.n_naive, args.n), args.repeat,
-                           args.workers, args.chunk, args.piece_size, args.concurrency)
+                           args.workers, args.chunk, args.piece_size, args.concurrency, args.n_in_process)
         ceiling = rows[-1][2]
         for r in rows:
             print(f"| {r[0]} | {r[1]} | {r[2]:.1f} | {r[2] / rows[0][2]:.1f} | {r[2] / ceiling:.2f} |", flush=True)
