@@ -219,12 +219,13 @@ def parity(structures, models, device: str, batch_size: int) -> None:
     from monoculture.descriptors.models import load_embedder
 
     print(f"\n| model | structures | max abs difference CPU batch 1 vs {device} batch {batch_size} | "
-          f"max abs value |\n|---|---:|---:|---:|", flush=True)
+          f"max abs value | difference / max abs value |\n|---|---:|---:|---:|---:|", flush=True)
     for name in models:
         on_cpu = load_embedder(name, device="cpu")
         ref = np.concatenate([on_cpu.embed([a])[1] for a in structures])
         _, got = load_embedder(name, device=device).embed(structures, batch_size=batch_size)
-        print(f"| {name} | {len(structures)} | {np.abs(ref - got).max():.2e} | {np.abs(ref).max():.2f} |", flush=True)
+        diff, scale = float(np.abs(ref - got).max()), float(np.abs(ref).max())
+        print(f"| {name} | {len(structures)} | {diff:.2e} | {scale:.2f} | {diff / scale:.1e} |", flush=True)
 
 
 def _embed_cmd(path, out, model, device, workers, batch_size, chunk, cache=None) -> list[str]:

@@ -305,6 +305,9 @@ class ChgnetEmbedder(ModelEmbedder):
             )
         self._capture = threading.local()
         self._tap.register_forward_hook(self._keep_readout_input)
+        for layer in self.model_.bond_conv_layers:
+            if layer is not None:
+                layer.register_forward_hook(self._keep_bonds_of_graphs_without_angles, with_kwargs=True)
         self.version = f"CHGNet {model_name} (chgnet {chgnet.__version__})"
         self.notes = {
             "package": f"chgnet {chgnet.__version__}",
@@ -317,6 +320,25 @@ class ChgnetEmbedder(ModelEmbedder):
         into = getattr(self._capture, "into", None)
         if into is not None:
             into.append(output)
+
+    def _keep_bonds_of_graphs_without_angles(self, _module, _args, kwargs, output):
+        """Forward hook on the bond-conv layers: bonds of graphs without angles keep their input features.
+
+        CHGNet runs its bond (and angle) layers only when the batch has an angle; alone, a graph without angles
+        (no two bonds shorter than the bond-graph cutoff share an atom, e.g. hcp Mg) skips them. Batched with
+        graphs that have angles, its bonds would go through them anyway (a bond without angles still gets the
+        layer's output bias and residual: up to 0.6 change in CHGNet 0.2.0's embedding, measured). Restoring
+        them here gives every graph its one-at-a-time features in any batch.
+        """
+        frozen = getattr(self._capture, "frozen_bonds", None)
+        if frozen is None:
+            return None
+        previous = kwargs.get("bond_feas")
+        if previous is None or previous.shape != output.shape:
+            raise RuntimeError("unexpected CHGNet bond-conv call; tested with chgnet 0.4.2")
+        import torch
+
+        return torch.where(frozen, previous, output)
 
     def graph_builder(self) -> ChgnetGraphBuilder:
         return ChgnetGraphBuilder(self.cutoff_A, self._bond_cutoff_A, self._max_z)
@@ -343,6 +365,11 @@ class ChgnetEmbedder(ModelEmbedder):
         model = self.model_
         captured: list = []
         self._capture.into = captured  # per thread: forwards may run in several threads (see embed_frames)
+        no_angles = np.asarray(batch["n_angles"]) == 0
+        self._capture.frozen_bonds = (
+            torch.from_numpy(np.repeat(no_angles, batch["n_undirected"])[:, None]).to(dev)
+            if no_angles.any() and not no_angles.all() else None
+        )
         try:
             with torch.no_grad():
                 cart = torch.bmm(t["atom_frac_coord"].unsqueeze(1), lattice[atom_owner]).squeeze(1)
@@ -376,6 +403,7 @@ class ChgnetEmbedder(ModelEmbedder):
                 model._compute(graph, compute_force=False, compute_stress=False, compute_magmom=False)
         finally:
             self._capture.into = None
+            self._capture.frozen_bonds = None
         if len(captured) != 1:
             raise RuntimeError(f"expected one readout input per forward, got {len(captured)}")
         return captured[0].detach().cpu().numpy().astype(np.float32, copy=False)

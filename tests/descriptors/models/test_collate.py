@@ -69,9 +69,10 @@ def test_split_inverts_collate_and_batches_of_batches(name):
 
 
 @pytest.mark.parametrize("name", ["chgnet-0.2.0", "chgnet-0.3.0", "chgnet-r2scan"])
-def test_chgnet_batch_forward_equals_the_library_batching(name):
-    """Readout input from CHGNet's own forward (``BatchedGraph.from_graphs`` graph by graph) on the library's
-    ``CrystalGraph`` objects vs the whole-batch forward on the collated arrays."""
+def test_chgnet_batch_forward_equals_the_library_one_graph_at_a_time(name):
+    """Readout input from CHGNet's own forward (``BatchedGraph.from_graphs``) on the library's ``CrystalGraph``
+    of each structure alone vs the whole-batch forward on the collated arrays (a one-atom Po cell without
+    angles, molecules and crystals mixed in one batch)."""
     emb = _embedder(name)
     builder = emb.graph_builder()
     structures = _structures()
@@ -79,11 +80,12 @@ def test_chgnet_batch_forward_equals_the_library_batching(name):
     handle = emb._tap.register_forward_hook(lambda _m, _i, out: captured.append(out.detach().clone()))
     try:
         with torch.no_grad():
-            emb.model_([builder(a) for a in structures], task="e")
+            for a in structures:
+                emb.model_([builder(a)], task="e")
     finally:
         handle.remove()
     got = emb.forward_batch(builder.collate([builder.build_payload(a) for a in structures]))
-    np.testing.assert_allclose(got, captured[0].numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, torch.cat(captured).numpy(), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("name", ["sevennet-0", "sevennet-mf-0"])
@@ -100,3 +102,19 @@ def test_sevennet_batch_equals_torch_geometric_batch(name):
         ref = emb.model_(Batch.from_data_list([builder(a) for a in structures]))[KEY.NODE_FEATURE].numpy()
     got = emb.forward_batch(builder.collate([builder.build_payload(a) for a in structures]))
     np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("name", ["chgnet-0.2.0", "chgnet-0.3.0", "chgnet-r2scan"])
+def test_chgnet_graph_without_angles_embeds_as_alone(name):
+    """hcp Mg (nearest neighbours 3.2 Å, beyond the 3 Å bond-graph cutoff) has no angles; CHGNet runs its bond
+    and angle layers only for batches with angles, so batched next to Si it would change (0.6 for 0.2.0)."""
+    emb = _embedder(name)
+    mg = bulk("Mg", "hcp", a=3.21, c=5.21).repeat((2, 2, 2))
+    assert emb.graph_builder().build_payload(mg)["n_angles"][0] == 0
+    structures = [bulk("Si", "diamond", a=5.43), mg, bulk("Cu", "fcc", a=3.61), mg]
+    _, alone = emb.embed([mg])
+    _, batched = emb.embed(structures, batch_size=4)
+    np.testing.assert_allclose(batched[[1, 3]], np.vstack([alone, alone]), atol=1e-5, rtol=0)
+    feats, counts = emb.forward([emb.graph_builder().build_payload(a) for a in structures])
+    assert counts.tolist() == [2, 16, 1, 16]
+    np.testing.assert_allclose(feats[2:18].mean(0), alone[0], atol=1e-5, rtol=0)
