@@ -587,11 +587,7 @@ def embed_frames(
         shared = isinstance(executor, ProcessPoolExecutor) and (
             transport == "shm" or (transport == "auto" and embedder.device != "cpu"))
         n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
-        prefetch = max(int(prefetch or 2 * n_workers), 1)
-        # Ramp-up: the first window of pieces is built by all workers together (see _prefetched); only when a
-        # piece is one forward batch, so that merging its parts gives that batch.
-        ramp = prefetch if piece_size <= batch_size else 0
-        built = _prefetched(executor, builder, pieces(), batch_size, prefetch, shared, ramp, n_workers)
+        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1), shared)
 
     def events():
         for (batches_of_piece, piece_skipped), last in built:
@@ -683,58 +679,26 @@ def forward_batches(embedder: ModelEmbedder, batches: Iterable[tuple[Any, Sequen
 
 
 def _prefetched(executor: Any, builder: Any, pieces: Iterator, batch_size: int, prefetch: int,
-                shared: bool = False, ramp: int = 0, split: int = 1) -> Iterator:
-    """``(build_frame_batches result, last)`` of each piece, built in ``executor`` with ``prefetch`` pieces in
-    flight, in input order. Shared-memory batches of pieces never consumed (the caller stopped) are unlinked.
-
-    The first ``ramp`` pieces are each cut into ``split`` parts built by different workers and merged here
-    (:func:`_merge_built`: the same forward batch as the whole piece), so the device gets its first batches
-    after a fraction of one piece's build time instead of idling while every worker builds a whole piece.
-    """
+                shared: bool = False) -> Iterator:
+    """``(build_frame_batches result, last)`` of each piece, built in ``executor`` with ``prefetch`` in flight,
+    in input order. Shared-memory batches of pieces never consumed (the caller stopped) are unlinked."""
     from collections import deque
-
-    def submit(part):
-        return executor.submit(build_frame_batches, builder, part, batch_size, shared)
 
     in_flight: deque = deque()
     try:
-        for index, (piece, last) in enumerate(pieces):
-            if index < ramp and split > 1 and piece.num_rows > 1:
-                parts = _pieces(piece, -(-piece.num_rows // split))
-                in_flight.append(([submit(p) for p in parts], last))
-            else:
-                in_flight.append(([submit(piece)], last))
+        for piece, last in pieces:
+            in_flight.append((executor.submit(build_frame_batches, builder, piece, batch_size, shared), last))
             if len(in_flight) >= prefetch:
-                futures, was_last = in_flight.popleft()
-                yield _merge_built(builder, [f.result() for f in futures]), was_last
+                future, was_last = in_flight.popleft()
+                yield future.result(), was_last
         while in_flight:
-            futures, was_last = in_flight.popleft()
-            yield _merge_built(builder, [f.result() for f in futures]), was_last
+            future, was_last = in_flight.popleft()
+            yield future.result(), was_last
     finally:
-        for futures, _ in in_flight:
-            for future in futures:
-                try:
-                    batches, _ = future.result()
-                except BaseException:  # noqa: BLE001 - cleaning up after a stop; the error was reported or is moot
-                    continue
-                for item, _ in batches:
-                    discard(item)
-
-
-def _merge_built(builder: Any, results: list) -> tuple[list, list[SkippedStructure]]:
-    """One :func:`build_frame_batches` result from those of consecutive parts of a piece of at most
-    ``batch_size`` frames: their batches collated into one (``collate`` of batches is ``collate`` of their
-    graphs), skips in the order the whole piece would give (frames without positions first)."""
-    if len(results) == 1:
-        return results[0]
-    from contextlib import ExitStack
-
-    items = [(item, ids) for built, _ in results for item, ids in built]
-    skipped = [s for _, skp in results for s in skp]
-    skipped = [s for s in skipped if s.reason == "no_positions"] + [s for s in skipped if s.reason != "no_positions"]
-    if not items:
-        return [], skipped
-    with ExitStack() as stack:
-        arrays = [stack.enter_context(opened(item)) for item, _ in items]
-        merged = builder.collate(arrays)
-    return [(merged, [i for _, ids in items for i in ids])], skipped
+        for future, _ in in_flight:
+            try:
+                batches, _ = future.result()
+            except BaseException:  # noqa: BLE001 - cleaning up after a stop; the error was reported or is moot
+                continue
+            for item, _ in batches:
+                discard(item)

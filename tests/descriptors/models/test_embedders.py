@@ -275,20 +275,3 @@ def test_worker_processes_with_shared_memory_batches():
     assert not {n for n in after - before if n.startswith("psm_")}
     with pytest.raises(ValueError, match="transport"):
         next(embed_frames(emb, [batch], executor=pool, transport="carrier pigeon"))
-
-
-def test_ramp_up_parts_merge_to_the_same_batches_and_skips():
-    """The first pieces are built in parts by several workers and merged: same rows, numbers and skip order
-    (frames without positions first, as for a whole piece) as building in this process."""
-    emb = _CACHE.get("chgnet-0.3.0") or load_embedder("chgnet-0.3.0")
-    cs = crystals()
-    og = Atoms("Og2", positions=[[0, 0, 0], [2.5, 0, 0]], cell=[6, 6, 6], pbc=True)
-    batch = _frames([cs[0], og, cs[1], cs[2], cs[3]], ["a", "og", "nopos", "b", "c"])
-    ref = list(embed_frames(emb, [batch, batch], batch_size=4))
-    with ThreadPoolExecutor(3) as pool:
-        got = list(embed_frames(emb, [batch, batch], batch_size=4, executor=pool))
-    for g, r in zip(got, ref):
-        assert g[0] == r[0] == ["a", "b", "c"]
-        assert [(s.id, s.reason) for s in g[2]] == [(s.id, s.reason) for s in r[2]] == [
-            ("nopos", "no_positions"), ("og", "unsupported_element")]
-        np.testing.assert_array_equal(g[1], r[1])
