@@ -168,6 +168,12 @@ def _read_cached(path: Path, digest: str) -> pa.Table | None:
     return table.replace_schema_metadata(None)
 
 
+#: Parts a worker process holds (running or queued) before this process computes the next part itself
+#: (measured on 2 cores, 20,000 frames: 2 gave 1.90x / 1.86x for SOAP-PCA / local with 2 processes, 4 gave
+#: 1.81x / 1.68x).
+PARTS_PER_WORKER = 2
+
+
 # -- worker side ---------------------------------------------------------------------------------------
 _WORKER_DESCRIPTOR: FrameDescriptor | None = None
 
@@ -430,7 +436,7 @@ def featurize(
                 for part in _parts(batch, n_jobs):
                     busy = sum(p.busy() for p in pending) + sum(
                         1 for x in parts if not isinstance(x, pa.Table) and not x.done())
-                    if not pool_ready.is_set() or busy >= 2 * n_workers:
+                    if not pool_ready.is_set() or busy >= PARTS_PER_WORKER * n_workers:
                         parts.append(_run_batch(desc, part, None, ""))
                     else:
                         if start_error:
