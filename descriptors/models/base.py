@@ -422,8 +422,8 @@ def build_frame_batches(builder: Any, batch: Any, batch_size: int, shared: bool 
     return batches, skipped_pre + skipped
 
 
-def _limit_worker_threads(cpus: frozenset | None = None) -> None:
-    """Initializer of graph-building processes: one BLAS / OpenMP / torch thread each, on ``cpus`` if given.
+def _limit_worker_threads() -> None:
+    """Initializer of graph-building processes: one BLAS / OpenMP / torch thread each.
 
     Graph building is one structure at a time; letting every worker start a thread pool per core
     oversubscribes the machine and slows down the process that runs the model (measured on a 16-core GPU host:
@@ -435,67 +435,21 @@ def _limit_worker_threads(cpus: frozenset | None = None) -> None:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn, a dependency
         pass
-    import os
     import sys
 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    if cpus and hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, cpus)
-        except OSError:  # pragma: no cover - affinity refused (container policy): run anywhere
-            pass
 
 
-def _core_siblings(cpu: int) -> set[int]:
-    """Logical CPUs sharing a physical core with ``cpu`` (hyper-threads), from Linux sysfs; ``{cpu}`` if unknown."""
-    path = f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list"
-    try:
-        text = open(path).read().strip()
-    except OSError:
-        return {cpu}
-    out: set[int] = set()
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return out | {cpu}
-
-
-def worker_cpus(workers: int) -> frozenset | None:
-    """CPUs for graph-building workers that leave one whole physical core to the model process.
-
-    A GPU forward of these models is bound by the Python thread that launches its kernels; a worker on the
-    other hyper-thread of that core slows it down (measured on a 16-vCPU H200 host: 8 busy processes cut
-    CHGNet's model-only rate to 0.80x). Returns ``None`` (no pinning) when there is no affinity API, fewer
-    than 4 usable CPUs, or the workers would not fit on the rest.
-    """
-    import os
-
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    allowed = set(os.sched_getaffinity(0))
-    if len(allowed) < 4:
-        return None
-    rest = allowed - _core_siblings(min(allowed))
-    if len(rest) < int(workers):
-        return None
-    return frozenset(rest)
-
-
-def graph_worker_pool(workers: int, reserve_core: bool = True):
+def graph_worker_pool(workers: int):
     """A ``ProcessPoolExecutor`` of ``workers`` graph-building processes (one thread each) for
-    :func:`embed_frames`; the caller shuts it down (use it as a context manager).
-
-    With ``reserve_core`` (default) the workers are kept off one physical core (see :func:`worker_cpus`), which
-    the scheduler then gives to the model process.
-    """
+    :func:`embed_frames`; the caller shuts it down (use it as a context manager)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import resource_tracker
 
     # Started here so that the workers share it: it unlinks shared-memory batches a killed run leaves behind.
     resource_tracker.ensure_running()
-    cpus = worker_cpus(workers) if reserve_core else None
-    return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads, initargs=(cpus,))
+    return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads)
 
 
 def _pieces(batch: Any, size: int) -> list[Any]:
