@@ -74,7 +74,8 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
         tol=NUMERICAL_TOL_A,
     )
     keep = ~((center == neighbor) & (distance <= NUMERICAL_TOL_A))
-    center, neighbor, image, distance = center[keep], neighbor[keep], image[keep], distance[keep]
+    if not keep.all():
+        center, neighbor, image, distance = center[keep], neighbor[keep], image[keep], distance[keep]
     center = center.astype(np.int64)
     neighbor = neighbor.astype(np.int64)
     image = np.asarray(image, dtype=np.int64).reshape(-1, 3)
@@ -82,15 +83,19 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
 
     # Reverse of every directed edge: (j, i, -image).
     half = int(np.abs(image).max()) + 1 if n_dir else 1
+    base = 2 * half + 1
     keys = _edge_keys(center, neighbor, image, n_atoms, half)
     rev_keys = _edge_keys(neighbor, center, -image, n_atoms, half)
+    # Keys are unique, so the reverse keys are a permutation of the keys exactly when every edge has its
+    # reverse; matching the two sorted orders pairs each edge with its reverse (two sorts beat a search).
     order = np.argsort(keys, kind="stable")
+    rev_order = np.argsort(rev_keys, kind="stable")
     sorted_keys = keys[order]
-    pos = np.minimum(np.searchsorted(sorted_keys, rev_keys), max(n_dir - 1, 0))
-    found = sorted_keys[pos] == rev_keys if n_dir else np.zeros(0, bool)
-    if not found.all():
-        raise ValueError(f"{int((~found).sum())} directed edge(s) have no reverse edge in the neighbour list")
-    reverse = order[pos]
+    if not np.array_equal(sorted_keys, rev_keys[rev_order]):
+        missing = int((~np.isin(rev_keys, keys)).sum())
+        raise ValueError(f"{missing} directed edge(s) have no reverse edge in the neighbour list")
+    reverse = np.empty(n_dir, dtype=np.int64)
+    reverse[rev_order] = order
     creators = reverse > np.arange(n_dir)  # the first of each pair creates the undirected edge
     und_of_creator = np.cumsum(creators) - 1
     directed2undirected = np.where(creators, und_of_creator, und_of_creator[reverse] if n_dir else 0)
@@ -98,8 +103,12 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
     second = reverse[undirected2directed]
 
     # Bond graph. Directed edges of each center in CHGNet's neighbour-dict order.
-    _, first_of_pair, pair_of_edge = np.unique(center * n_atoms + neighbor, return_index=True, return_inverse=True)
-    first_idx = first_of_pair[pair_of_edge]
+    # First edge (in list order) of each edge's (center, neighbour) pair: the keys sort pairs together.
+    first_idx = np.empty(n_dir, dtype=np.int64)
+    if n_dir:
+        sorted_pair = sorted_keys // base**3
+        starts = np.concatenate([[0], np.flatnonzero(np.diff(sorted_pair)) + 1])
+        first_idx[order] = np.repeat(np.minimum.reduceat(order, starts), np.diff(np.append(starts, n_dir)))
     short = distance < bond_graph_cutoff_A
     short_idx = np.flatnonzero(short)
     sorted_short = short_idx[np.lexsort((short_idx, first_idx[short_idx], center[short_idx]))]
