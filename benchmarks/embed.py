@@ -25,6 +25,7 @@ Usage: ``python benchmarks/embed.py [--device cpu|cuda|auto] [--n 300] [--batch-
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -33,7 +34,12 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+# Sibling benchmark scripts (benchmarks/coverage.py) must not shadow installed packages of the same name
+# (numba imports `coverage` when it compiles).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+import numpy as np  # noqa: E402
 
 PROTOTYPES = [
     ("Si", "diamond", 5.43), ("C", "diamond", 3.57), ("Ge", "diamond", 5.66), ("NaCl", "rocksalt", 5.64),

@@ -35,6 +35,11 @@ import time
 import zlib
 from pathlib import Path
 
+# Sibling benchmark scripts (benchmarks/coverage.py) must not shadow installed packages of the same name
+# (numba imports `coverage` when it compiles).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
 
 def _rate(n, seconds):
     return n / seconds if seconds > 0 else float("nan")
