@@ -8,9 +8,9 @@ Baselines (timed on the same frames, in the same run):
   properties (pymatgen ``Element`` attributes), statistics with numpy, per structure;
 * soap: dscribe ``SOAP.create`` called per structure on ready-made ``ase.Atoms`` (our timing includes
   building the atoms from the frame table);
-* parallel: ``featurize`` with 2 processes against 1: full-width SOAP on ``--n`` frames, SOAP with PCA to 128
-  and local on ``--n-parallel`` frames (fit excluded: the descriptors are fitted first; worker start-up
-  included).
+* parallel: ``featurize`` with 2 processes against 1: full-width SOAP, SOAP with PCA to 128 and local on
+  ``--n-parallel`` frames (fit excluded: the descriptors are fitted first; worker start-up included, the
+  fork server's cold start of about 1.5 s in the first row).
 
 Run: ``python benchmarks/descriptors.py [--n 10000] [--n-soap 2000] [--n-naive 2000]``.
 """
@@ -99,7 +99,7 @@ def main(argv=None):
     p.add_argument("--n-soap", type=int, default=2_000)
     p.add_argument("--n-naive", type=int, default=2_000)
     p.add_argument("--n-parallel", type=int, default=40_000,
-                   help="frames of the 1 vs 2 process rows of SOAP+PCA and local (0: skip); full-width SOAP uses --n")
+                   help="frames of the 1 vs 2 process rows (full-width SOAP, SOAP+PCA, local; 0: skip)")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
 
@@ -154,7 +154,7 @@ def main(argv=None):
         par = make_frames(args.n_parallel, seed=1) if args.n_parallel != n else batches
         n_par = sum(b.num_rows for b in par)
         soap_pca = get_descriptor("soap", n_components=128).fit(par[:2])
-        runs = [("soap, full width", soap, batches, n), ("soap, PCA to 128", soap_pca, par, n_par),
+        runs = [("soap, full width", soap, par, n_par), ("soap, PCA to 128", soap_pca, par, n_par),
                 ("local", loc, par, n_par)]
         for name, d, bs, nn in runs:
             r1, _ = rate(lambda: featurize(bs, d, n_jobs=1), nn)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .transfer import discard, opened, to_shared
+from ..transfer import discard, opened, to_shared
 
 __all__ = [
     "POOLINGS",
@@ -404,7 +404,8 @@ def build_frame_batches(builder: Any, batch: Any, batch_size: int, shared: bool 
     arrays per forward batch and does no per-graph work.
 
     With ``shared=True`` (worker processes feeding a GPU) each batch is put in shared memory
-    (:func:`~.transfer.to_shared`); open it with :func:`~.transfer.opened`.
+    (:func:`~monoculture.descriptors.transfer.to_shared`); open it with
+    :func:`~monoculture.descriptors.transfer.opened`.
 
     Returns
     -------
@@ -501,7 +502,7 @@ def embed_frames(
     piece_size : int, optional
         Frames per piece (default ``batch_size``: one forward batch per worker task when no frame is skipped).
     transport : {"auto", "pipe", "shm"}
-        How a process-pool executor returns batches: ``shm`` through shared memory (:mod:`.transfer`; keeps
+        How a process-pool executor returns batches: ``shm`` through shared memory (:mod:`..transfer`; keeps
         the model process's GIL free for launching GPU kernels), ``pipe`` pickled through the executor's
         pipe; ``auto``: ``shm`` when the model is not on the CPU. Thread executors always share the arrays.
     concurrency : int, optional

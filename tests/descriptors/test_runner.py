@@ -54,6 +54,39 @@ def test_skip_reasons_and_in_memory(batches):
     assert json.loads(res.table.schema.metadata[METADATA_KEY])["n_features"] == 32 + 12
 
 
+def test_worker_parts_come_back_through_shared_memory(batches, monkeypatch):
+    """Parts computed in a worker (forced from the first batch) arrive as shared blocks, give the same table as
+    one process, carry their skip reasons, and leave no block behind."""
+    import os
+
+    from monoculture.descriptors import runner, transfer
+
+    seen = []
+
+    def counting_adopt(item):
+        seen.append(isinstance(item, transfer.SharedBatch))
+        return transfer.adopt(item)
+
+    monkeypatch.setattr(runner, "_WAIT_FOR_WORKERS", True)
+    monkeypatch.setattr(runner, "SHARED_MIN_BYTES", 0)  # passed to the workers when the pool starts
+    monkeypatch.setattr(runner, "adopt", counting_adopt)
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    params = dict(r_cut=4.0, n_max=3, l_max=2)
+    one = featurize(batches, "soap", n_jobs=1, params=params)
+    seen.clear()
+    two = featurize(batches, "soap", n_jobs=2, params=params)
+    assert any(seen) and one.table.equals(two.table) and two.table.num_rows == 24
+    mols = frames_from_smiles(["CCO", "C1CC", "c1ccccc1"], ids=["ok", "bad", "benzene"])
+    seen.clear()
+    res = featurize([mols], "molecule", n_jobs=2, params={"fp_size": 32})
+    assert seen == [True]  # the only part went to the worker
+    assert res.table.column("skip_reason").to_pylist() == [None, "RDKit cannot parse SMILES 'C1CC'", None]
+    assert res.skipped == [("bad", "RDKit cannot parse SMILES 'C1CC'")]
+    del one, two, res
+    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    assert not {name for name in after - before if name.startswith("psm_")}
+
+
 def test_cache_resume_after_interruption(batches, tmp_path):
     def interrupted():
         yield batches[0]

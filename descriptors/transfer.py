@@ -1,15 +1,16 @@
-"""Forward batches from graph-building worker processes to the model process through shared memory.
+"""Arrays from worker processes to their parent through shared memory instead of the result pipe.
 
-A collated batch is a few large numpy arrays (about 10 MB for 256 CHGNet graphs of ~22 atoms). Returned
-through ``concurrent.futures.ProcessPoolExecutor`` it is pickled, written to a pipe in 64 KiB pieces, read back
-by the executor's result thread and unpickled: three copies and hundreds of system calls per batch, most of them
-holding the model process's GIL while its main thread launches the GPU kernels (measured on an H200: CHGNet's
+Used for the forward batches of model embeddings (:mod:`.models`) and for the feature rows of
+:func:`~.runner.featurize`. A batch of numpy arrays (about 10 MB for 256 CHGNet graphs of ~22 atoms; 15 MB for
+250 rows of full-width SOAP) returned through ``concurrent.futures.ProcessPoolExecutor`` is pickled, written to
+a pipe in 64 KiB pieces, read back by the executor's result thread and unpickled: three copies and hundreds of
+system calls per batch, most of them holding the receiving process's GIL (measured on an H200: CHGNet's
 forward passes ran 20 % slower beside that traffic). Here the worker writes the arrays once into a POSIX
-shared-memory block (``multiprocessing.shared_memory``) and sends only its name and the array layout; the model
-process maps the block, copies the arrays straight to the device and unlinks the block.
+shared-memory block (``multiprocessing.shared_memory``) and sends only its name and the array layout; the
+receiving process maps the block, copies the arrays where they go and unlinks the block.
 
 Blocks are registered with ``multiprocessing``'s resource tracker (started before the workers by
-:func:`~.base.graph_worker_pool`, so workers share it), which unlinks any block left behind by a killed run.
+:func:`~.models.base.graph_worker_pool`, so workers share it), which unlinks any block left behind by a killed run.
 When ``/dev/shm`` has less than :data:`MIN_FREE_FACTOR` times a batch free (small container defaults), the
 batch travels through the pipe as before.
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SharedBatch", "to_shared", "opened", "discard", "MIN_FREE_FACTOR"]
+__all__ = ["SharedBatch", "to_shared", "opened", "adopt", "discard", "MIN_FREE_FACTOR"]
 
 #: A batch goes to shared memory only if /dev/shm has this many times its size free.
 MIN_FREE_FACTOR = 8
@@ -101,6 +102,36 @@ def opened(item: SharedBatch | Mapping) -> Iterator[dict]:
             shm.close()
         except BufferError:  # a view escaped the ``with``; the mapping goes when it is garbage-collected
             pass
+
+
+def adopt(item: SharedBatch | Mapping) -> dict:
+    """The arrays of ``item`` as numpy arrays that keep the block mapped for as long as they live; the block's
+    name is unlinked at once, so its memory goes back when the last array (or Arrow array made from one) is
+    freed. No copy: for results that are kept (feature rows), where :func:`opened` would need one.
+
+    Maps ``/dev/shm/NAME`` (Linux); elsewhere the arrays are copied out of the block and it is unlinked.
+    """
+    if not isinstance(item, SharedBatch):
+        return dict(item)
+    import mmap
+    from multiprocessing import shared_memory
+
+    try:
+        fd = os.open(f"/dev/shm/{item.name}", os.O_RDWR)
+    except OSError:
+        with opened(item) as views:
+            return {key: np.array(view) for key, view in views.items()}
+    try:
+        mapping = mmap.mmap(fd, item.size)
+    finally:
+        os.close(fd)
+    shm = shared_memory.SharedMemory(name=item.name)  # unlink through it: it unregisters from the resource tracker
+    try:
+        shm.unlink()
+    finally:
+        shm.close()
+    return {key: np.ndarray(shape, dtype=np.dtype(dtype), buffer=mapping, offset=off)
+            for key, dtype, shape, off in item.fields}
 
 
 def discard(item: SharedBatch | Mapping) -> None:

@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from monoculture.descriptors.models import transfer
-from monoculture.descriptors.models.transfer import SharedBatch, discard, opened, to_shared
+from monoculture.descriptors import transfer
+from monoculture.descriptors.transfer import SharedBatch, adopt, discard, opened, to_shared
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no POSIX shared memory here")
 
@@ -45,3 +45,16 @@ def test_short_shared_memory_falls_back_to_the_pipe(monkeypatch):
     batch = _batch()
     assert to_shared(batch) is batch
     assert to_shared({"x": np.zeros(0)}) is not None  # empty batch: nothing to share
+
+
+def test_adopt_keeps_the_arrays_without_the_name():
+    batch = _batch()
+    item = to_shared(batch)
+    got = adopt(item)
+    assert not os.path.exists(f"/dev/shm/{item.name.lstrip('/')}")  # unlinked at once, still mapped
+    for k in batch:
+        assert got[k].dtype == batch[k].dtype and got[k].shape == batch[k].shape
+        np.testing.assert_array_equal(got[k], batch[k])
+    got["pos"][0, 0] = 42.0  # writable, like any result array
+    plain = _batch()
+    assert adopt(plain)["pos"] is plain["pos"]
