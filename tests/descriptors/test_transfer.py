@@ -58,3 +58,23 @@ def test_adopt_keeps_the_arrays_without_the_name():
     got["pos"][0, 0] = 42.0  # writable, like any result array
     plain = _batch()
     assert adopt(plain)["pos"] is plain["pos"]
+
+
+def test_adopt_copies_where_the_block_has_no_path(monkeypatch):
+    """Where /dev/shm/NAME cannot be opened (not Linux), the arrays are copied out and the block unlinked."""
+    batch = _batch()
+    item = to_shared(batch)
+    real_open = os.open
+
+    def no_dev_shm(path, *args, **kwargs):
+        if str(path).startswith("/dev/shm/"):
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(transfer.os, "open", no_dev_shm)
+    got = adopt(item)
+    monkeypatch.undo()
+    assert not os.path.exists(f"/dev/shm/{item.name.lstrip('/')}")
+    for k in batch:
+        np.testing.assert_array_equal(got[k], batch[k])
+        assert got[k].flags.owndata  # a copy, not a view of the unlinked block
