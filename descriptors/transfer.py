@@ -7,10 +7,13 @@ a pipe in 64 KiB pieces, read back by the executor's result thread and unpickled
 system calls per batch, most of them holding the receiving process's GIL (measured on an H200: CHGNet's
 forward passes ran 20 % slower beside that traffic). Here the worker writes the arrays once into a POSIX
 shared-memory block (``multiprocessing.shared_memory``) and sends only its name and the array layout; the
-receiving process maps the block, copies the arrays where they go and unlinks the block.
+receiving process maps the block and either copies the arrays where they go, then unlinks the block
+(:func:`opened`, model batches), or unlinks its name at once and keeps the mapping as the arrays' memory
+(:func:`adopt`, feature rows).
 
 Blocks are registered with ``multiprocessing``'s resource tracker (started before the workers by
-:func:`~.models.base.graph_worker_pool`, so workers share it), which unlinks any block left behind by a killed run.
+:func:`~.models.base.graph_worker_pool` and by ``featurize``'s pool, so workers share it), which unlinks any
+block left behind by a killed run.
 When ``/dev/shm`` has less than :data:`MIN_FREE_FACTOR` times a batch free (small container defaults), the
 batch travels through the pipe as before.
 """
