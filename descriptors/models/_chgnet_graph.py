@@ -69,7 +69,7 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
         When a directed edge has no reverse (CHGNet's converter raises too).
     """
     if engine == "numba":
-        center, atom_graph, image, distance, d2u, u2d, bond_graph, _, _ = _numba_graph(
+        atom_graph, image, distance, d2u, u2d, bond_graph, _, _ = _numba_graph(
             frac_coords, lattice, atom_graph_cutoff_A, bond_graph_cutoff_A)
         return dict(
             atom_graph=atom_graph,
@@ -78,7 +78,7 @@ def chgnet_graph_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph
             bond_graph=bond_graph if len(bond_graph) else np.zeros((0,), dtype=np.int32),
             neighbor_image=image.astype(np.float64),
             distance=distance,
-            center_index=center,
+            center_index=atom_graph[:, 0].astype(np.int64),
         )
     if engine != "numpy":
         raise ValueError(f"engine must be 'numba' or 'numpy', got {engine!r}")
@@ -164,16 +164,16 @@ def _neighbor_list(frac_coords, lattice, cutoff_A):
 
 
 def _numba_graph(frac_coords, lattice, atom_graph_cutoff_A, bond_graph_cutoff_A):
-    """(center, atom_graph, image, distance, directed2undirected, undirected2directed, bond_graph, atoms without
-    an edge, largest absolute image index) from the neighbour search and :func:`_bookkeeping_numba`."""
+    """(atom_graph, image, distance, directed2undirected, undirected2directed, bond_graph, atoms without an edge,
+    largest absolute image index) from the neighbour search and :func:`_bookkeeping_numba`."""
     center, neighbor, image, distance = _neighbor_list(frac_coords, lattice, atom_graph_cutoff_A)
-    (center, atom_graph, image, distance, d2u, u2d, bond_graph, n_missing, n_isolated,
+    (atom_graph, image, distance, d2u, u2d, bond_graph, n_missing, n_isolated,
      max_image) = _bookkeeping_numba(center.astype(np.int64, copy=False), neighbor.astype(np.int64, copy=False),
                                      np.asarray(image, dtype=np.float64).reshape(-1, 3), distance, len(frac_coords),
                                      float(bond_graph_cutoff_A), NUMERICAL_TOL_A)
     if n_missing:
         raise ValueError(f"{n_missing} directed edge(s) have no reverse edge in the neighbour list")
-    return center, atom_graph, image, distance, d2u, u2d, bond_graph, n_isolated, max_image
+    return atom_graph, image, distance, d2u, u2d, bond_graph, n_isolated, max_image
 
 
 def chgnet_payload_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_graph_cutoff_A: float,
@@ -192,7 +192,7 @@ def chgnet_payload_arrays(frac_coords: np.ndarray, lattice: np.ndarray, atom_gra
         Atoms that are the center of no edge.
     """
     if engine == "numba":
-        _, atom_graph, image, _, d2u, u2d, bond_graph, n_isolated, max_image = _numba_graph(
+        atom_graph, image, _, d2u, u2d, bond_graph, n_isolated, max_image = _numba_graph(
             frac_coords, lattice, atom_graph_cutoff_A, bond_graph_cutoff_A)
     else:
         arrays = chgnet_graph_arrays(frac_coords, lattice, atom_graph_cutoff_A, bond_graph_cutoff_A, engine=engine)
@@ -221,8 +221,8 @@ def _bookkeeping_numba(center_in, neighbor_in, image_in, distance_in, n_atoms, b
     Parameters: the neighbour list as ``find_points_in_spheres`` returns it, ``center_in``, ``neighbor_in``
     (m,) int64, ``image_in`` (m, 3) float64, ``distance_in`` (m,) float64 (Å); ``n_atoms``; ``bond_cutoff``
     (Å); ``tol``, the self-pair distance tolerance (Å).
-    Returns, for the directed edges without self pairs, ``center`` (n_dir,) int64, ``atom_graph`` (n_dir, 2)
-    int32, ``image`` (n_dir, 3) int64, ``distance`` (n_dir,) float64; then ``directed2undirected`` (n_dir,)
+    Returns, for the directed edges without self pairs, ``atom_graph`` (n_dir, 2) int32 (center, neighbour),
+    ``image`` (n_dir, 3) int64, ``distance`` (n_dir,) float64; then ``directed2undirected`` (n_dir,)
     int32, ``undirected2directed`` (n_und,) int32, ``bond_graph`` (n_angle, 5) int32, the number of directed
     edges without a reverse (the three previous outputs are empty when it is not 0), the number of atoms
     without an edge and the largest absolute image index.
@@ -306,7 +306,7 @@ def _bookkeeping_numba(center_in, neighbor_in, image_in, distance_in, n_atoms, b
         for t in range(out_start[c], out_start[c + 1]):
             head[neighbor[out_edges[t]]] = -1
     if n_missing:
-        return (center, atom_graph, image, distance, np.empty(0, np.int32), np.empty(0, np.int32),
+        return (atom_graph, image, distance, np.empty(0, np.int32), np.empty(0, np.int32),
                 np.empty((0, 5), np.int32), n_missing, n_isolated, max_image)
 
     # The first of each pair (in list order) creates the undirected edge.
@@ -369,4 +369,4 @@ def _bookkeeping_numba(center_in, neighbor_in, image_in, distance_in, n_atoms, b
                         bond_graph[r, 3] = d2u[o]
                         bond_graph[r, 4] = o
                         r += 1
-    return center, atom_graph, image, distance, d2u, u2d, bond_graph, 0, n_isolated, max_image
+    return atom_graph, image, distance, d2u, u2d, bond_graph, 0, n_isolated, max_image

@@ -124,7 +124,3 @@ class BatchLayout:
                 g[key] = local[key][s[i] : s[i + 1]]
             out.append(g)
         return out
-
-    def owners(self, batch: Mapping, kind: str) -> np.ndarray:
-        """Graph index of each row of kind ``kind``: int64 array of shape ``(total rows,)``."""
-        return np.repeat(np.arange(self.n_graphs(batch), dtype=np.int64), self._rows(batch, kind))
