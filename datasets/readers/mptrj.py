@@ -15,6 +15,7 @@ Units and conventions of the source and what the frame table gets:
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import re
@@ -196,13 +197,21 @@ def _salvage(piece: bytes, file: str, accounting: Accounting) -> Iterator[tuple[
 
 
 def _materials(fh, whole: bool, file: str, accounting: Accounting) -> Iterator[tuple[str, object]]:
-    """(mp_id, frames) of every material: orjson on whole-material pieces (the fast path), ijson on failure."""
+    """(mp_id, frames) of every material: orjson on whole-material pieces (the fast path); on failure Python's
+    json, which also takes the bare ``NaN`` / ``Infinity`` that Python and pymatgen write for non-finite floats
+    (so such a frame is counted by the frame checks, e.g. ``nan_energy``); then ijson up to the damage."""
     for piece in _pieces(fh, whole):
         try:
             obj = orjson.loads(piece)
         except orjson.JSONDecodeError:
-            yield from _salvage(piece, file, accounting)
-            continue
+            try:
+                obj = json.loads(piece)
+            except (ValueError, UnicodeDecodeError):
+                yield from _salvage(piece, file, accounting)
+                continue
+            if not isinstance(obj, dict):
+                yield from _salvage(piece, file, accounting)
+                continue
         yield from obj.items()
 
 

@@ -54,6 +54,27 @@ def test_mptrj_nan_energy_unknown_element_and_broken_structure(tmp_path, mptrj_d
     assert all(e.file == str(path) for e in acc.examples)
 
 
+def test_mptrj_bare_nan_and_infinity_are_frames_not_a_broken_material(tmp_path, mptrj_doc):
+    """Python's json and pymatgen's encoder write float('nan') as a bare NaN token (not strict JSON): the frame
+    is skipped for its energy and the other frames of its material are still read."""
+    (a_mp, a_f), = _first_frames(mptrj_doc, 1)
+    n_frames_a = len(mptrj_doc[a_mp])
+    assert n_frames_a > 1
+    mptrj_doc[a_mp][a_f]["uncorrected_total_energy"] = float("nan")
+    last_mp = list(mptrj_doc)[-1]
+    last_f = list(mptrj_doc[last_mp])[-1]
+    mptrj_doc[last_mp][last_f]["uncorrected_total_energy"] = float("inf")
+    path = tmp_path / "mptrj_nan.json"
+    path.write_text(json.dumps(mptrj_doc))  # allow_nan: NaN and Infinity tokens
+    assert b"NaN" in path.read_bytes() and b"Infinity" in path.read_bytes()
+    acc = _consume(path)
+    total = sum(len(f) for f in mptrj_doc.values())
+    assert acc.total == total and acc.failed == 0
+    assert acc.read == total - 2 and acc.skipped_reasons == {"nan_energy": 2}  # non-finite energies
+    keys = {e.key for e in acc.examples}
+    assert f"{a_mp}/{a_f}" in keys and f"{last_mp}/{last_f}" in keys
+
+
 def test_mptrj_truncated_file_reads_what_it_can(tmp_path, shared_samples):
     data = (shared_samples / "mptrj_sample.json").read_bytes()
     path = tmp_path / "mptrj_trunc.json"
