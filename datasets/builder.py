@@ -34,12 +34,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .accounting import Accounting
-from .frames import FRAME_SCHEMA, METHODS, hill_formula
+from .frames import FRAME_SCHEMA, METHODS, chemical_symbols
 
 __all__ = ["RawFrame", "ColumnBatch", "SegmentBatcher", "FrameBuilder", "raw_frames", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
 
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118
+
+# Hill order as ranks by Z: alphabetical by symbol; with carbon present, C first, then H, then alphabetical.
+_SYMBOLS = pa.array(chemical_symbols[: MAX_Z + 1], pa.string())
+_ALPHA_RANK = np.argsort(np.argsort(np.array(chemical_symbols[: MAX_Z + 1], dtype=object)))
+_HILL_RANK_WITH_C = _ALPHA_RANK + 2
+_HILL_RANK_WITH_C[6], _HILL_RANK_WITH_C[1] = 0, 1
 
 
 def raw_frames(batches) -> Iterator["RawFrame"]:
@@ -408,7 +414,6 @@ class FrameBuilder:
         self.accounting = accounting
         self.batch_size = int(batch_size)
         self.theory = theory
-        self._formula_cache: dict[bytes, str] = {}
         self._label_cache: dict[tuple, str] = {}
         self._records: list[RawFrame] = []
 
@@ -449,21 +454,24 @@ class FrameBuilder:
         return self._finish(_Parts.concat(parts))
 
     # -- internals -------------------------------------------------------------------------------------
-    def _formulas(self, sp_z: np.ndarray, counts: np.ndarray, sp_off: np.ndarray) -> list[str]:
-        """Hill formula of each frame from its distinct Z ``sp_z`` and ``counts`` (frame i: sp_off[i]:sp_off[i+1])."""
-        code = (sp_z.astype(np.int64) << 32) | counts.astype(np.int64)
-        blob = code.tobytes()
-        bounds = (sp_off.astype(np.int64) * 8).tolist()
-        keys = [blob[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        cache = self._formula_cache
-        out = list(map(cache.get, keys))
-        for i, f in enumerate(out):
-            if f is None:
-                a, b = sp_off[i], sp_off[i + 1]
-                f = out[i] = hill_formula(sp_z[a:b], counts[a:b])
-                if len(cache) < 100_000:
-                    cache[keys[i]] = f
-        return out
+    @staticmethod
+    def _formulas(sp_z: np.ndarray, counts: np.ndarray, sp_off: np.ndarray) -> pa.Array:
+        """Hill formula of each frame (:func:`~monoculture.datasets.frames.hill_formula`) from its distinct Z
+        ``sp_z`` and ``counts`` (frame i: sp_off[i]:sp_off[i+1]), built for the whole batch at once: the
+        species are put in Hill order with one sort, each becomes a symbol + count token, and Arrow joins
+        the tokens of each frame."""
+        n = len(sp_off) - 1
+        if not len(sp_z):
+            return pa.array([""] * n, pa.string())
+        frame = np.repeat(np.arange(n), np.diff(sp_off))
+        has_carbon = np.zeros(n, bool)
+        has_carbon[frame[sp_z == 6]] = True
+        rank = np.where(has_carbon[frame], _HILL_RANK_WITH_C[sp_z], _ALPHA_RANK[sp_z])
+        order = np.argsort(frame * 256 + rank, kind="stable")
+        z, c = sp_z[order], counts[order]
+        count_text = pc.if_else(pa.array(c == 1), "", pc.cast(pa.array(c.astype(np.int64)), pa.string()))
+        tokens = pc.binary_join_element_wise(_SYMBOLS.take(pa.array(z.astype(np.int64))), count_text, "")
+        return pc.binary_join(pa.ListArray.from_arrays(pa.array(sp_off.astype(np.int32)), tokens), "")
 
     def _labels(self, functionals: list, hubbard_u: list, basis: list) -> list[str]:
         try:
@@ -565,15 +573,17 @@ class FrameBuilder:
 
             def pick(col):
                 return [col[i] for i in keep_list]
-        atom_keep = valid[frame_of_atom]
+        every = n_valid == n
+        atom_keep = None if every else valid[frame_of_atom]
         lens = lengths[keep]
         offsets = np.zeros(n_valid + 1, dtype=np.int32)
         np.cumsum(lens, out=offsets[1:])
-        z = numbers[atom_keep].astype(np.uint8)
+        z = (numbers if every else numbers[atom_keep]).astype(np.uint8)
 
         def vec3_lists(flat_all, present_all):
             present = present_all[keep]
-            flat = flat_all[atom_keep[np.repeat(present_all, lengths)]]
+            # flat_all holds the atoms of the frames with values only; with every frame kept, all of them
+            flat = flat_all if every else flat_all[atom_keep[np.repeat(present_all, lengths)]]
             offs = np.zeros(n_valid + 1, dtype=np.int32)
             np.cumsum(np.where(present, lens, 0), out=offs[1:])
             values = pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel(), pa.float64()), 3)
@@ -633,7 +643,7 @@ class FrameBuilder:
             "species": pa.ListArray.from_arrays(pa.array(sp_off, pa.int32()), pa.array(sp_z, pa.uint8())),
             "species_counts": pa.ListArray.from_arrays(pa.array(sp_off, pa.int32()),
                                                        pa.array(ucount.astype(np.int32), pa.int32())),
-            "formula": pa.array(formulas, pa.string()),
+            "formula": formulas,
             "energy_eV": nullable(e, he),
             "energy_per_atom_eV": nullable(e / np.maximum(lens, 1), he),
             "fmax_eV_A": nullable(fmax[keep], hf),
@@ -642,7 +652,7 @@ class FrameBuilder:
             "pressure_GPa": nullable(pressure[keep], hs),
             "volume_A3": nullable(vol, np.isfinite(vol)),
             "temperature_K": nullable(temperature[keep], has_t[keep]),
-            "method": pa.array([m if m in METHODS else "unknown" for m in pick(p.method)], pa.string()),
+            "method": _methods(pick(p.method)),
             "level_of_theory": pa.array(self._labels(functionals, hubbard_u, basis), pa.string()),
             "functional": pa.array(functionals, pa.string()),
             "hubbard_u": pa.array(hubbard_u, pa.bool_()),
@@ -652,6 +662,20 @@ class FrameBuilder:
             "smiles": strings(p.smiles),
         }
         return pa.Table.from_arrays([arrays[name] for name in FRAME_SCHEMA.names], schema=FRAME_SCHEMA)
+
+
+def _methods(values: list) -> pa.Array:
+    """The method column: values outside :data:`~monoculture.datasets.frames.METHODS` become ``unknown``."""
+    try:
+        known = set(values) <= _METHOD_SET
+    except TypeError:  # an unhashable value from some reader
+        known = False
+    if not known:
+        values = [m if m in METHODS else "unknown" for m in values]
+    return pa.array(values, pa.string())
+
+
+_METHOD_SET = frozenset(METHODS)
 
 
 def _string_array(values: list) -> pa.Array:
@@ -829,6 +853,8 @@ def _stress(col: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _scalars(col: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame numbers (n,) float64 (NaN where None) and present (n,) bool."""
     n = len(col)
+    if isinstance(col, (list, tuple)) and col.count(None) == n:  # e.g. no temperature in the whole batch
+        return np.full(n, np.nan), np.zeros(n, bool)
     types = set(map(type, col))
     if types <= {float, int, _NONE}:
         try:

@@ -2,11 +2,16 @@
 
 Frames are made from the real structures of the bundled sample data (ASE ``bulk`` prototypes) by, per
 frame and from a seeded generator: substitution of each element by a chemically similar one (same group
-of the periodic table, :data:`SIMILAR`), a supercell (1-2 repeats along each axis), an isotropic strain
+of the periodic table, :data:`SIMILAR`), a supercell (1-2 repeats along each axis by default, or sized
+to a requested mean number of atoms per frame: ``mean_atoms``), an isotropic strain
 (+-4 %), and a thermal rattle (Gaussian displacements of variance k_B T / (m omega^2), omega = 2 pi 5 THz).
 Labels are SYNTHETIC, not physics: energy = sum of per-element reference energies (-3 eV/atom +
 noise), forces ~ N(0, 0.05 + T/2000 eV/Å) per component, stress ~ N(0, 0.5 GPa) plus a strain term. Use
 the files to measure readers and analyzers at scale, never as training data.
+
+The bundled prototypes have 2.9 atoms on average, so the default frames have about 6 atoms; the real MPTrj
+has 31.2 atoms per frame (49,295,660 atoms in 1,580,395 frames, Deng et al., Nat. Mach. Intell. 2023),
+which ``mean_atoms=31`` imitates: per-frame costs of readers depend on it.
 
 Every file gets a sidecar ``<file>.truth.json`` with the exact counts an audit must reproduce: frames,
 structures and atoms per element, level of theory (Materials Project +U rules), method and temperature.
@@ -83,7 +88,10 @@ def base_structures() -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
 class SyntheticFrames:
     """Seeded generator of synthetic frames; counts what it made in :attr:`truth`."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, mean_atoms: float | None = None):
+        if mean_atoms is not None and not mean_atoms >= 1:
+            raise ValueError(f"mean_atoms must be at least 1, got {mean_atoms}")
+        self.mean_atoms = mean_atoms
         self.rng = np.random.default_rng(seed)
         self.bases = base_structures()
         self.similar = _similar_table()
@@ -103,7 +111,10 @@ class SyntheticFrames:
             group = self.similar.get(int(z))
             if group is not None and rng.random() < 0.5:
                 numbers[numbers == z] = group[rng.integers(len(group))]
-        reps = rng.integers(1, 3, size=3) if len(numbers) < 4 else np.array([1, 1, rng.integers(1, 3)])
+        if self.mean_atoms is None:
+            reps = rng.integers(1, 3, size=3) if len(numbers) < 4 else np.array([1, 1, rng.integers(1, 3)])
+        else:
+            reps = self._repeats(len(numbers))
         shifts = np.stack(np.meshgrid(*[np.arange(r) for r in reps], indexing="ij"), -1).reshape(-1, 3) @ cell
         pos = (pos[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
         numbers = np.tile(numbers, len(shifts))
@@ -122,6 +133,15 @@ class SyntheticFrames:
         self._count(numbers, temperature_K, method)
         return {"numbers": numbers, "positions": pos, "cell": cell, "energy": energy, "forces": forces,
                 "stress_GPa": stress}
+
+    def _repeats(self, n_base: int) -> np.ndarray:
+        """Supercell repeats (3,) for a frame of about a target size drawn around :attr:`mean_atoms`: a
+        log-normal size (sigma 0.5, mean ``mean_atoms``), split into near-equal repeats along the axes."""
+        target = self.mean_atoms * np.exp(self.rng.normal(-0.125, 0.5)) / n_base  # E[exp(N(-s²/2, s))] = 1
+        a = max(1, int(round(target ** (1 / 3))))
+        b = max(1, int(round((target / a) ** 0.5)))
+        c = max(1, int(round(target / (a * b))))
+        return np.array([a, b, c])
 
     def _count(self, numbers: np.ndarray, temperature_K, method: str) -> None:
         zs, counts = np.unique(numbers, return_counts=True)
@@ -162,13 +182,15 @@ def _structure_dict(numbers, pos, cell) -> dict:
             "lattice": {"matrix": cell.tolist(), "pbc": [True, True, True]}, "properties": {}, "sites": sites}
 
 
-def write_mptrj(path, n_frames: int, seed: int = 0, frames_per_material: int = 8) -> dict:
+def write_mptrj(path, n_frames: int, seed: int = 0, frames_per_material: int = 8,
+                mean_atoms: float | None = None) -> dict:
     """Write a synthetic MPTrj JSON with ``n_frames`` frames; returns (and writes) the truth sidecar.
+    ``mean_atoms``: mean atoms per frame to aim at (default: the prototypes in 1-2 repeats, about 6).
 
     Frames of one material are a relaxation-like series of the same generated structure family; stress is
     written in kBar with the VASP sign, as in the real file.
     """
-    gen = SyntheticFrames(seed)
+    gen = SyntheticFrames(seed, mean_atoms)
     path = Path(path)
     with open(path, "wb") as fh:
         fh.write(b"{")
@@ -202,12 +224,14 @@ def _ndarray(a: np.ndarray) -> dict:
     return {"__ndarray__": [list(a.shape), str(a.dtype), a.ravel().tolist()]}
 
 
-def write_omat24(folder, n_frames: int, seed: int = 0, rows_per_shard: int = 100_000) -> dict:
+def write_omat24(folder, n_frames: int, seed: int = 0, rows_per_shard: int = 100_000,
+                 mean_atoms: float | None = None) -> dict:
     """Write synthetic OMat24-style ``.aselmdb`` shards, one folder per subset, in the encoding of
-    ``ase_db_backends.aselmdb.LMDBDatabase`` (zlib-compressed ASE JSON per row, ``nextid`` key)."""
+    ``ase_db_backends.aselmdb.LMDBDatabase`` (zlib-compressed ASE JSON per row, ``nextid`` key);
+    ``mean_atoms`` as in :func:`write_mptrj`."""
     import lmdb
 
-    gen = SyntheticFrames(seed)
+    gen = SyntheticFrames(seed, mean_atoms)
     folder = Path(folder)
     per_subset = np.full(len(_OMAT_SUBSETS), n_frames // len(_OMAT_SUBSETS))
     per_subset[: n_frames % len(_OMAT_SUBSETS)] += 1
@@ -242,10 +266,10 @@ def write_omat24(folder, n_frames: int, seed: int = 0, rows_per_shard: int = 100
     return truth
 
 
-def synthesize(like: str, n_frames: int, out, seed: int = 0) -> dict:
-    """Dispatch for ``monoculture synth --like mptrj|omat24``."""
+def synthesize(like: str, n_frames: int, out, seed: int = 0, mean_atoms: float | None = None) -> dict:
+    """Dispatch for ``monoculture synth --like mptrj|omat24 [--mean-atoms N]``."""
     if like == "mptrj":
-        return write_mptrj(out, n_frames, seed)
+        return write_mptrj(out, n_frames, seed, mean_atoms=mean_atoms)
     if like == "omat24":
-        return write_omat24(out, n_frames, seed)
+        return write_omat24(out, n_frames, seed, mean_atoms=mean_atoms)
     raise ValueError(f"--like must be mptrj or omat24, got {like!r}")

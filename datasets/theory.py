@@ -35,15 +35,29 @@ def mp_hubbard_u(numbers) -> bool:
     return any(anion in zs and not zs.isdisjoint(metals) for anion, metals in mp_u_elements().items())
 
 
+@lru_cache(maxsize=1)
+def _mp_u_bits() -> np.ndarray:
+    """Per Z (0..255) the bits of the rule: bit 2k for the k-th anion, bit 2k + 1 for its metals."""
+    bits = np.zeros(256, np.int64)
+    for k, (anion, metals) in enumerate(mp_u_elements().items()):
+        bits[anion] |= 1 << (2 * k)
+        bits[list(metals)] |= 1 << (2 * k + 1)
+    return bits
+
+
 def mp_hubbard_u_mask(species_flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Vectorised :func:`mp_hubbard_u` over frames given flat species lists and offsets (n_frames + 1,)."""
+    """Vectorised :func:`mp_hubbard_u` over frames given flat species lists and offsets (n_frames + 1,):
+    the rule's bits of every atom are OR-ed per frame, then a frame is +U when an anion bit and the bit of
+    its metals are both set."""
+    offsets = np.asarray(offsets, np.int64)
     n = len(offsets) - 1
-    frame = np.repeat(np.arange(n), np.diff(offsets))
     out = np.zeros(n, dtype=bool)
-    for anion, metals in mp_u_elements().items():
-        has_anion = np.zeros(n, bool)
-        has_anion[frame[species_flat == anion]] = True
-        has_metal = np.zeros(n, bool)
-        has_metal[frame[np.isin(species_flat, list(metals))]] = True
-        out |= has_anion & has_metal
+    sizes = np.diff(offsets)
+    filled = np.flatnonzero(sizes > 0)
+    if not len(filled):
+        return out
+    bits = _mp_u_bits()[np.asarray(species_flat, np.int64)]
+    per_frame = np.bitwise_or.reduceat(bits, offsets[filled])
+    for k in range(len(mp_u_elements())):
+        out[filled] |= ((per_frame >> (2 * k)) & 3) == 3
     return out

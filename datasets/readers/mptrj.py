@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import mmap
 import os
 import re
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from operator import itemgetter
 from pathlib import Path
 
 import ijson
+import numpy as np
 import orjson
 from ase.data import atomic_numbers
 
@@ -45,14 +47,21 @@ _BRACE_CANDIDATE = re.compile(rb'\{(?=\s*"[^"\\\-]{0,200}-)')
 _BLANKS = b" \t\n\r\x0b\x0c"  # what bytes.strip() removes
 
 
+# `{"<mp_id>": {"<frame_id>": {"structure": {` (a frame may put another key first)
+_MPTRJ_HEAD = re.compile(rb'\s*\{\s*"[^"\\]{1,200}"\s*:\s*\{\s*"[^"\\]{1,200}"\s*:\s*\{\s*"[^"\\]{1,60}"\s*:')
+
+
 def sniff(path: Path, head: bytes) -> bool:
-    """An MPTrj file starts ``{"<mp_id>": {"<frame_id>": {"structure": ...``."""
+    """An MPTrj file starts ``{"<mp_id>": {"<frame_id>": {"structure": ...``: an object of objects of
+    frame objects, whose first 4 kB name a pymatgen structure or an MPTrj frame key (a real frame's
+    structure alone is longer than that, so the energy keys may come later)."""
     if path.suffix == ".gz":
         with open_maybe_compressed(path) as fh:
             head = fh.read(4096)
     text = head.lstrip()[:2048]
     return text.startswith(b"{") and b'"structure"' in text and (
         b"uncorrected_total_energy" in head or b'"force"' in head or b'"mp_id"' in head
+        or (b"pymatgen.core.structure" in head and _MPTRJ_HEAD.match(head) is not None)
     )
 
 
@@ -338,58 +347,288 @@ def _nan_fill(n: int) -> list[float]:
     return [math.nan] * n
 
 
+#: Read MPTrj files with the compiled scanner (:mod:`._mptrj_scan`) from this size on (bytes). Its first
+#: use compiles it (about 15-20 s, then cached on disk), which only pays off on large files; smaller files
+#: are read by the reference reader alone. The two give the same batches and accounting (tested).
+SCAN_MIN_BYTES = 32 << 20
+
+
 def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
                  batch_size: int = 4096) -> Iterator[list]:
     """Yield batches of ``batch_size`` MPTrj frames, each a list of segments for
     :meth:`~monoculture.datasets.builder.FrameBuilder.build`; malformed frames are counted as failed,
     frames without energy as skipped.
 
-    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. The file is
-    cut into materials (:func:`_pieces`) and each is parsed with orjson, which is several times faster than
-    a token-level streaming parser and still holds only one block of the file in memory. A regular
-    material goes into flat columns at once (:func:`_add_material`); any other is read frame by frame into
-    rows (:func:`_row`), with the accounting of every frame.
+    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. Files of
+    :data:`SCAN_MIN_BYTES` or more are read in 8 MB blocks by the compiled scanner, which writes regular
+    materials straight into flat columns and hands every other material to the reference reader. The
+    reference reader cuts the file into materials (:func:`_pieces`) and parses each with orjson; a
+    regular material goes into flat columns at once (:func:`_add_material`), any other is read frame by
+    frame into rows (:func:`_row`), with the accounting of every frame. Both hold one block of the file in
+    memory.
     """
     file = str(path)
-    if shard is None:
-        opener = open_maybe_compressed(path)
-    else:
-        opener = open(path, "rb")
+    compressed = shard is None and path.suffix in (".gz", ".bz2", ".xz", ".lzma")
+    whole = shard is None
+    opener = open_maybe_compressed(path) if whole else open(path, "rb")
+    span = (0, os.path.getsize(path)) if whole else shard
+    scan = (span[1] - span[0]) * (4 if compressed else 1) >= SCAN_MIN_BYTES
     batcher = SegmentBatcher(batch_size, _new_columns)
-    errors = (StructureDictError, TypeError, ValueError, KeyError, AttributeError)
     with opener as fh:
-        if shard is not None:
-            fh.seek(shard[0])
-            fh = io.BytesIO(fh.read(shard[1] - shard[0])) if shard[1] - shard[0] < (64 << 20) else _Bounded(fh, shard[1] - shard[0])
         try:
-            for mp_id, frames in _materials(fh, shard is None, file, accounting):
-                if not isinstance(frames, dict):
-                    accounting.fail(file, mp_id, "bad_record", f"expected an object of frames, got {type(frames).__name__}")
-                    continue
-                if _add_material(batcher.columns(), mp_id, frames):
-                    batcher.added(len(frames))
-                    if batcher.pending >= batch_size:
-                        yield from batcher.ready()
-                    continue
-                for frame_id, rec in frames.items():
-                    if not isinstance(rec, dict) or "structure" not in rec:
-                        accounting.fail(file, f"{mp_id}/{frame_id}", "bad_record", "frame has no 'structure'")
-                        continue
-                    if rec.get("uncorrected_total_energy") is None and rec.get("corrected_total_energy") is None:
-                        accounting.skip(file, f"{mp_id}/{frame_id}", "missing_energy", "energy is null")
-                        continue
-                    try:
-                        row = _row(mp_id, frame_id, rec)
-                    except errors as exc:
-                        accounting.fail(file, f"{mp_id}/{frame_id}", "bad_structure", str(exc)[:200])
-                        continue
-                    batcher.add_row(row)
-                    yield from batcher.ready()
+            stream = fh
+            if scan and not compressed:  # the scanner reads the file through a memory map
+                left = yield from _scanned_mapped(fh, span, whole, file, accounting, batcher)
+                stream = None
+                if left is not None:  # the reference reader takes over from there
+                    fh.seek(left)
+                    stream = _Prefixed(b"{" if whole else b"", _Bounded(fh, span[1] - left))
+            else:
+                if shard is not None:
+                    fh.seek(shard[0])
+                    n = shard[1] - shard[0]
+                    fh = stream = io.BytesIO(fh.read(n)) if n < (64 << 20) else _Bounded(fh, n)
+                if scan:
+                    stream = yield from _scanned(fh, whole, file, accounting, batcher)
+            if stream is not None:
+                for mp_id, frames in _materials(stream, whole, file, accounting):
+                    yield from _reference_material(batcher, file, accounting, mp_id, frames)
         except (EOFError, OSError) as exc:  # corrupt compressed stream
             accounting.fail(file, "stream", "truncated_or_corrupt_file", str(exc)[:200])
     rest = batcher.rest()
     if rest is not None:
         yield rest
+
+
+_ROW_ERRORS = (StructureDictError, TypeError, ValueError, KeyError, AttributeError)
+
+
+def _reference_material(batcher: SegmentBatcher, file: str, accounting: Accounting, mp_id: str,
+                        frames) -> Iterator[list]:
+    """Add one parsed material: into flat columns when regular, else frame by frame with the accounting
+    of each; yield the batches it completes."""
+    if not isinstance(frames, dict):
+        accounting.fail(file, mp_id, "bad_record", f"expected an object of frames, got {type(frames).__name__}")
+        return
+    if _add_material(batcher.columns(), mp_id, frames):
+        batcher.added(len(frames))
+        if batcher.pending >= batcher.batch_size:
+            yield from batcher.ready()
+        return
+    for frame_id, rec in frames.items():
+        if not isinstance(rec, dict) or "structure" not in rec:
+            accounting.fail(file, f"{mp_id}/{frame_id}", "bad_record", "frame has no 'structure'")
+            continue
+        if rec.get("uncorrected_total_energy") is None and rec.get("corrected_total_energy") is None:
+            accounting.skip(file, f"{mp_id}/{frame_id}", "missing_energy", "energy is null")
+            continue
+        try:
+            row = _row(mp_id, frame_id, rec)
+        except _ROW_ERRORS as exc:
+            accounting.fail(file, f"{mp_id}/{frame_id}", "bad_structure", str(exc)[:200])
+            continue
+        batcher.add_row(row)
+        yield from batcher.ready()
+
+
+_BLANK_BYTES = np.array([32, 9, 10, 13], np.uint8)
+# Pages of a memory map already scanned are given back with this advice (None where mmap has none).
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
+
+
+def _scanned_mapped(fh, span: tuple[int, int], whole: bool, file: str, accounting: Accounting,
+                    batcher: SegmentBatcher):
+    """:func:`_scanned` for an uncompressed file, read through a read-only memory map of ``fh`` (no copy
+    of the bytes); ``span`` is the (start, end) byte range to read. The pages already scanned are given
+    back to the kernel as the scan goes (``MADV_DONTNEED``), so resident memory stays at one window of the
+    file whatever its size. Returns None when the range was read to its end, else the file offset from
+    which the reference reader must read the rest (see :func:`_scanned`)."""
+    from ._mptrj_scan import ERROR, FULL, Scanner
+
+    start, end = span
+    if end <= start:
+        return None
+    scanner = Scanner()
+    page = mmap.PAGESIZE
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+        buf = np.frombuffer(mapped, np.uint8)
+        try:
+            pos = start
+            if whole:  # skip blanks and the opening brace
+                while pos < end and buf[pos] in _BLANK_BYTES:
+                    pos += 1
+                if pos < end and buf[pos] == 123:
+                    pos += 1
+            after = False
+            released = start - start % page
+            while True:
+                status, pos, after = scanner(buf, pos, end, after)
+                yield from _emit_scanned(scanner, buf, batcher, file, accounting)
+                done = pos - pos % page
+                if done - released >= (16 << 20) and _DONTNEED is not None:
+                    mapped.madvise(_DONTNEED, released, done - released)
+                    released = done
+                if status != FULL:
+                    break
+                if scanner.cnt[3] == 0:
+                    scanner.grow()
+            if status == ERROR:
+                return pos
+            skip = 1 if whole and pos < end and buf[pos] == 125 else 0  # the file's closing brace
+            if _blank(buf, pos + skip, end):  # also a shard or a file that ends after a material
+                return None
+            return pos
+        finally:
+            del buf
+
+
+def _blank(buf: np.ndarray, start: int, end: int) -> bool:
+    """Only JSON blanks in ``buf[start:end]``."""
+    return bool(np.isin(buf[start:end], _BLANK_BYTES).all())
+
+
+def _scanned(fh, whole: bool, file: str, accounting: Accounting, batcher: SegmentBatcher,
+             block_size: int = 8 << 20):
+    """Read the stream with the compiled scanner; yield the batches completed.
+
+    Returns None when the stream was read to its end, or a stream of what is left (from the start of a
+    material with invalid JSON, or of anything after the last material other than the file's closing
+    brace) for the reference reader, which salvages what it can and counts the rest.
+    """
+    from ._mptrj_scan import ERROR, FULL, NEED_MORE, Scanner
+
+    scanner = Scanner()
+    readinto = getattr(fh, "readinto", None)
+    buf = np.empty(2 * block_size, np.uint8)  # buf[:n] holds the data not yet scanned, from pos on
+    n = pos = 0
+    after = False
+    started = not whole
+    eof = False
+    while True:
+        if n - pos + block_size > buf.shape[0]:  # one material longer than the buffer: grow it
+            grown = np.empty(2 * buf.shape[0], np.uint8)
+            grown[:n - pos] = buf[pos:n]
+            buf, n, pos = grown, n - pos, 0
+        elif pos:
+            buf[:n - pos] = buf[pos:n]
+            n, pos = n - pos, 0
+        if not started:  # a whole file: skip blanks and its opening brace (read in small pieces)
+            raw = fh.read(min(256, block_size))
+            block = raw.lstrip()
+            if raw and not block:
+                continue
+            if block[:1] == b"{":
+                block = block[1:]
+            started = True
+            eof = not raw
+        elif readinto is not None:  # straight into the buffer
+            block = None
+            got = readinto(buf[n:n + block_size])
+            eof = not got
+        else:
+            block = fh.read(block_size)
+            eof = not block
+        if block is not None:
+            got = len(block)
+            buf[n:n + got] = np.frombuffer(block, np.uint8)
+        n += got
+        while True:
+            status, pos, after = scanner(buf, pos, n, after)
+            yield from _emit_scanned(scanner, buf, batcher, file, accounting)
+            if status != FULL:
+                break
+            if scanner.cnt[3] == 0:
+                scanner.grow()
+        if status == NEED_MORE and not eof:
+            continue
+        rest = buf[pos:n].tobytes()
+        if status == NEED_MORE and not rest.strip():
+            return None
+        if status != ERROR and whole and rest[:1] == b"}":  # the file's closing brace: only blanks may follow
+            tail = rest[1:]
+            while not tail.strip():
+                tail = fh.read(block_size)
+                if not tail:
+                    return None
+            rest += tail
+        return _Prefixed((b"{" if whole else b"") + rest, fh)
+
+
+def _emit_scanned(scanner, buf: np.ndarray, batcher: SegmentBatcher, file: str,
+                  accounting: Accounting) -> Iterator[list]:
+    """Move the materials of the last scan, in file order, into the batcher: runs of regular materials as
+    column copies, each irregular one through the reference reader; yield the batches completed."""
+    m = int(scanner.cnt[3])
+    if not m:
+        return
+    for code, index, start, end in scanner.slow[: scanner.cnt[2]].tolist():  # numbers left to Python
+        value = float(buf[start:end].tobytes())
+        (scanner.positions, scanner.forces, scanner.cell, scanner.stress, scanner.energy)[code][index] = value
+    materials = scanner.materials[:m].tolist()
+    all_ids, all_keys = scanner.ids(buf)  # of the regular materials' frames, which are numbered in order
+    atom_start = np.zeros(int(scanner.cnt[0]) + 1, np.int64)
+    np.cumsum(scanner.frames[: int(scanner.cnt[0]), 2], out=atom_start[1:])
+    k = 0
+    while k < m:
+        if not materials[k][4]:
+            key_start, _, _, value_end = materials[k][:4]
+            piece = buf[key_start - 1:value_end].tobytes()  # "mp-1": {...}
+            for mp_id, frames in _materials(io.BytesIO(piece), False, file, accounting):
+                yield from _reference_material(batcher, file, accounting, mp_id, frames)
+            k += 1
+            continue
+        first = materials[k][5]
+        while k < m and materials[k][4]:
+            k += 1
+        last = materials[k - 1][6]
+        if last > first:
+            _add_scanned(batcher.columns(), scanner, first, last, int(atom_start[first]), int(atom_start[last]),
+                         all_ids[first:last], all_keys[first:last])
+            batcher.added(last - first)
+            if batcher.pending >= batcher.batch_size:
+                yield from batcher.ready()
+
+
+def _add_scanned(cb: ColumnBatch, scanner, f0: int, f1: int, a0: int, a1: int, ids: list, keys: list) -> None:
+    """Append frames ``f0:f1`` (atoms ``a0:a1``) of the scanner's buffers to ``cb``."""
+    k = f1 - f0
+    cb.lengths.frombytes(_bytes(scanner.frames[f0:f1, 2]))
+    cb.numbers.frombytes(_bytes(scanner.numbers[a0:a1]))
+    cb.positions.frombytes(_bytes(scanner.positions[3 * a0:3 * a1]))
+    cb.cell.frombytes(_bytes(scanner.cell[9 * f0:9 * f1]))
+    cb.pbc.frombytes(_bytes(scanner.pbc[3 * f0:3 * f1]))
+    cb.forces.frombytes(_bytes(scanner.forces[3 * a0:3 * a1]))
+    cb.has_forces.frombytes(_bytes(scanner.flags[2 * f0:2 * f1:2]))
+    cb.stress.frombytes(_bytes(scanner.stress[9 * f0:9 * f1]))
+    cb.has_stress.frombytes(_bytes(scanner.flags[2 * f0 + 1:2 * f1:2]))
+    cb.energy.extend(scanner.energy[f0:f1].tolist())
+    cb.ids.extend(ids)
+    cb.keys.extend(keys)
+    none = [None] * k
+    cb.temperature.extend(none)
+    cb.method.extend(["relax"] * k)
+    cb.subset.extend(none)
+    cb.charge.extend(none)
+    cb.spin.extend(none)
+
+
+def _bytes(values: np.ndarray) -> np.ndarray:
+    """The bytes of ``values`` (a contiguous copy when strided), for ``array.frombytes``."""
+    return np.ascontiguousarray(values).view(np.uint8)
+
+
+class _Prefixed:
+    """A stream that returns ``prefix`` and then what ``fh`` has left."""
+
+    def __init__(self, prefix: bytes, fh):
+        self._prefix = prefix
+        self._fh = fh
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            out, self._prefix = self._prefix, b""
+            return out + self._fh.read(size if size < 0 else max(size - len(out), 1))
+        return self._fh.read(size)
 
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:

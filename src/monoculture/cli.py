@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, required=True, help="number of frames")
     p.add_argument("--out", required=True, help="output file (mptrj) or folder (omat24)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mean-atoms", type=float, default=None,
+                   help="mean atoms per frame to aim at (default: small cells, about 6; the real MPTrj has 31)")
 
     p = sub.add_parser("demo", help="audit the sample data bundled with the package")
     p.add_argument("--out", default="demo_report", help="report folder (default ./demo_report)")
@@ -332,7 +334,7 @@ def cmd_synth(args) -> int:
 
     if args.frames < 1:
         raise UserError("--frames must be at least 1")
-    truth = synthesize(args.like, args.frames, args.out, seed=args.seed)
+    truth = synthesize(args.like, args.frames, args.out, seed=args.seed, mean_atoms=args.mean_atoms)
     print(f"wrote {truth['frames']} synthetic frames to {args.out} (truth counts beside it)")
     return 0
 
