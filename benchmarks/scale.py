@@ -2,7 +2,8 @@
 
 Prints one table, every number measured in this run on this machine (best of ``--repeat`` runs each):
 
-* ingest frames/s for MPTrj JSON and OMat24 .aselmdb: the raw parse limit, monoculture's frame production
+* ingest frames/s for MPTrj JSON (small synthetic cells, and frames of the real MPTrj's mean size, 31 atoms:
+  ``--mean-atoms``) and OMat24 .aselmdb: the raw parse limit, monoculture's frame production
   (``Dataset.batches``: every frame validated and turned into an Arrow batch), and the naive loops a user
   would write, with the ratios. The raw parse limit is the fastest plain decode of the bytes that was
   measured: for MPTrj the fastest of ijson ``kvitems`` over the file, orjson over the whole file, and orjson
@@ -243,19 +244,56 @@ def naive_aselmdb_pymatgen(folder: Path, limit: int) -> tuple[int, float]:
     return _naive_aselmdb_loop(folder, limit, per_row)
 
 
-def ingest_rows(mptrj: Path, omat: Path, naive_limit: int, repeat: int, jobs: int) -> tuple[list, list]:
+def _atoms_per_frame(path: Path) -> float:
+    truth = Path(str(path) + ".truth.json")
+    if not truth.exists():
+        truth = path / "truth.json"
+    t = json.loads(truth.read_text())
+    return sum(t["atoms_per_element"].values()) / t["frames"]
+
+
+def warm_scanner() -> float:
+    """Seconds to compile (first run on a machine) or load from numba's cache the MPTrj scanner."""
+    import numpy as np
+
+    t = time.perf_counter()
+    from monoculture.datasets.readers._mptrj_scan import Scanner
+
+    Scanner()(np.frombuffer(b'"a": {}', np.uint8), 0, 7, False)
+    return time.perf_counter() - t
+
+
+def mono_frames_reference(path: Path, repeat: int = 3) -> tuple[int, float]:
+    """:func:`mono_frames` with the compiled MPTrj scanner off (the reference reader: orjson per material)."""
+    from monoculture.datasets.readers import mptrj
+
+    saved = mptrj.SCAN_MIN_BYTES
+    mptrj.SCAN_MIN_BYTES = 1 << 62
+    try:
+        return mono_frames(path, repeat)
+    finally:
+        mptrj.SCAN_MIN_BYTES = saved
+
+
+def ingest_rows(mptrj_files: list[Path], omat: Path, naive_limit: int, repeat: int, jobs: int) -> tuple[list, list]:
     """The ingest table rows (strings) and notes on the raw decoders."""
     rows, notes = [], []
-    for label, path, raw, naives in (
-        ("MPTrj JSON", mptrj, raw_mptrj, [("ijson + Structure.from_dict", naive_mptrj)]),
-        ("OMat24 aselmdb", omat, raw_aselmdb, [("LMDBDatabase + toatoms, ASE only", naive_aselmdb),
-                                               ("LMDBDatabase + toatoms + AseAtomsAdaptor", naive_aselmdb_pymatgen)]),
-    ):
+    notes.append(f"MPTrj scanner: {warm_scanner():.1f} s to compile it or load it from numba's cache (not timed below)")
+    cases = [(f"MPTrj JSON ({_atoms_per_frame(p):.0f} atoms/frame)", p, raw_mptrj,
+              [("ijson + Structure.from_dict", naive_mptrj)]) for p in mptrj_files]
+    cases.append((f"OMat24 aselmdb ({_atoms_per_frame(omat):.0f} atoms/frame)", omat, raw_aselmdb,
+                  [("LMDBDatabase + toatoms, ASE only", naive_aselmdb),
+                   ("LMDBDatabase + toatoms + AseAtomsAdaptor", naive_aselmdb_pymatgen)]))
+    for label, path, raw, naives in cases:
         n_raw, t_raw, raw_label, variants = raw(path, repeat)
         n_mono, t_mono = mono_frames(path, repeat)
         r_raw, r_mono = _rate(n_raw, t_raw), _rate(n_mono, t_mono)
         notes.append(f"{label} raw decoders (frames/s): " + "; ".join(f"{lbl} {r:,.0f}" for lbl, r in variants)
                      + f" -> raw limit = {raw_label}")
+        if raw is raw_mptrj:
+            n_ref, t_ref = mono_frames_reference(path, repeat)
+            notes.append(f"{label}: monoculture with the reference reader instead of the scanner "
+                         f"{_rate(n_ref, t_ref):,.0f} frames/s ({_rate(n_ref, t_ref) / r_raw:.2f} of raw)")
         for naive_label, naive in naives:
             n_naive, t_naive = min((naive(path, naive_limit) for _ in range(repeat)), key=lambda r: r[1])
             r_naive = _rate(n_naive, t_naive)
@@ -346,6 +384,8 @@ def main(argv=None) -> None:
     parser.add_argument("--frames", type=int, default=20000, help="frames of the ingest files")
     parser.add_argument("--sizes", default="20000,60000,180000", help="MPTrj sizes (frames) for peak RSS")
     parser.add_argument("--naive-limit", type=int, default=2000, help="frames timed for the naive loops")
+    parser.add_argument("--mean-atoms", type=float, default=31.0,
+                        help="also time an MPTrj file of this mean frame size (the real MPTrj: 31; 0: skip)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each ingest measurement (best counts)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="also time frame production in this many processes (a separate row)")
@@ -369,6 +409,12 @@ def main(argv=None) -> None:
     omat = work / f"omat24_{args.frames}"
     if not mptrj.exists():
         synthesize("mptrj", args.frames, mptrj, seed=0)
+    mptrj_files = [mptrj]
+    if args.mean_atoms:
+        sized = work / f"mptrj_{args.frames}_{args.mean_atoms:g}atoms.json"
+        if not sized.exists():
+            synthesize("mptrj", args.frames, sized, seed=0, mean_atoms=args.mean_atoms)
+        mptrj_files.append(sized)
     if not omat.exists():
         synthesize("omat24", args.frames, omat, seed=0)
 
@@ -392,7 +438,7 @@ def main(argv=None) -> None:
         _print_big(big_audit(mptrj, big_gb, Path(args.workdir) if args.workdir else None))
         return
 
-    rows, notes = ingest_rows(mptrj, omat, args.naive_limit, args.repeat, args.jobs)
+    rows, notes = ingest_rows(mptrj_files, omat, args.naive_limit, args.repeat, args.jobs)
     print(f"| ingest ({args.frames:,} frames) | raw parse limit | monoculture | naive loop | monoculture / raw "
           "| monoculture / naive |")
     print("|---|---|---|---|---|---|")
