@@ -328,14 +328,24 @@ def big_audit(small_mptrj: Path, gigabytes: float, workdir: Path | None = None) 
 
 def audit_rss(path: Path, extra: list[str]) -> tuple[float, float, int]:
     """(peak RSS MiB, seconds, frames) of `monoculture audit PATH` in a fresh process."""
-    code = (
-        "import resource, sys, time, json;"
-        "from monoculture.cli import main;"
-        "t=time.perf_counter();"
-        f"rc=main(['audit', {str(path)!r}, '--quiet', '--json', sys.argv[1]] + {extra!r});"
-        "dt=time.perf_counter()-t;"
-        "print(json.dumps({'rc': rc, 'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'dt': dt}))"
-    )
+    # The child reports VmHWM, its own peak: ru_maxrss would also include the peak of this benchmark at the
+    # time it started the child, because Linux keeps ru_maxrss across exec.
+    code = "\n".join([
+        "import json, resource, sys, time",
+        "from monoculture.cli import main",
+        "def peak_mib():",
+        "    try:",
+        "        for line in open('/proc/self/status'):",
+        "            if line.startswith('VmHWM:'):",
+        "                return int(line.split()[1]) / 1024",
+        "    except OSError:",
+        "        pass",
+        "    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024",
+        "t = time.perf_counter()",
+        f"rc = main(['audit', {str(path)!r}, '--quiet', '--json', sys.argv[1]] + {extra!r})",
+        "dt = time.perf_counter() - t",
+        "print(json.dumps({'rc': rc, 'rss': peak_mib(), 'dt': dt}))",
+    ])
     out_json = Path(tempfile.mkstemp(suffix=".json")[1])
     proc = subprocess.run([sys.executable, "-c", code, str(out_json)], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -393,6 +403,7 @@ def main(argv=None) -> None:
                         help="also audit a synthetic MPTrj file of about this many GB (made, then deleted)")
     parser.add_argument("--big", action="store_true", help="same as --big-gb 2")
     parser.add_argument("--only-ingest", action="store_true", help="only the ingest table")
+    parser.add_argument("--no-ingest", action="store_true", help="skip the ingest table")
     parser.add_argument("--only-big", action="store_true", help="only the --big-gb audit")
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument("--workdir", default=None)
@@ -438,7 +449,8 @@ def main(argv=None) -> None:
         _print_big(big_audit(mptrj, big_gb, Path(args.workdir) if args.workdir else None))
         return
 
-    rows, notes = ingest_rows(mptrj_files, omat, args.naive_limit, args.repeat, args.jobs)
+    rows, notes = ([], []) if args.no_ingest else ingest_rows(mptrj_files, omat, args.naive_limit, args.repeat,
+                                                              args.jobs)
     print(f"| ingest ({args.frames:,} frames) | raw parse limit | monoculture | naive loop | monoculture / raw "
           "| monoculture / naive |")
     print("|---|---|---|---|---|---|")

@@ -1,8 +1,15 @@
 """MPTrj JSON reader: ``{mp_id: {frame_id: {structure, uncorrected_total_energy, force, stress, ...}}}``.
 
-The real file (``MPtrj_2022.9_full.json``) is 11 GB: it is streamed in 8 MB blocks cut at material
-boundaries, and each material is parsed with orjson (ijson's C backend re-reads a piece that orjson
-rejects, to salvage what precedes the damage), so memory holds one block at a time.
+The real file (``MPtrj_2022.9_full.json``) is 11 GB. Two readers give the same frames and accounting:
+
+* the compiled scanner (:mod:`._mptrj_scan`, files of :data:`SCAN_MIN_BYTES` or more) reads the bytes
+  (through a memory map, or in 8 MB blocks when compressed) and writes every regular material straight
+  into flat columns; it hands each other material, and everything after invalid JSON, to
+* the reference reader: the stream is cut into 8 MB blocks at material boundaries and each material is
+  parsed with orjson (Python's json takes NaN tokens; ijson's C backend re-reads a piece that both
+  reject, to salvage what precedes the damage).
+
+Either way memory holds one window of the file at a time.
 
 Units and conventions of the source and what the frame table gets:
 
