@@ -447,6 +447,20 @@ def _key_at(buf, i, n):
 
 
 @njit(cache=True, inline="always")
+def _open_object(buf, i, n):
+    """Position of the first key of the object at ``i``, or a status (an empty object is irregular where
+    the scanner expects members)."""
+    if i >= n:
+        return _INCOMPLETE
+    if buf[i] != 123:
+        return _IRREGULAR
+    i = _ws(buf, i + 1, n)
+    if i < n and buf[i] == 125:
+        return _IRREGULAR
+    return i
+
+
+@njit(cache=True, inline="always")
 def _next_member(buf, i, n, close):
     """After a member: (position of the next member or after the container, more members follow), or a
     status in the first slot."""
@@ -537,13 +551,11 @@ def _rows3(buf, i, n, rows, out, k, code, slow, cnt):
 def _site(buf, i, n, a, numbers, positions, slow, cnt, stack):
     """One site object at ``i`` (atom ``a``): its element into ``numbers[a]``, ``xyz`` into
     ``positions[3a:3a + 3]``. Returns the position after it or a status."""
-    if buf[i] != 123:
-        return _IRREGULAR
-    i = _ws(buf, i + 1, n)
+    i = _open_object(buf, i, n)
+    if i < 0:
+        return i
     seen_species = False
     seen_xyz = False
-    if i < n and buf[i] == 125:
-        return _IRREGULAR
     while True:
         ks, ke, i = _key_at(buf, i, n)
         if i < 0:
@@ -642,13 +654,11 @@ def _site(buf, i, n, a, numbers, positions, slow, cnt, stack):
 def _lattice(buf, i, n, f, cell, pbc, slow, cnt, stack):
     """The lattice object at ``i`` of frame ``f``: ``matrix`` into ``cell[9f:9f + 9]``, ``pbc`` into
     ``pbc[3f:3f + 3]`` (1, 1, 1 when missing). Returns the position after it or a status."""
-    if buf[i] != 123:
-        return _IRREGULAR
-    i = _ws(buf, i + 1, n)
+    i = _open_object(buf, i, n)
+    if i < 0:
+        return i
     seen_matrix = False
     seen_pbc = False
-    if i < n and buf[i] == 125:
-        return _IRREGULAR
     while True:
         ks, ke, i = _key_at(buf, i, n)
         if i < 0:
@@ -714,13 +724,11 @@ def _lattice(buf, i, n, f, cell, pbc, slow, cnt, stack):
 def _structure(buf, i, n, f, base, numbers, positions, cell, pbc, slow, cnt, stack):
     """The structure object at ``i`` of frame ``f`` whose atoms start at ``base``: (position after it or a
     status, number of sites)."""
-    if buf[i] != 123:
-        return _IRREGULAR, 0
-    i = _ws(buf, i + 1, n)
+    i = _open_object(buf, i, n)
+    if i < 0:
+        return i, 0
     seen_lattice = False
     nat = -1
-    if i < n and buf[i] == 125:
-        return _IRREGULAR, 0
     while True:
         ks, ke, i = _key_at(buf, i, n)
         if i < 0:
@@ -791,11 +799,9 @@ def _energy(buf, i, n):
 @njit(cache=True)
 def _frame(buf, i, n, f, base, numbers, positions, forces, cell, pbc, energy, flags, stress, slow, cnt, stack):
     """One frame object at ``i`` (frame ``f``, atoms from ``base``): (position after it or a status, sites)."""
-    if i >= n:
-        return _INCOMPLETE, 0
-    if buf[i] != 123:
-        return _IRREGULAR, 0
-    i = _ws(buf, i + 1, n)
+    i = _open_object(buf, i, n)
+    if i < 0:
+        return i, 0
     nat = -1
     seen_uncorrected = seen_corrected = seen_force = seen_stress = False
     # the uncorrected (u_) and corrected (c_) energy: is a number, value, exact, token start and end
@@ -805,8 +811,6 @@ def _frame(buf, i, n, f, base, numbers, positions, forces, cell, pbc, energy, fl
     u_start = u_end = c_start = c_end = 0
     force_rows = -1
     stress_rows = -1
-    if i < n and buf[i] == 125:
-        return _IRREGULAR, 0
     while True:
         ks, ke, i = _key_at(buf, i, n)
         if i < 0:

@@ -338,8 +338,16 @@ def _add_material(cb: ColumnBatch, mp_id: str, frames: dict) -> bool:
         cb.rollback(mark)
         return False
     cb.lengths.extend(counts)
-    cb.ids.extend(frames)
-    cb.keys.extend([f"{mp_id}/{frame_id}" for frame_id in frames])
+    _add_labels(cb, list(frames), [f"{mp_id}/{frame_id}" for frame_id in frames], energies)
+    return True
+
+
+def _add_labels(cb: ColumnBatch, ids: list, keys: list, energies: list) -> None:
+    """Append the per-frame lists of MPTrj frames: ids, keys, energies (eV), method ``relax``, and no
+    temperature, subset, charge or spin."""
+    k = len(ids)
+    cb.ids.extend(ids)
+    cb.keys.extend(keys)
     cb.energy.extend(energies)
     none = [None] * k
     cb.temperature.extend(none)
@@ -347,7 +355,6 @@ def _add_material(cb: ColumnBatch, mp_id: str, frames: dict) -> bool:
     cb.subset.extend(none)
     cb.charge.extend(none)
     cb.spin.extend(none)
-    return True
 
 
 def _nan_fill(n: int) -> list[float]:
@@ -367,8 +374,9 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
     frames without energy as skipped.
 
     ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. Files of
-    :data:`SCAN_MIN_BYTES` or more are read in 8 MB blocks by the compiled scanner, which writes regular
-    materials straight into flat columns and hands every other material to the reference reader. The
+    :data:`SCAN_MIN_BYTES` or more are read by the compiled scanner (through a memory map, or in 8 MB
+    blocks when compressed or not mappable), which writes regular materials straight into flat columns
+    and hands every other material to the reference reader. The
     reference reader cuts the file into materials (:func:`_pieces`) and parses each with orjson; a
     regular material goes into flat columns at once (:func:`_add_material`), any other is read frame by
     frame into rows (:func:`_row`), with the accounting of every frame. Both hold one block of the file in
@@ -384,8 +392,10 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
     with opener as fh:
         try:
             stream = fh
-            if scan and not compressed:  # the scanner reads the file through a memory map
-                left = yield from _scanned_mapped(fh, span, whole, file, accounting, batcher)
+            mapped = _memory_map(fh) if scan and not compressed and span[1] > span[0] else None
+            if mapped is not None:  # the scanner reads the file through a memory map
+                with mapped:
+                    left = yield from _scanned_mapped(mapped, span, whole, file, accounting, batcher)
                 stream = None
                 if left is not None:  # the reference reader takes over from there
                     fh.seek(left)
@@ -443,9 +453,17 @@ _BLANK_BYTES = np.array([32, 9, 10, 13], np.uint8)
 _DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
 
 
-def _scanned_mapped(fh, span: tuple[int, int], whole: bool, file: str, accounting: Accounting,
+def _memory_map(fh) -> mmap.mmap | None:
+    """A read-only memory map of the whole file, or None where the file cannot be mapped."""
+    try:
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+
+
+def _scanned_mapped(mapped: mmap.mmap, span: tuple[int, int], whole: bool, file: str, accounting: Accounting,
                     batcher: SegmentBatcher):
-    """:func:`_scanned` for an uncompressed file, read through a read-only memory map of ``fh`` (no copy
+    """:func:`_scanned` for an uncompressed file, read through its read-only memory map ``mapped`` (no copy
     of the bytes); ``span`` is the (start, end) byte range to read. The pages already scanned are given
     back to the kernel as the scan goes (``MADV_DONTNEED``), so resident memory stays at one window of the
     file whatever its size. Returns None when the range was read to its end, else the file offset from
@@ -453,40 +471,37 @@ def _scanned_mapped(fh, span: tuple[int, int], whole: bool, file: str, accountin
     from ._mptrj_scan import ERROR, FULL, Scanner
 
     start, end = span
-    if end <= start:
-        return None
     scanner = Scanner()
     page = mmap.PAGESIZE
-    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-        buf = np.frombuffer(mapped, np.uint8)
-        try:
-            pos = start
-            if whole:  # skip blanks and the opening brace
-                while pos < end and buf[pos] in _BLANK_BYTES:
-                    pos += 1
-                if pos < end and buf[pos] == 123:
-                    pos += 1
-            after = False
-            released = start - start % page
-            while True:
-                status, pos, after = scanner(buf, pos, end, after)
-                yield from _emit_scanned(scanner, buf, batcher, file, accounting)
-                done = pos - pos % page
-                if done - released >= (16 << 20) and _DONTNEED is not None:
-                    mapped.madvise(_DONTNEED, released, done - released)
-                    released = done
-                if status != FULL:
-                    break
-                if scanner.cnt[3] == 0:
-                    scanner.grow()
-            if status == ERROR:
-                return pos
-            skip = 1 if whole and pos < end and buf[pos] == 125 else 0  # the file's closing brace
-            if _blank(buf, pos + skip, end):  # also a shard or a file that ends after a material
-                return None
+    buf = np.frombuffer(mapped, np.uint8)
+    try:
+        pos = start
+        if whole:  # skip blanks and the opening brace
+            while pos < end and buf[pos] in _BLANK_BYTES:
+                pos += 1
+            if pos < end and buf[pos] == 123:
+                pos += 1
+        after = False
+        released = start - start % page
+        while True:
+            status, pos, after = scanner(buf, pos, end, after)
+            yield from _emit_scanned(scanner, buf, batcher, file, accounting)
+            done = pos - pos % page
+            if done - released >= (16 << 20) and _DONTNEED is not None:
+                mapped.madvise(_DONTNEED, released, done - released)
+                released = done
+            if status != FULL:
+                break
+            if scanner.cnt[3] == 0:
+                scanner.grow()
+        if status == ERROR:
             return pos
-        finally:
-            del buf
+        skip = 1 if whole and pos < end and buf[pos] == 125 else 0  # the file's closing brace
+        if _blank(buf, pos + skip, end):  # also a shard or a file that ends after a material
+            return None
+        return pos
+    finally:
+        del buf
 
 
 def _blank(buf: np.ndarray, start: int, end: int) -> bool:
@@ -598,7 +613,6 @@ def _emit_scanned(scanner, buf: np.ndarray, batcher: SegmentBatcher, file: str,
 
 def _add_scanned(cb: ColumnBatch, scanner, f0: int, f1: int, a0: int, a1: int, ids: list, keys: list) -> None:
     """Append frames ``f0:f1`` (atoms ``a0:a1``) of the scanner's buffers to ``cb``."""
-    k = f1 - f0
     cb.lengths.frombytes(_bytes(scanner.frames[f0:f1, 2]))
     cb.numbers.frombytes(_bytes(scanner.numbers[a0:a1]))
     cb.positions.frombytes(_bytes(scanner.positions[3 * a0:3 * a1]))
@@ -608,15 +622,7 @@ def _add_scanned(cb: ColumnBatch, scanner, f0: int, f1: int, a0: int, a1: int, i
     cb.has_forces.frombytes(_bytes(scanner.flags[2 * f0:2 * f1:2]))
     cb.stress.frombytes(_bytes(scanner.stress[9 * f0:9 * f1]))
     cb.has_stress.frombytes(_bytes(scanner.flags[2 * f0 + 1:2 * f1:2]))
-    cb.energy.extend(scanner.energy[f0:f1].tolist())
-    cb.ids.extend(ids)
-    cb.keys.extend(keys)
-    none = [None] * k
-    cb.temperature.extend(none)
-    cb.method.extend(["relax"] * k)
-    cb.subset.extend(none)
-    cb.charge.extend(none)
-    cb.spin.extend(none)
+    _add_labels(cb, ids, keys, scanner.energy[f0:f1].tolist())
 
 
 def _bytes(values: np.ndarray) -> np.ndarray:

@@ -210,3 +210,13 @@ def test_decimal_to_double_is_correctly_rounded():
             exact += 1
             assert struct.pack("<d", value) == struct.pack("<d", float(text)), text
     assert exact > 0.95 * len(texts)
+
+
+@pytest.mark.parametrize("name", ["mptrj-edge", "mptrj-corrupt-middle"])
+def test_unmappable_file_is_scanned_in_blocks(tmp_path, scanner_on, monkeypatch, name):
+    """Where a plain file cannot be memory-mapped, the block reader scans it, with the same result."""
+    monkeypatch.setattr(mptrj, "_memory_map", lambda fh: None)
+    monkeypatch.setattr(mptrj, "_scanned", functools.partial(mptrj._scanned, block_size=4096))
+    _check(name, _run(name, tmp_path))
+    if name == "mptrj-edge":
+        _check(name + " (3 shards)", _run(name, tmp_path, shards=3))
