@@ -313,6 +313,24 @@ def _number(buf, i, n):
     return j, value, ok
 
 
+@njit(cache=True, inline="always")
+def _skip_key(buf, i, n):
+    """A member's key and colon at ``i`` (any string): (position after the colon or a status, special)."""
+    if i >= n:
+        return _INCOMPLETE, False
+    if buf[i] != 34:
+        return _SYNTAX, False
+    i, special = _string(buf, i, n)
+    if i < 0:
+        return i, special
+    i = _ws(buf, i, n)
+    if i >= n:
+        return _INCOMPLETE, special
+    if buf[i] != 58:
+        return _SYNTAX, special
+    return i + 1, special
+
+
 @njit(cache=True)
 def skip_value(buf, i, n, stack):
     """Skip the JSON value at ``i``, checking its grammar: (position after it or a status, special).
@@ -339,18 +357,10 @@ def skip_value(buf, i, n, stack):
                 stack[depth] = c
                 depth += 1
                 if c == 123:  # a key, a colon, then the value
-                    if buf[i] != 34:
-                        return _SYNTAX, special
-                    i, sp = _string(buf, i, n)
+                    i, sp = _skip_key(buf, i, n)
                     special |= sp
                     if i < 0:
                         return i, special
-                    i = _ws(buf, i, n)
-                    if i >= n:
-                        return _INCOMPLETE, special
-                    if buf[i] != 58:
-                        return _SYNTAX, special
-                    i += 1
                 continue
         elif c == 34:
             i, sp = _string(buf, i, n)
@@ -394,20 +404,10 @@ def skip_value(buf, i, n, stack):
             if c == 44:
                 i = _ws(buf, i + 1, n)
                 if top == 123:
-                    if i >= n:
-                        return _INCOMPLETE, special
-                    if buf[i] != 34:
-                        return _SYNTAX, special
-                    i, sp = _string(buf, i, n)
+                    i, sp = _skip_key(buf, i, n)
                     special |= sp
                     if i < 0:
                         return i, special
-                    i = _ws(buf, i, n)
-                    if i >= n:
-                        return _INCOMPLETE, special
-                    if buf[i] != 58:
-                        return _SYNTAX, special
-                    i += 1
                 break
             if (c == 125 and top == 123) or (c == 93 and top == 91):
                 depth -= 1
