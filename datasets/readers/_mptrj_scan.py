@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 from ase.data import atomic_numbers
 
-from ._json_numbers import POW5_HI, POW5_LO, decimal_to_double
+from ._json_numbers import _U0, POW5_HI, POW5_LO, decimal_to_double
 
 __all__ = ["Scanner", "NEED_MORE", "STOPPED", "ERROR", "FULL"]
 
@@ -180,7 +180,6 @@ def _number_end(buf, i, n):
         return _INCOMPLETE
     return j
 
-_U0 = np.uint64(0)
 _U10 = np.uint64(10)
 _U8 = np.uint64(8)
 _U48 = np.uint64(48)

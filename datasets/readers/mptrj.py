@@ -2,9 +2,9 @@
 
 The real file (``MPtrj_2022.9_full.json``) is 11 GB. Two readers give the same frames and accounting:
 
-* the compiled scanner (:mod:`._mptrj_scan`, files of :data:`SCAN_MIN_BYTES` or more) reads the bytes
-  (through a memory map, or in 8 MB blocks when compressed) and writes every regular material straight
-  into flat columns; it hands each other material, and everything after invalid JSON, to
+* the compiled scanner (:mod:`._mptrj_scan`, files of :data:`SCAN_MIN_BYTES` or more) reads the bytes in
+  8 MB blocks and writes every regular material straight into flat columns; it hands each other
+  material, and everything after invalid JSON, to
 * the reference reader: the stream is cut into 8 MB blocks at material boundaries and each material is
   parsed with orjson (Python's json takes NaN tokens; ijson's C backend re-reads a piece that both
   reject, to salvage what precedes the damage).
@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import mmap
 import os
 import re
 from collections.abc import Iterator
@@ -361,9 +360,10 @@ def _nan_fill(n: int) -> list[float]:
     return [math.nan] * n
 
 
-#: Read MPTrj files with the compiled scanner (:mod:`._mptrj_scan`) from this size on (bytes). Its first
-#: use compiles it (about 15-20 s, then cached on disk), which only pays off on large files; smaller files
-#: are read by the reference reader alone. The two give the same batches and accounting (tested).
+#: Read MPTrj files with the compiled scanner (:mod:`._mptrj_scan`) from this size on disk (bytes). Its
+#: first use on a machine compiles it (20-40 s, then cached by numba), which only pays off on large files;
+#: smaller files are read by the reference reader alone. The two give the same batches and accounting
+#: (tested).
 SCAN_MIN_BYTES = 32 << 20
 
 
@@ -373,40 +373,28 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
     :meth:`~monoculture.datasets.builder.FrameBuilder.build`; malformed frames are counted as failed,
     frames without energy as skipped.
 
-    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. Files of
-    :data:`SCAN_MIN_BYTES` or more are read by the compiled scanner (through a memory map, or in 8 MB
-    blocks when compressed or not mappable), which writes regular materials straight into flat columns
-    and hands every other material to the reference reader. The
-    reference reader cuts the file into materials (:func:`_pieces`) and parses each with orjson; a
+    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. Files (or
+    shards) of :data:`SCAN_MIN_BYTES` or more on disk are read in 8 MB blocks by the compiled scanner,
+    which writes regular materials straight into flat columns and hands every other material to the
+    reference reader. The reference reader cuts the file into materials (:func:`_pieces`) and parses each
+    with orjson; a
     regular material goes into flat columns at once (:func:`_add_material`), any other is read frame by
     frame into rows (:func:`_row`), with the accounting of every frame. Both hold one block of the file in
     memory.
     """
     file = str(path)
-    compressed = shard is None and path.suffix in (".gz", ".bz2", ".xz", ".lzma")
     whole = shard is None
     opener = open_maybe_compressed(path) if whole else open(path, "rb")
-    span = (0, os.path.getsize(path)) if whole else shard
-    scan = (span[1] - span[0]) * (4 if compressed else 1) >= SCAN_MIN_BYTES
+    size = os.path.getsize(path) if whole else shard[1] - shard[0]  # bytes on disk
     batcher = SegmentBatcher(batch_size, _new_columns)
     with opener as fh:
         try:
             stream = fh
-            mapped = _memory_map(fh) if scan and not compressed and span[1] > span[0] else None
-            if mapped is not None:  # the scanner reads the file through a memory map
-                with mapped:
-                    left = yield from _scanned_mapped(mapped, span, whole, file, accounting, batcher)
-                stream = None
-                if left is not None:  # the reference reader takes over from there
-                    fh.seek(left)
-                    stream = _Prefixed(b"{" if whole else b"", _Bounded(fh, span[1] - left))
-            else:
-                if shard is not None:
-                    fh.seek(shard[0])
-                    n = shard[1] - shard[0]
-                    fh = stream = io.BytesIO(fh.read(n)) if n < (64 << 20) else _Bounded(fh, n)
-                if scan:
-                    stream = yield from _scanned(fh, whole, file, accounting, batcher)
+            if shard is not None:
+                fh.seek(shard[0])
+                fh = stream = io.BytesIO(fh.read(size)) if size < (64 << 20) else _Bounded(fh, size)
+            if size >= SCAN_MIN_BYTES:
+                stream = yield from _scanned(fh, whole, file, accounting, batcher)
             if stream is not None:
                 for mp_id, frames in _materials(stream, whole, file, accounting):
                     yield from _reference_material(batcher, file, accounting, mp_id, frames)
@@ -448,74 +436,14 @@ def _reference_material(batcher: SegmentBatcher, file: str, accounting: Accounti
         yield from batcher.ready()
 
 
-_BLANK_BYTES = np.array([32, 9, 10, 13], np.uint8)
-# Pages of a memory map already scanned are given back with this advice (None where mmap has none).
-_DONTNEED = getattr(mmap, "MADV_DONTNEED", None) if hasattr(mmap.mmap, "madvise") else None
-
-
-def _memory_map(fh) -> mmap.mmap | None:
-    """A read-only memory map of the whole file, or None where the file cannot be mapped."""
-    try:
-        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return None
-
-
-def _scanned_mapped(mapped: mmap.mmap, span: tuple[int, int], whole: bool, file: str, accounting: Accounting,
-                    batcher: SegmentBatcher):
-    """:func:`_scanned` for an uncompressed file, read through its read-only memory map ``mapped`` (no copy
-    of the bytes); ``span`` is the (start, end) byte range to read. The pages already scanned are given
-    back to the kernel as the scan goes (``MADV_DONTNEED``), so resident memory stays at one window of the
-    file whatever its size. Returns None when the range was read to its end, else the file offset from
-    which the reference reader must read the rest (see :func:`_scanned`)."""
-    from ._mptrj_scan import ERROR, FULL, Scanner
-
-    start, end = span
-    scanner = Scanner()
-    page = mmap.PAGESIZE
-    buf = np.frombuffer(mapped, np.uint8)
-    try:
-        pos = start
-        if whole:  # skip blanks and the opening brace
-            while pos < end and buf[pos] in _BLANK_BYTES:
-                pos += 1
-            if pos < end and buf[pos] == 123:
-                pos += 1
-        after = False
-        released = start - start % page
-        while True:
-            status, pos, after = scanner(buf, pos, end, after)
-            yield from _emit_scanned(scanner, buf, batcher, file, accounting)
-            done = pos - pos % page
-            if done - released >= (16 << 20) and _DONTNEED is not None:
-                mapped.madvise(_DONTNEED, released, done - released)
-                released = done
-            if status != FULL:
-                break
-            if scanner.cnt[3] == 0:
-                scanner.grow()
-        if status == ERROR:
-            return pos
-        skip = 1 if whole and pos < end and buf[pos] == 125 else 0  # the file's closing brace
-        if _blank(buf, pos + skip, end):  # also a shard or a file that ends after a material
-            return None
-        return pos
-    finally:
-        del buf
-
-
-def _blank(buf: np.ndarray, start: int, end: int) -> bool:
-    """Only JSON blanks in ``buf[start:end]``."""
-    return bool(np.isin(buf[start:end], _BLANK_BYTES).all())
-
-
 def _scanned(fh, whole: bool, file: str, accounting: Accounting, batcher: SegmentBatcher,
              block_size: int = 8 << 20):
     """Read the stream with the compiled scanner; yield the batches completed.
 
     Returns None when the stream was read to its end, or a stream of what is left (from the start of a
     material with invalid JSON, or of anything after the last material other than the file's closing
-    brace) for the reference reader, which salvages what it can and counts the rest.
+    brace) for the reference reader, which salvages what it can and counts the rest. Memory holds one
+    block (and the rest of a material that crosses it) at a time.
     """
     from ._mptrj_scan import ERROR, FULL, NEED_MORE, Scanner
 

@@ -2,9 +2,9 @@
 
 The scanner (``datasets/readers/_mptrj_scan.py``) is used for files of ``SCAN_MIN_BYTES`` or more; here
 that threshold is set to 0 so the small bundled and edge-case files go through it, and the batches and
-accounting must equal the stored reference of ``test_frame_reference.py`` byte for byte: through the
-memory map (plain files), through the block reader (compressed files, also with blocks far smaller than
-a material), with output buffers so small that every scan stops full and grows them, and in shards.
+accounting must equal the stored reference of ``test_frame_reference.py`` byte for byte: plain and
+compressed files, with blocks far smaller than a material, with output buffers so small that every scan
+stops full and grows them, and in shards.
 The number converter is compared with Python's ``float`` bit for bit.
 """
 from __future__ import annotations
@@ -77,13 +77,14 @@ def test_block_reader_equals_reference(tmp_path, scanner_on, monkeypatch, name, 
 def _both(path, **kwargs) -> tuple:
     """(digest, accounting) of the reference reader and of the scanner on one file."""
     out = []
-    for threshold in (1 << 62, 0):
-        mptrj.SCAN_MIN_BYTES = threshold
-        try:
+    saved = mptrj.SCAN_MIN_BYTES
+    try:
+        for threshold in (1 << 62, 0):
+            mptrj.SCAN_MIN_BYTES = threshold
             ds = open_dataset(path, quiet=True, progress=False, format="mptrj", **kwargs)
             out.append((_digest(ds.batches(), [str(path)]), ds.accounting.to_dict()))
-        finally:
-            mptrj.SCAN_MIN_BYTES = 32 << 20
+    finally:
+        mptrj.SCAN_MIN_BYTES = saved
     return out
 
 
@@ -213,9 +214,8 @@ def test_decimal_to_double_is_correctly_rounded():
 
 
 @pytest.mark.parametrize("name", ["mptrj-edge", "mptrj-corrupt-middle"])
-def test_unmappable_file_is_scanned_in_blocks(tmp_path, scanner_on, monkeypatch, name):
-    """Where a plain file cannot be memory-mapped, the block reader scans it, with the same result."""
-    monkeypatch.setattr(mptrj, "_memory_map", lambda fh: None)
+def test_plain_file_in_small_blocks_equals_reference(tmp_path, scanner_on, monkeypatch, name):
+    """A plain file (and its shards) scanned in 4 kB blocks, far smaller than its materials."""
     monkeypatch.setattr(mptrj, "_scanned", functools.partial(mptrj._scanned, block_size=4096))
     _check(name, _run(name, tmp_path))
     if name == "mptrj-edge":
