@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+# numba looks for the `coverage` package when its compiler is first imported. Once pytest's prepend import
+# mode has put tests/audit on sys.path, the test folder tests/audit/coverage would be found under that name
+# (and numba then fails on it), depending on which tests run first. Import the compiler before any of that.
+import numba.core.compiler  # noqa: E402,F401
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "samples"
 

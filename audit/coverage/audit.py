@@ -8,8 +8,10 @@ Typical use (the CLI)::
     doc = audit.result()                         # -> datasets[i].coverage
     cmp = audit.compare(reference_audit)         # -> datasets[i].compare
 
-The exact accumulators (elements, level of theory, regimes) see every frame; the chemical-space part sees a
-seeded reservoir sample of the frames that came with a descriptor array.
+The exact accumulators (elements, level of theory, regimes, exact duplicates) see every frame; the
+chemical-space part sees a seeded reservoir sample of the frames that came with a descriptor array. With a
+reference, the descriptor columns of both datasets are standardised with the reference's scaling, so both
+are measured in one space.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import pyarrow as pa
 
 from .chemical_space import ChemicalSpaceCoverage
 from .compare import compare_samples
+from .duplicates import ExactDuplicates
 from .elements import ElementCoverage
 from .level_of_theory import LevelOfTheoryCoverage
 from .priorities import build_priorities
@@ -62,6 +65,7 @@ class CoverageAudit:
         self.level_of_theory_ = LevelOfTheoryCoverage()
         self.regimes_ = RegimeCoverage()
         self.volume_strain_ = VolumeStrainCoverage()
+        self.duplicates_ = ExactDuplicates()
         self.chemical_space_ = ChemicalSpaceCoverage(
             sample_size=descriptor_sample_size, seed=seed, k=k, descriptor=descriptor, umap=umap,
             umap_max=descriptor_sample_size, quests_crosscheck=quests_crosscheck,
@@ -73,6 +77,7 @@ class CoverageAudit:
         self.level_of_theory_.update(batch)
         self.regimes_.update(batch)
         self.volume_strain_.update(batch)
+        self.duplicates_.update(batch)
         if descriptors is not None:
             self.chemical_space_.update(batch, descriptors)
         return self
@@ -83,16 +88,22 @@ class CoverageAudit:
         self.level_of_theory_.merge(other.level_of_theory_)
         self.regimes_.merge(other.regimes_)
         self.volume_strain_.merge(other.volume_strain_)
+        self.duplicates_.merge(other.duplicates_)
         self.chemical_space_.merge(other.chemical_space_)
         return self
 
     def exact_result(self) -> dict:
-        """``elements``, ``level_of_theory``, ``regimes`` results only (cheap, no sample analysis)."""
+        """``elements``, ``level_of_theory``, ``regimes``, ``duplicates`` results (no sample analysis)."""
         regimes = self.regimes_.result()
         if "not_applicable" in regimes.get("volume_strain", {}):  # no volume_strain column: compute it here
             regimes["volume_strain"] = self.volume_strain_.result()
         return {"elements": self.elements_.result(), "level_of_theory": self.level_of_theory_.result(),
-                "regimes": regimes}
+                "regimes": regimes, "duplicates": self.duplicates_.result()}
+
+    def scaler(self):
+        """Column scaling of this dataset's descriptor sample (None without a sample of 2 frames or more)."""
+        s = self.chemical_space_.sample()
+        return self.chemical_space_.scaler() if s is not None and len(s) >= 2 else None
 
     def compare(self, reference: "CoverageAudit", **kwargs) -> dict:
         """Compare this dataset (A) with a reference audit (B).
@@ -102,8 +113,10 @@ class CoverageAudit:
         dict
             ``elements`` (``missing_vs_reference``: symbols the reference has and this dataset lacks, order
             of Z; ``pairs_missing_vs_reference``: ``{pair: reference structures}``), and ``chemical_space``:
-            :func:`~monoculture.audit.coverage.compare.compare_samples`, or ``{"not_applicable": reason}``
-            when either side has no descriptors. ``kwargs`` go to ``compare_samples``.
+            :func:`~monoculture.audit.coverage.compare.compare_samples` in the reference's column scaling,
+            whose ``duplicates.exact`` counts every frame of this dataset whose identity occurs anywhere in
+            the reference (``scope``: ``"all frames"``), or ``{"not_applicable": reason}`` when either side
+            has no descriptors. ``kwargs`` go to ``compare_samples``.
         """
         mine = self.elements_.result()
         ref = reference.elements_.result()
@@ -116,7 +129,15 @@ class CoverageAudit:
             space = {"not_applicable": f"descriptor widths differ ({a.X.shape[1]} vs {b.X.shape[1]})"}
         else:
             kwargs.setdefault("seed", self.seed)
+            kwargs.setdefault("scaler", reference.scaler())
             space = compare_samples(a, b, **kwargs)
+            mine_keys, ref_keys = self.duplicates_.keys_, reference.duplicates_.keys_
+            if mine_keys and ref_keys:
+                inside = np.isin(np.concatenate(mine_keys), np.concatenate(ref_keys))
+                dup = space["duplicates"]
+                dup.update(exact=int(inside.sum()), exact_share=float(inside.mean()), scope="exact: all frames; "
+                           "near: samples", exact_rule="frames whose identity (same molecule, or same species "
+                           "and geometry) occurs anywhere in the reference")
         return {"elements": {"missing_vs_reference": missing, "pairs_missing_vs_reference": pairs},
                 "chemical_space": space}
 
@@ -133,10 +154,12 @@ class CoverageAudit:
         Returns
         -------
         dict
-            ``elements``, ``level_of_theory``, ``regimes``, ``chemical_space``, ``priorities`` (list of rows).
+            ``elements``, ``level_of_theory``, ``regimes``, ``duplicates``, ``chemical_space`` (in the
+            reference's column scaling when there is one), ``priorities`` (list of rows).
         """
         doc = self.exact_result()
-        doc["chemical_space"] = self.chemical_space_.result()
+        scaler = reference.scaler() if reference is not None else None
+        doc["chemical_space"] = self.chemical_space_.result(scaler=scaler)
         ref_doc = reference.exact_result() if reference is not None else None
         space_cmp = compare.get("chemical_space") if compare else None
         if space_cmp is not None and "not_applicable" in space_cmp:

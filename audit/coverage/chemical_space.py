@@ -2,7 +2,10 @@
 
 These need all points at once, so they run on the seeded reservoir sample of
 :class:`~monoculture.audit.coverage.reservoir.DescriptorReservoir` (``sample_size`` frames, default 5,000);
-every result says so under ``sample``. Definitions:
+every result says so under ``sample``. Every distance below is taken after the descriptor columns are
+standardised (:class:`~monoculture.audit.coverage.scaling.FeatureScaler`, fitted on this sample or, with a
+reference, on the reference's sample; recorded under ``scaling``), so "descriptor units" are standard
+deviations. Definitions:
 
 * **k-NN distances**: Euclidean distance (descriptor units) from each sampled frame to its ``k`` nearest
   other sampled frames (exact faiss search, see :mod:`~monoculture.audit.coverage.knn`).
@@ -15,9 +18,11 @@ every result says so under ``sample``. Definitions:
   ``h`` is ``entropy_bandwidth`` if given (pass a fixed value to compare datasets), else the median 1-NN
   distance of the sample. Computed here in float64 and, as a cross-check, by ``quests.entropy.entropy`` on the
   same array and bandwidth; both are reported.
-* **Near-duplicates**: frame i is a near-copy when one of its ``k`` nearest sampled frames has the same
-  ``formula`` and lies within ``near_duplicate_fraction`` (0.1) x the median 1-NN distance (``<=``, so exact
-  copies count even when that median is 0). The share is over the sample.
+* **Near-duplicates**: pairs of sampled frames that are the same structure to within an absolute tolerance
+  but not exact duplicates (:func:`~monoculture.audit.coverage.duplicates.near_duplicates`: pymatgen's
+  StructureMatcher for crystals, sorted interatomic distances for molecules, the InChIKey connectivity for
+  SMILES); exact duplicates are counted over every frame by
+  :class:`~monoculture.audit.coverage.duplicates.ExactDuplicates`.
 * **UMAP**: 2-D ``umap.UMAP(n_neighbors=min(15, n - 1), min_dist=0.1, random_state=seed)`` of the first
   ``umap_max`` frames of the sample, returned as coordinates + ids + dataset labels for the report.
 """
@@ -29,11 +34,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from .duplicates import near_duplicates
 from .knn import knn_self
 from .reservoir import DescriptorReservoir, DescriptorSample
+from .scaling import FeatureScaler
 
-__all__ = [
-    "joint_umap", "ChemicalSpaceCoverage", "vendi_score", "quests_entropy", "near_duplicates", "SAMPLE_RULE"]
+__all__ = ["joint_umap", "ChemicalSpaceCoverage", "vendi_score", "quests_entropy", "SAMPLE_RULE"]
 
 #: How the sample is drawn (copied into every result).
 SAMPLE_RULE = ("bottom-k reservoir: the frames with the smallest seeded 64-bit SipHash of 'dataset/id' "
@@ -91,25 +97,6 @@ def quests_entropy(X: np.ndarray, bandwidth: float, chunk: int = 1024) -> float:
     return float(-logs.mean())
 
 
-def near_duplicates(dist: np.ndarray, idx: np.ndarray, formulas: np.ndarray, threshold: float) -> np.ndarray:
-    """Near-copy flag of each point.
-
-    Parameters
-    ----------
-    dist, idx : numpy.ndarray, shape (n, k)
-        Leave-one-out neighbour distances and indices.
-    formulas : numpy.ndarray of str, shape (n,)
-    threshold : float
-        Distance at or below which a same-formula neighbour is a near-copy.
-
-    Returns
-    -------
-    numpy.ndarray, shape (n,), bool
-    """
-    same = formulas[idx] == formulas[:, None]
-    return (same & (dist <= threshold)).any(axis=1)
-
-
 class ChemicalSpaceCoverage:
     """Reservoir-sampled chemical-space analysis of one descriptor.
 
@@ -127,8 +114,8 @@ class ChemicalSpaceCoverage:
         Sample frames used by the Vendi score / UMAP (the first ones in sample order).
     entropy_bandwidth : float, optional
         QUESTS bandwidth (descriptor units); default the median 1-NN distance.
-    near_duplicate_fraction : float
-        Near-copy radius as a fraction of the median 1-NN distance.
+    max_near_duplicate_pairs : int
+        Candidate pairs checked at most by the near-duplicate rule.
     umap : bool
         Compute the UMAP embedding.
     quests_crosscheck : bool
@@ -139,7 +126,7 @@ class ChemicalSpaceCoverage:
 
     def __init__(self, sample_size: int = 5000, seed: int = 0, k: int = 10, descriptor: str = "descriptor",
                  vendi_max: int = 2000, umap_max: int = 5000, entropy_bandwidth: float | None = None,
-                 near_duplicate_fraction: float = 0.1, umap: bool = True, quests_crosscheck: bool = True):
+                 max_near_duplicate_pairs: int = 5000, umap: bool = True, quests_crosscheck: bool = True):
         self.sample_size = sample_size
         self.seed = seed
         self.k = k
@@ -147,7 +134,7 @@ class ChemicalSpaceCoverage:
         self.vendi_max = vendi_max
         self.umap_max = umap_max
         self.entropy_bandwidth = entropy_bandwidth
-        self.near_duplicate_fraction = near_duplicate_fraction
+        self.max_near_duplicate_pairs = max_near_duplicate_pairs
         self.umap = umap
         self.quests_crosscheck = quests_crosscheck
         self.reservoir_ = DescriptorReservoir(sample_size, seed)
@@ -166,8 +153,13 @@ class ChemicalSpaceCoverage:
         """The reservoir sample (None before any descriptor row)."""
         return self.reservoir_.sample()
 
-    def result(self) -> dict:
+    def result(self, scaler: FeatureScaler | None = None) -> dict:
         """JSON-ready summary (see the module docstring for every definition).
+
+        Parameters
+        ----------
+        scaler : FeatureScaler, optional
+            Column scaling (a reference's); default fitted on this sample.
 
         Returns
         -------
@@ -179,7 +171,8 @@ class ChemicalSpaceCoverage:
             ``vendi`` (``score``, ``n``, ``bandwidth``, ``kernel``),
             ``entropy`` (``entropy_nats``, ``effective_environments``, ``bandwidth``, ``bandwidth_rule``,
             ``n``, ``quests_entropy_nats`` / ``quests_abs_diff`` or ``quests_error``),
-            ``near_duplicates`` (``n``, ``share``, ``threshold``, ``rule``, ``examples`` [[id, id], ...]),
+            ``scaling`` (:meth:`FeatureScaler.describe`),
+            ``near_duplicates`` (:func:`~monoculture.audit.coverage.duplicates.near_duplicates`),
             ``umap`` (``ids``, ``datasets``, ``x``, ``y``, ``n_neighbors``, ``min_dist``, ``seed``) or
             ``{"not_applicable": reason}``.
         """
@@ -191,7 +184,8 @@ class ChemicalSpaceCoverage:
                 "n_seen": int(s.n_seen), "descriptor": self.descriptor, "dim": int(s.X.shape[1])}
         if n < 3:
             return {"not_applicable": f"only {n} frames with descriptors (need 3)", "sample": info}
-        X = s.X
+        scaler = scaler if scaler is not None else self.scaler()
+        X = scaler.transform(s.X)
         dist, idx, kinfo = knn_self(X, self.k, seed=self.seed)
         nn1 = dist[:, 0]
         med = float(np.median(nn1))
@@ -200,6 +194,7 @@ class ChemicalSpaceCoverage:
         hc, he = np.histogram(nn1, bins=20, range=(0.0, hmax))
         out = {
             "sample": info,
+            "scaling": scaler.describe(),
             "knn": {"k": int(dist.shape[1]), "index": kinfo["index"], "nn1_quantiles": q(nn1),
                     "nnk_quantiles": q(dist[:, -1]), "nn1_mean": float(nn1.mean()),
                     "nn1_histogram": {"edges": [float(e) for e in he], "counts": [int(c) for c in hc]}},
@@ -209,21 +204,14 @@ class ChemicalSpaceCoverage:
         out["vendi"] = {"score": score, "n": nv, "bandwidth": h_v,
                         "kernel": "gaussian exp(-d^2/(2 h^2)), h = median pairwise distance"}
         out["entropy"] = self._entropy(X, med)
-        thr = self.near_duplicate_fraction * med
-        flag = near_duplicates(dist, idx, s.formulas, thr)
-        ex_rows = np.flatnonzero(flag)[:5]
-        examples = []
-        for i in ex_rows:
-            j = idx[i][(s.formulas[idx[i]] == s.formulas[i]) & (dist[i] <= thr)][0]
-            examples.append([str(s.ids[i]), str(s.ids[j])])
-        out["near_duplicates"] = {
-            "n": int(flag.sum()), "share": float(flag.mean()), "threshold": float(thr),
-            "rule": (f"same formula and distance <= {self.near_duplicate_fraction} x median 1-NN distance "
-                     f"({med:.6g}) among the {dist.shape[1]} nearest sampled frames"),
-            "examples": examples,
-        }
-        out["umap"] = self._umap(s) if self.umap else {"not_applicable": "UMAP disabled"}
+        out["near_duplicates"] = near_duplicates(s, idx, dist, max_pairs=self.max_near_duplicate_pairs)
+        out["umap"] = self._umap(s, X) if self.umap else {"not_applicable": "UMAP disabled"}
         return out
+
+    def scaler(self) -> FeatureScaler:
+        """The column scaling fitted on this sample (call only when there is a sample)."""
+        s = self.sample()
+        return FeatureScaler.fit(s.X, fitted_on=", ".join(sorted(set(s.datasets.tolist()))) or "sample")
 
     def _entropy(self, X: np.ndarray, med_nn1: float) -> dict:
         if self.entropy_bandwidth is not None:
@@ -247,7 +235,7 @@ class ChemicalSpaceCoverage:
                 res["quests_error"] = f"{type(exc).__name__}: {exc}"
         return res
 
-    def _umap(self, s: DescriptorSample) -> dict:
+    def _umap(self, s: DescriptorSample, X: np.ndarray) -> dict:
         m = min(len(s), self.umap_max)
         if m < 4:
             return {"not_applicable": f"UMAP needs at least 4 frames, the sample has {m}"}
@@ -257,7 +245,7 @@ class ChemicalSpaceCoverage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             emb = umap.UMAP(n_components=2, n_neighbors=nn, min_dist=0.1, random_state=int(self.seed),
-                            init="spectral" if m > nn + 2 else "random").fit_transform(s.X[:m])
+                            init="spectral" if m > nn + 2 else "random").fit_transform(X[:m])
         return {"ids": [str(i) for i in s.ids[:m]], "datasets": [str(d) for d in s.datasets[:m]],
                 "x": [float(v) for v in emb[:, 0]], "y": [float(v) for v in emb[:, 1]],
                 "n_neighbors": nn, "min_dist": 0.1, "seed": int(self.seed), "n": m}
@@ -271,7 +259,8 @@ class ChemicalSpaceCoverage:
         return pd.DataFrame({"id": u["ids"], "dataset": u["datasets"], "x": u["x"], "y": u["y"]})
 
 
-def joint_umap(samples: list, seed: int = 0, max_per_dataset: int = 2000) -> dict:
+def joint_umap(samples: list, seed: int = 0, max_per_dataset: int = 2000,
+               scaler: FeatureScaler | None = None) -> dict:
     """2-D UMAP of several datasets' reservoir samples together (the comparison map of the report).
 
     Parameters
@@ -281,6 +270,8 @@ def joint_umap(samples: list, seed: int = 0, max_per_dataset: int = 2000) -> dic
         reservoir order is a seeded uniform sample) are used.
     seed : int
         UMAP ``random_state``.
+    scaler : FeatureScaler, optional
+        Column scaling (the reference's); default fitted on the rows mapped.
 
     Returns
     -------
@@ -295,7 +286,10 @@ def joint_umap(samples: list, seed: int = 0, max_per_dataset: int = 2000) -> dic
     if len(widths) != 1:
         return {"not_applicable": f"descriptor widths differ: {sorted(widths)}"}
     merged = DescriptorSample.concat(parts)
-    result = ChemicalSpaceCoverage(sample_size=len(merged), seed=seed, umap_max=len(merged))._umap(merged)
+    scaler = scaler if scaler is not None else FeatureScaler.fit(merged.X, fitted_on="the mapped rows")
+    result = ChemicalSpaceCoverage(sample_size=len(merged), seed=seed, umap_max=len(merged))._umap(
+        merged, scaler.transform(merged.X))
     if "not_applicable" not in result:
         result["max_per_dataset"] = int(max_per_dataset)
+        result["scaling"] = scaler.describe()
     return result

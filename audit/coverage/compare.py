@@ -8,8 +8,14 @@ estimated from a seeded subsample of that many B points searched against all of 
 
 * ``coverage_of_b_by_a``: share of B points with an A point within ``r`` (``<=``).
 * ``novelty_of_a``: share of A points farther than ``r`` from every B point.
-* duplicates: A points whose nearest same-formula B point (among the ``k_dup`` = 5 nearest) is at distance 0
-  (exact) / within ``near_duplicate_fraction`` x the median B 1-NN distance (near).
+* duplicates: exact = A points with the same identity (:mod:`~monoculture.audit.coverage.identity`: same
+  molecule, or same species and geometry) as a sampled B point; near = A points that are near-duplicates
+  (:func:`~monoculture.audit.coverage.duplicates.near_duplicates`) of one of their 5 nearest B points.
+  :meth:`~monoculture.audit.coverage.audit.CoverageAudit.compare` replaces the exact count by one over
+  every frame of both datasets.
+
+Both samples are standardised with the reference's column scaling
+(:class:`~monoculture.audit.coverage.scaling.FeatureScaler` fitted on B) before any distance.
 * ``uncovered_regions``: B points not covered by A, grouped by k-means (scikit-learn, ``random_state =
   seed``) into at most 10 regions (about one per 20 uncovered points), each with its size, top formulas and
   elements: "where the reference has points and this dataset has none".
@@ -25,8 +31,10 @@ from collections import Counter
 import numpy as np
 
 from ._common import SYMBOLS
+from .duplicates import near_duplicates
 from .knn import EXACT_MAX, knn, knn_self
 from .reservoir import DescriptorSample
+from .scaling import FeatureScaler
 
 __all__ = ["compare_arrays", "compare_samples", "radius_from_reference"]
 
@@ -144,9 +152,12 @@ def _regions(b: DescriptorSample, uncovered: np.ndarray, seed: int, max_regions:
 
 
 def compare_samples(a: DescriptorSample, b: DescriptorSample, *, radius: float | None = None,
-                    radius_quantile: float = 0.95, near_duplicate_fraction: float = 0.1, seed: int = 0,
-                    exact_max: int = EXACT_MAX, a_name: str | None = None, b_name: str | None = None) -> dict:
+                    radius_quantile: float = 0.95, seed: int = 0, exact_max: int = EXACT_MAX,
+                    a_name: str | None = None, b_name: str | None = None,
+                    scaler: FeatureScaler | None = None) -> dict:
     """Compare two reservoir samples (A = audited dataset, B = reference).
+
+    ``scaler`` is the column scaling of both (default fitted on B's sample); ``radius`` is in scaled units.
 
     Returns
     -------
@@ -156,23 +167,21 @@ def compare_samples(a: DescriptorSample, b: DescriptorSample, *, radius: float |
         ``novelty_of_a``, ``per_element_novelty`` ``{symbol: {"n", "novel", "novelty"}}`` (A frames
         containing the element), ``per_method_novelty`` and ``per_temperature_novelty`` (same layout, by
         ``method`` / coarse temperature class), ``duplicates`` (``exact``, ``near``, ``exact_share``,
-        ``near_share``, ``near_threshold``, ``rule``, ``examples`` [[a_id, b_id]]), ``uncovered_regions``
+        ``near_share``, ``exact_rule``, ``near_rule``, ``examples`` [[a_id, b_id]]), ``scaling``, ``uncovered_regions``
         (list, see the module docstring), ``knn_index``, ``note`` (samples, not full datasets).
     """
-    res = compare_arrays(a.X, b.X, radius=radius, radius_quantile=radius_quantile, seed=seed,
-                         exact_max=exact_max)
+    name_b0 = b_name or (str(b.datasets[0]) if len(b) else "B")
+    scaler = scaler if scaler is not None else FeatureScaler.fit(b.X, fitted_on=name_b0)
+    res = compare_arrays(scaler.transform(a.X), scaler.transform(b.X), radius=radius,
+                         radius_quantile=radius_quantile, seed=seed, exact_max=exact_max)
     d_ab, i_ab = res.pop("_a_to_b")
     a_novel = res.pop("_a_novel")
     b_covered = res.pop("_b_covered")
-    med = res.pop("_median_b_nn1")
-    same = b.formulas[i_ab] == a.formulas[:, None]
-    thr = near_duplicate_fraction * med
-    exact = (same & (d_ab == 0.0)).any(axis=1)
-    near = (same & (d_ab <= thr)).any(axis=1)
-    examples = []
-    for i in np.flatnonzero(near)[:5]:
-        j = i_ab[i][same[i] & (d_ab[i] <= thr)][0]
-        examples.append([str(a.ids[i]), str(b.ids[j])])
+    res.pop("_median_b_nn1")
+    exact = np.isin(a.identity, b.identity)
+    near = near_duplicates(a, i_ab, d_ab, other=b)
+    exact_examples = [[str(a.ids[i]), str(b.ids[np.flatnonzero(b.identity == a.identity[i])[0]])]
+                      for i in np.flatnonzero(exact)[:5]]
     name_a = a_name or (str(a.datasets[0]) if len(a) else "A")
     name_b = b_name or (str(b.datasets[0]) if len(b) else "B")
     out = {
@@ -187,13 +196,14 @@ def compare_samples(a: DescriptorSample, b: DescriptorSample, *, radius: float |
         "per_method_novelty": _share_table(list(a.methods), a_novel),
         "per_temperature_novelty": _share_table(list(a.temperature_classes), a_novel),
         "duplicates": {
-            "exact": int(exact.sum()), "near": int(near.sum()),
-            "exact_share": float(exact.mean()), "near_share": float(near.mean()),
-            "near_threshold": float(thr),
-            "rule": (f"A frame with a B frame of the same formula among its 5 nearest B frames at distance 0 "
-                     f"(exact) or <= {near_duplicate_fraction} x median B 1-NN distance (near)"),
-            "examples": examples,
+            "exact": int(exact.sum()), "near": near["n"],
+            "exact_share": float(exact.mean()) if len(a) else 0.0, "near_share": near["share"],
+            "exact_rule": "A frames whose identity (same molecule, or same species and geometry) is that of a "
+                          "sampled B frame",
+            "near_rule": near["rule"], "exact_examples": exact_examples, "examples": near["examples"],
+            "scope": "samples",
         },
+        "scaling": scaler.describe(),
         "uncovered_regions": _regions(b, ~b_covered, seed),
         "knn_index": res["knn_index"],
         "note": "computed on the reservoir samples of both datasets (see n_a / n_b and n_seen_a / n_seen_b)",

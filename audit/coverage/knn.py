@@ -42,12 +42,22 @@ def _index(base: np.ndarray, exact_max: int, seed: int):
     return index, desc
 
 
-def _exact_distances(query: np.ndarray, base: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def _exact_distances(query: np.ndarray, base: np.ndarray, idx: np.ndarray, max_elements: int = 1 << 22) -> np.ndarray:
+    """float64 distances of each query row to its listed neighbours, in row blocks of bounded size.
+
+    A block holds at most ``max_elements`` differences (32 MiB in float64), so wide descriptors (a
+    2,060-column fingerprint, 10 neighbours, 5,000 rows) never build the whole difference array at once.
+    """
     out = np.full(idx.shape, np.inf)
-    ok = idx >= 0
-    rows = np.nonzero(ok)[0]
-    diff = query[rows].astype(np.float64) - base[idx[ok]].astype(np.float64)
-    out[ok] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    n, k = idx.shape
+    step = max(1, max_elements // max(1, k * query.shape[1]))
+    for s in range(0, n, step):
+        block = idx[s : s + step]
+        ok = block >= 0
+        rows = np.nonzero(ok)[0] + s
+        diff = query[rows].astype(np.float64) - base[block[ok]].astype(np.float64)
+        sub = out[s : s + step]
+        sub[ok] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
 
 

@@ -190,10 +190,18 @@ def _regime_rows(cov: dict) -> list[dict]:
 def _space_rows(cov: dict, compare: dict | None) -> list[dict]:
     rows = []
     cs = cov.get("chemical_space", {})
+    ex = cov.get("duplicates") or {}
+    if ex.get("n_frames") and ex["share"] > 0.01:
+        rows.append(_row("redundancy", "exact duplicates", 0.3 * ex["share"],
+                         {"duplicates": ex["n_duplicates"], "frames": ex["n_frames"], "groups": ex["n_groups"]},
+                         "remove repeated structures (same molecule, or same species and geometry) before "
+                         "training / release"))
     nd = cs.get("near_duplicates")
     if nd and nd["share"] > 0.1:
         rows.append(_row("redundancy", "near-duplicates", 0.3 * nd["share"], {"near_copies": nd["n"],
-                         "sample": cs["sample"]["size"]}, "deduplicate near-copies before training / release"))
+                         "sample": cs["sample"]["size"]},
+                         "thin out near-copies (the same structure within a small tolerance) before training / "
+                         "release"))
     if compare:
         for r in compare.get("uncovered_regions", []):
             formulas = ", ".join(r["top_formulas"])

@@ -16,6 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ...datasets.frames import atoms_arrays
+from .identity import frame_identity
 from .regimes import temperature_class, _T_NAMES  # noqa: F401
 
 __all__ = ["DescriptorSample", "DescriptorReservoir", "hash_keys"]
@@ -43,6 +45,13 @@ class DescriptorSample:
         Descriptor rows.
     n_seen : int
         Frames offered to the reservoir (the population the sample is drawn from).
+    identity : numpy.ndarray, shape (n,), uint64
+        Identity key of each frame (:func:`~monoculture.audit.coverage.identity.frame_identity`).
+    rules, connectivity : numpy.ndarray of str, shape (n,)
+        Identity rule of each frame and InChIKey connectivity block (molecules known by SMILES).
+    geometry : list of tuple, length n
+        ``(numbers, positions (n_atoms, 3) Å or None, cell (3, 3) Å, pbc (3,))`` of each frame, for the
+        near-duplicate check.
     """
 
     keys: np.ndarray
@@ -55,6 +64,10 @@ class DescriptorSample:
     species: list = field(default_factory=list)
     X: np.ndarray | None = None
     n_seen: int = 0
+    identity: np.ndarray | None = None
+    rules: np.ndarray | None = None
+    connectivity: np.ndarray | None = None
+    geometry: list = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -64,7 +77,8 @@ class DescriptorSample:
         idx = np.asarray(idx, dtype=np.int64)
         return DescriptorSample(self.keys[idx], self.hashes[idx], self.ids[idx], self.datasets[idx],
                                 self.formulas[idx], self.methods[idx], self.temperature_classes[idx],
-                                [self.species[i] for i in idx], self.X[idx], self.n_seen)
+                                [self.species[i] for i in idx], self.X[idx], self.n_seen, self.identity[idx],
+                                self.rules[idx], self.connectivity[idx], [self.geometry[i] for i in idx])
 
     @staticmethod
     def concat(parts: list["DescriptorSample"]) -> "DescriptorSample":
@@ -74,7 +88,8 @@ class DescriptorSample:
         return DescriptorSample(cat("keys"), cat("hashes"), cat("ids"), cat("datasets"), cat("formulas"),
                                 cat("methods"), cat("temperature_classes"),
                                 [s for p in parts for s in p.species], np.concatenate([p.X for p in parts]),
-                                sum(p.n_seen for p in parts))
+                                sum(p.n_seen for p in parts), cat("identity"), cat("rules"), cat("connectivity"),
+                                [g for p in parts for g in p.geometry])
 
 
 def _bottom_k(s: DescriptorSample, k: int) -> DescriptorSample:
@@ -131,8 +146,14 @@ class DescriptorReservoir:
             cand = cand[np.lexsort((keys[cand].astype(str), h[cand]))[: self.capacity]]
         if cand.size == 0:
             return self
-        sub = batch.select(["id", "dataset", "formula", "species", "method", "temperature_K"]).take(pa.array(cand))
-        cols = sub.to_pydict()
+        taken = batch.take(pa.array(cand))
+        ident = frame_identity(taken)
+        arrays = atoms_arrays(taken)
+        geometry = []
+        for i in range(len(arrays)):
+            numbers, pos, cell, pbc = arrays.frame(i)
+            geometry.append((numbers.copy(), None if pos is None else pos.copy(), cell.copy(), pbc.copy()))
+        cols = taken.select(["id", "dataset", "formula", "species", "method", "temperature_K"]).to_pydict()
         t = np.array([np.nan if v is None else v for v in cols["temperature_K"]], dtype=np.float64)
         new = DescriptorSample(
             keys=keys[cand].astype(str), hashes=h[cand], ids=np.array(cols["id"], dtype=str),
@@ -140,6 +161,7 @@ class DescriptorReservoir:
             methods=np.array(cols["method"], dtype=str),
             temperature_classes=np.array([_T_NAMES[i] for i in temperature_class(t)], dtype=str),
             species=[tuple(int(z) for z in s) for s in cols["species"]], X=X[cand], n_seen=0,
+            identity=ident.key, rules=ident.rule, connectivity=ident.connectivity, geometry=geometry,
         )
         self._absorb(new)
         return self

@@ -18,7 +18,6 @@ from monoculture.audit.coverage import (
     quests_entropy,
     vendi_score,
 )
-from monoculture.audit.coverage.chemical_space import near_duplicates
 from monoculture.audit.coverage.knn import knn
 
 
@@ -48,11 +47,6 @@ def test_knn_self_and_duplicates():
     assert i[0, 0] == 4 and d[0, 0] == pytest.approx(0.05, abs=1e-6)
     assert i[1, 0] == 4 and d[1, 0] == pytest.approx(0.95, abs=1e-6)
     assert not (i == np.arange(5)[:, None]).any()
-    nn1 = d[:, 0]  # 0.05, 0.95, 1, 1, 0.05 -> median 0.95; rule 0.1 x median = 0.095
-    f = np.array(["A", "B", "C", "D", "A"])
-    assert near_duplicates(d, i, f, 0.1 * np.median(nn1)).tolist() == [True, False, False, False, True]
-    f2 = np.array(["A", "B", "C", "D", "E"])
-    assert not near_duplicates(d, i, f2, 0.1 * np.median(nn1)).any()
     # exact copies: the query itself may be hidden behind its twin; it must never be its own neighbour
     y = np.zeros((4, 2), dtype=np.float32)
     d, i, _ = knn_self(y, 3)
@@ -88,12 +82,16 @@ def test_chemical_space_result_five():
     b, x = _five_with_desc()
     r = ChemicalSpaceCoverage(sample_size=10, seed=0, k=2, umap=False, quests_crosscheck=False).update(b, x).result()
     assert r["sample"]["size"] == 5 and r["sample"]["n_seen"] == 5 and r["sample"]["dim"] == 2
-    # 1-NN: 1, 1, 1, 1, |(5,5)-(1,1)| = 4 sqrt 2
+    # both columns have mean 1.4 and population std sqrt(27/5 - 1.96) = sqrt(3.44): distances / sqrt(3.44)
+    s = math.sqrt(3.44)
+    assert r["scaling"]["n_rows"] == 5 and r["scaling"]["n_constant_columns"] == 0
+    # 1-NN: 1, 1, 1, 1, |(5,5)-(1,1)| = 4 sqrt 2, in units of s
     q = r["knn"]["nn1_quantiles"]
-    assert q["q0.50"] == 1.0 and q["q1.00"] == pytest.approx(4 * math.sqrt(2))
-    assert r["knn"]["nn1_mean"] == pytest.approx((4 + 4 * math.sqrt(2)) / 5)
-    assert r["entropy"]["bandwidth"] == 1.0 and r["entropy"]["n"] == 5
-    assert r["near_duplicates"]["n"] == 0 and r["near_duplicates"]["threshold"] == pytest.approx(0.1)
+    assert q["q0.50"] == pytest.approx(1 / s) and q["q1.00"] == pytest.approx(4 * math.sqrt(2) / s)
+    assert r["knn"]["nn1_mean"] == pytest.approx((4 + 4 * math.sqrt(2)) / 5 / s)
+    assert r["entropy"]["bandwidth"] == pytest.approx(1 / s) and r["entropy"]["n"] == 5
+    # five different formulas: no candidate pair at all
+    assert r["near_duplicates"]["n"] == 0 and r["near_duplicates"]["candidate_pairs"] == 0
     assert r["umap"] == {"not_applicable": "UMAP disabled"}
     json.dumps(r)
 
