@@ -13,6 +13,12 @@ Every calculator follows scikit-learn's contract on *frame batches* (:class:`pya
 
 Subclasses implement ``_fit_batches(batches)`` (optional) and ``_transform_batch(batch)``; the latter
 returns the array and a list of ``(row_index, reason)``.
+
+Finite output: a featurized row never holds NaN or inf. A column that does not apply to a frame or is
+unknown for it (the crystal columns of a molecule, a frame without stress...) is named in the class
+attribute ``imputed_features``; the base class replaces the subclass's NaN there by a documented value and
+appends a 0/1 ``*_missing`` indicator column (see :meth:`FrameDescriptor.transform_with_mask`). Any other
+non-finite value skips its row with the reason ``"non-finite feature(s) [...]"``, so a metric never sees it.
 """
 from __future__ import annotations
 
@@ -37,7 +43,12 @@ __all__ = [
     "atom_subsample",
     "sampled_atom_features",
     "package_versions",
+    "DescriptorSizeError",
 ]
+
+
+class DescriptorSizeError(ValueError):
+    """A descriptor would need more memory than its limit; the message names the options that fix it."""
 
 
 class Featurized(NamedTuple):
@@ -261,12 +272,20 @@ class FrameDescriptor(BaseEstimator):
         Frame-table columns that ``transform`` reads.
     preload : tuple of str
         Modules worth importing once in a fork server before worker processes start.
+    imputed_features : dict of str to (float, str)
+        Features that can be unknown or not applicable for a frame: ``feature name -> (imputed value,
+        indicator name)``. Where ``_transform_batch`` leaves NaN in such a column of a featurized row, the
+        value is imputed and the indicator is 1; features may share one indicator (1 where any of them was
+        imputed). Indicator columns follow the descriptor's own columns in ``feature_names_``, in order of
+        first use.
     """
 
     name: ClassVar[str] = ""
     dependencies: ClassVar[tuple[str, ...]] = ()
     required_columns: ClassVar[tuple[str, ...]] = ("id",)
     preload: ClassVar[tuple[str, ...]] = ()
+    imputed_features: ClassVar[dict[str, tuple[float, str]]] = {}
+    revision: ClassVar[int] = 2
 
     # -- public API ------------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any = None) -> "FrameDescriptor":
@@ -283,7 +302,8 @@ class FrameDescriptor(BaseEstimator):
         self
         """
         self._fit_batches(iter_batches(X))
-        self.feature_names_ = np.asarray(self._feature_names(), dtype=object)
+        own = list(self._feature_names())
+        self.feature_names_ = np.asarray(own + self._indicator_names(own), dtype=object)
         self.n_features_out_ = len(self.feature_names_)
         return self
 
@@ -315,16 +335,26 @@ class FrameDescriptor(BaseEstimator):
         -------
         Featurized
             ``(X (n_frames, n_features_out_) float32, ok (n_frames,) bool, skipped [(id, reason)])``.
+            Rows where ``ok`` is True are finite: NaN in an ``imputed_features`` column is replaced by its
+            imputed value (indicator column 1), and a row with any other NaN or inf is skipped with the
+            reason ``"non-finite feature(s) [names]"``.
         """
         self._check_fitted()
         batch = check_batch(X, self.required_columns)
         values, skipped_rows = self._transform_batch(batch)
-        values = np.asarray(values, dtype=np.float32)
+        values = self._impute(np.asarray(values, dtype=np.float32))
+        reasons = dict(skipped_rows)
+        # the sum is inf/NaN exactly when a value is (float64: no overflow), without an (n, d) mask
+        for i in np.flatnonzero(~np.isfinite(values.sum(axis=1, dtype=np.float64))):
+            if int(i) not in reasons:
+                bad = self.feature_names_[~np.isfinite(values[i])].tolist()
+                more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+                reasons[int(i)] = f"non-finite feature(s) {bad[:5]}{more}"
         ok = np.ones(batch.num_rows, dtype=bool)
         skipped: list[tuple[str, str]] = []
-        if skipped_rows:
+        if reasons:
             ids = batch.column("id").to_pylist()
-            for i, reason in sorted(skipped_rows):
+            for i, reason in sorted(reasons.items()):
                 ok[i] = False
                 values[i] = np.nan
                 skipped.append((ids[i], reason))
@@ -340,9 +370,9 @@ class FrameDescriptor(BaseEstimator):
         return self.feature_names_.copy()
 
     def config(self) -> dict[str, Any]:
-        """JSON-serialisable description: registry name and parameters (what determines the output)."""
+        """JSON-serialisable description of what determines the output: name, parameters, revision."""
         params = {k: _jsonable(v) for k, v in sorted(self.get_params(deep=False).items())}
-        return {"name": self.name, "class": type(self).__qualname__, "params": params}
+        return {"name": self.name, "class": type(self).__qualname__, "params": params, "revision": self.revision}
 
     def versions(self) -> dict[str, str]:
         """Versions of monoculture and of the libraries this descriptor's output depends on."""
@@ -373,6 +403,32 @@ class FrameDescriptor(BaseEstimator):
         raise NotImplementedError  # pragma: no cover - abstract
 
     # -- helpers ---------------------------------------------------------------------------------------
+    def _impute(self, values: np.ndarray) -> np.ndarray:
+        """Fill the NaN of the ``imputed_features`` columns and append the indicator columns.
+
+        ``values`` has the descriptor's own columns (``feature_names_`` without the indicators).
+        """
+        names = list(self.feature_names_)
+        indicators = self._indicator_names(names)
+        n_own = len(names) - len(indicators)
+        if values.shape[1] != n_own:  # a bug in the subclass, not in the data
+            raise RuntimeError(f"{type(self).__name__}._transform_batch gave {values.shape[1]} columns, "
+                               f"expected {n_own}")
+        if not indicators:
+            return values
+        flags = np.zeros((values.shape[0], len(indicators)), dtype=np.float32)
+        for j, name in enumerate(names[:n_own]):
+            if name in self.imputed_features:
+                fill, indicator = self.imputed_features[name]
+                missing = np.isnan(values[:, j])
+                values[missing, j] = fill
+                flags[missing, indicators.index(indicator)] = 1.0
+        return np.concatenate([values, flags], axis=1)
+
+    def _indicator_names(self, names: list[str]) -> list[str]:
+        """Indicator columns that the ``imputed_features`` among ``names`` need, in order of first use."""
+        return list(dict.fromkeys(self.imputed_features[n][1] for n in names if n in self.imputed_features))
+
     def _check_fitted(self) -> None:
         if not self.is_fitted():
             raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(batches) first")

@@ -68,14 +68,20 @@ def reduced_formula_keys(batch: pa.Table, per_level_of_theory: bool) -> tuple[np
 
 
 class RegimeDescriptor(FrameDescriptor):
-    """Temperature, pressure, forces, energy and volume strain of each frame; NaN where unknown.
+    """Temperature, pressure, forces, energy and volume strain of each frame, with missing indicators.
 
     Features: ``temperature_K`` (K), ``pressure_GPa`` (GPa, compressed > 0), ``fmax_eV_A`` and
     ``frms_eV_A`` (eV/Å), ``energy_per_atom_eV`` (eV/atom), ``volume_per_atom_A3`` (Å^3/atom, periodic
     frames only) and ``volume_strain`` = ``V/V_ref - 1`` (dimensionless), where ``V_ref`` is the volume per
     atom of the lowest-energy-per-atom frame of the same reduced formula seen in ``fit``. The reference
-    frame itself has strain 0; a composition with no periodic frame carrying an energy has no reference,
-    and its strain is NaN. Rows are never skipped.
+    frame itself has strain 0.
+
+    Unknown values (imputed value, indicator column appended after the seven features, see
+    :attr:`~.base.FrameDescriptor.imputed_features`): no temperature: 0 K, ``temperature_missing``; no
+    stress: pressure 0 GPa, ``pressure_missing``; no forces: 0 eV/Å for both, ``forces_missing``; no
+    energy: 0 eV/atom, ``energy_missing``; no cell (molecules): 0 Å^3/atom, ``volume_missing``; no
+    strain (no volume, or no reference because fit saw no periodic frame of the formula with an energy):
+    0, ``volume_strain_missing``. Rows are never skipped.
 
     Parameters
     ----------
@@ -89,7 +95,8 @@ class RegimeDescriptor(FrameDescriptor):
         Reference volume per atom (Å^3) per key (``"NaCl|PBE"``, or ``"NaCl"``).
     reference_energy_per_atom_ : dict of str to float
         Energy per atom (eV) of each reference frame.
-    feature_names_ : numpy.ndarray of str, shape (7,)
+    feature_names_ : numpy.ndarray of str, shape (13,)
+        The seven features, then the six indicators.
     n_features_out_ : int
     """
 
@@ -99,6 +106,15 @@ class RegimeDescriptor(FrameDescriptor):
         "id", "formula", "species", "species_counts", "level_of_theory", "n_atoms", "temperature_K",
         "pressure_GPa", "fmax_eV_A", "frms_eV_A", "energy_per_atom_eV", "volume_A3",
     )
+    imputed_features = {
+        "temperature_K": (0.0, "temperature_missing"),
+        "pressure_GPa": (0.0, "pressure_missing"),
+        "fmax_eV_A": (0.0, "forces_missing"),
+        "frms_eV_A": (0.0, "forces_missing"),
+        "energy_per_atom_eV": (0.0, "energy_missing"),
+        "volume_per_atom_A3": (0.0, "volume_missing"),
+        "volume_strain": (0.0, "volume_strain_missing"),
+    }
 
     def __init__(self, per_level_of_theory: bool = True):
         self.per_level_of_theory = per_level_of_theory

@@ -8,20 +8,62 @@ time (``create_single``): measured here, dscribe's own list/``n_jobs`` path is n
 and parallelism belongs to :func:`~monoculture.descriptors.runner.featurize`.
 
 Width: without compression SOAP has ``(S n)(S n + 1)/2 (l + 1)`` features for ``S`` species, ``n =
-n_max`` and ``l = l_max`` (1.8 million for 90 species with the defaults). For many species set
-``compression="mu1nu1"`` (width linear in ``S``) or ``"mu2"`` (species-agnostic) and ``n_components``.
+n_max`` and ``l = l_max`` (454,755 for the 71 elements of ASE's dcdft set, 1.8 million for 90, with the
+defaults). For many species set ``compression="mu1nu1"`` (``S n^2 (l + 1)``: 12,780 for 71) or ``"mu2"``
+(species-agnostic, ``n (n + 1)/2 (l + 1)`` = 105) and ``n_components``.
+
+Memory guard: before it allocates, the descriptor estimates what a batch needs (structures x features x
+4 bytes, 8 with a PCA; the PCA sample; per-atom rows) and raises a one-line ``ValueError`` naming the
+estimate and the fixes when it exceeds ``max_bytes`` (default 2 GiB). The estimate is per batch:
+:func:`~.runner.featurize` holds up to ``n_jobs`` batches at once. It does not pick a compression by itself:
+the width and meaning of the features stay what the parameters say.
 """
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from ..datasets.frames import atoms_arrays
-from .base import AtomFeatures, FrameDescriptor, RowSample, check_batch, sampled_atom_features
+from .base import AtomFeatures, DescriptorSizeError, FrameDescriptor, RowSample, check_batch, sampled_atom_features
 
-__all__ = ["SOAPDescriptor"]
+__all__ = ["SOAPDescriptor", "soap_width", "GIB"]
+
+#: Bytes in a GiB.
+GIB = 1024**3
+
+
+def soap_width(n_species: int, n_max: int, l_max: int, compression: str = "off") -> int:
+    """Features per structure of dscribe's SOAP (dscribe 2.1 formulas, checked against it in the tests).
+
+    Parameters
+    ----------
+    n_species : int
+    n_max, l_max : int
+    compression : {"off", "mu1nu1", "mu2", "crossover"}
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        Unknown ``compression``.
+    """
+    s, n, l1 = int(n_species), int(n_max), int(l_max) + 1
+    widths = {
+        "off": (s * n) * (s * n + 1) // 2 * l1,
+        "mu1nu1": s * n * n * l1,
+        "mu2": n * (n + 1) // 2 * l1,
+        "crossover": s * n * (n + 1) // 2 * l1,
+    }
+    if compression not in widths:
+        raise ValueError(f"unknown SOAP compression {compression!r}; choose from {sorted(widths)}")
+    return widths[compression]
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / GIB:.1f} GiB" if n_bytes >= 0.1 * GIB else f"{n_bytes / 2**20:.1f} MiB"
 
 
 class SOAPDescriptor(FrameDescriptor):
@@ -52,6 +94,13 @@ class SOAPDescriptor(FrameDescriptor):
         ``(random_state, frame id)``. None keeps every atom.
     random_state : int, default 0
         Seed for the PCA sample, the randomized PCA solver and the atom subsample.
+    max_bytes : int, default 2 GiB (2**31)
+        Memory guard: ``fit``, ``transform`` and ``transform_atoms`` raise ``ValueError`` before computing
+        when the array they would build exceeds this many bytes. Estimated as rows x features x bytes per
+        value: rows = the largest batch seen in ``fit`` (then each batch given to ``transform``), the PCA
+        sample (``min(pca_sample, frames)``, float64) and the sampled atoms of a batch (float64); values
+        are 4 bytes (float32) without a PCA and 8 with one. dscribe itself holds one structure's vector
+        (features x 8 bytes; ``max_atoms_per_structure`` of them per atom call) on top.
 
     Attributes
     ----------
@@ -86,6 +135,7 @@ class SOAPDescriptor(FrameDescriptor):
         pca_sample: int = 2000,
         max_atoms_per_structure: int | None = 32,
         random_state: int = 0,
+        max_bytes: int = 2 * GIB,
     ):
         self.species = species
         self.r_cut = r_cut
@@ -97,6 +147,7 @@ class SOAPDescriptor(FrameDescriptor):
         self.pca_sample = pca_sample
         self.max_atoms_per_structure = max_atoms_per_structure
         self.random_state = random_state
+        self.max_bytes = max_bytes
 
     # -- dscribe objects ------------------------------------------------------------------------------
     def _build_soaps(self) -> None:
@@ -132,7 +183,10 @@ class SOAPDescriptor(FrameDescriptor):
     def _fit_batches(self, batches) -> None:
         sample = RowSample(self.pca_sample, self.random_state) if self.n_components else None
         seen: set[int] = set()
+        largest_batch = n_frames = 0
         for b in batches:
+            largest_batch = max(largest_batch, b.num_rows)
+            n_frames += b.num_rows
             if self.species is None:
                 seen.update(np.unique(b.column("species").combine_chunks().flatten().to_numpy()).tolist())
             if sample is not None:
@@ -141,6 +195,10 @@ class SOAPDescriptor(FrameDescriptor):
         if len(species) == 0:
             raise ValueError("SOAP needs at least one species: no frames were given to fit and species=None")
         self.species_ = np.asarray(sorted(int(z) for z in species), dtype=np.int64)
+        self.n_soap_features_ = soap_width(len(self.species_), self.n_max, self.l_max, self.compression)
+        self._check_size(largest_batch, "a batch of {rows:,} structures", self._bytes_per_value())
+        if sample is not None:
+            self._check_size(min(int(self.pca_sample), n_frames), "the PCA sample of {rows:,} structures", 8)
         self._build_soaps()
         self.n_soap_features_ = int(self._soap(True, "inner").get_number_of_features())
         self.pca_ = None
@@ -154,6 +212,28 @@ class SOAPDescriptor(FrameDescriptor):
                 raise ValueError("no structure of the PCA sample could be featurized")
             self.pca_ = PCA(n_components=k, svd_solver="randomized", random_state=self.random_state)
             self.pca_.fit(raw)
+
+    # -- memory guard ----------------------------------------------------------------------------------
+    def _bytes_per_value(self) -> int:
+        """4 (float32 output) without a PCA; 8 with one (float64 raw vectors before projecting)."""
+        return 8 if self.n_components else 4
+
+    def _check_size(self, rows: int, what: str, bytes_per_value: int) -> None:
+        """Raise :class:`DescriptorSizeError` if ``rows`` x ``n_soap_features_`` x ``bytes_per_value`` exceeds max_bytes."""
+        need = int(rows) * int(self.n_soap_features_) * int(bytes_per_value)
+        if need <= self.max_bytes:
+            return
+        n_sp = len(self.species_)
+        widths = ", ".join(f"{m} {soap_width(n_sp, self.n_max, self.l_max, m):,}" for m in ("mu1nu1", "mu2"))
+        raise DescriptorSizeError(
+            f"SOAP would need {_size(need)} for {what.format(rows=int(rows))} "
+            f"({self.n_soap_features_:,} features each: {n_sp} species, n_max={self.n_max}, "
+            f"l_max={self.l_max}, compression={self.compression!r}; {bytes_per_value} bytes a value), above "
+            f"max_bytes={_size(self.max_bytes)}; fix with fewer species (--param species=[...], or one "
+            f"run per chemical family), --param compression=mu1nu1 or mu2 (features: {widths}), smaller "
+            f"--param n_max=/l_max=, a smaller --batch-size, the species-blind --descriptor local, or a "
+            f"larger --param max_bytes="
+        )
 
     def _feature_names(self) -> list[str]:
         if self.pca_ is not None:
@@ -196,6 +276,7 @@ class SOAPDescriptor(FrameDescriptor):
         return out, ok
 
     def _transform_batch(self, batch: pa.Table):
+        self._check_size(batch.num_rows, "a batch of {rows:,} structures", self._bytes_per_value())
         # float32 straight away when there is no PCA: one pass over the (n, 15k-wide) output, not two
         dtype = np.float32 if self.pca_ is None else np.float64
         out = np.full((batch.num_rows, self.n_soap_features_), np.nan, dtype=dtype)
@@ -245,6 +326,10 @@ class SOAPDescriptor(FrameDescriptor):
             except ValueError as exc:
                 raise ValueError(f"dscribe: {exc}") from None
 
+        counts = np.diff(batch.column("numbers").combine_chunks().offsets.to_numpy())
+        cap = self.max_atoms_per_structure
+        rows = int(counts.sum() if cap is None else np.minimum(counts, int(cap)).sum())
+        self._check_size(rows, "the {rows:,} sampled atoms of a batch", 8)
         raw, fi, ai, skipped = sampled_atom_features(batch, self._frame_atoms(batch), compute,
                                                      self.n_soap_features_, self.max_atoms_per_structure,
                                                      self.random_state)

@@ -3,11 +3,13 @@ import pickle
 import numpy as np
 import pytest
 from ase.build import bulk
+from ase.data import atomic_numbers, chemical_symbols
 from sklearn.exceptions import NotFittedError
 
 from conftest import frames_from_atoms
 from monoculture.descriptors.composition import (
-    CompositionDescriptor, ELEMENT_PROPERTIES, element_property_table,
+    CompositionDescriptor, ELEMENT_PROPERTIES, IMPUTED_ELEMENT_PROPERTIES, SECONDARY_SOURCES,
+    element_property_table, imputed_element_properties, pymatgen_element_properties,
 )
 
 
@@ -60,16 +62,68 @@ def test_weighted_statistics_match_loop():
         assert x[_col(d, f"{p}_max")] == pytest.approx(vals.max(), rel=1e-6)
 
 
-def test_missing_property_renormalised():
-    """He has no Pauling electronegativity: X statistics of HeH come from H alone; of He2 are NaN."""
+def test_noble_gas_gaps_are_imputed():
+    """He has no Pauling electronegativity in pymatgen: it takes Kr's 3.0 (same group, nearest with a value).
+
+    Replaces the former NaN behaviour (HeH renormalised to H alone, He2 NaN), which issue #18 forbids.
+    """
     from ase import Atoms
 
     frames = frames_from_atoms([Atoms("HeH", positions=[[0, 0, 0], [0, 0, 1]]),
                                 Atoms("He2", positions=[[0, 0, 0], [0, 0, 3]])])
     d = CompositionDescriptor(properties=["X", "Z"]).fit(frames)
     X = d.transform(frames)
-    assert X[0, _col(d, "X_mean")] == pytest.approx(2.20) and X[0, _col(d, "X_std")] == 0
-    assert np.isnan(X[1, _col(d, "X_mean")]) and X[1, _col(d, "Z_mean")] == 2
+    assert X[0, _col(d, "X_mean")] == pytest.approx((3.0 + 2.20) / 2)
+    assert X[0, _col(d, "X_std")] == pytest.approx(0.4) and X[0, _col(d, "X_range")] == pytest.approx(0.8)
+    assert X[1, _col(d, "X_mean")] == pytest.approx(3.0) and X[1, _col(d, "Z_mean")] == 2
+
+
+def test_imputation_table_matches_rule_and_constant():
+    raw, second = pymatgen_element_properties(), pymatgen_element_properties(secondary=True)
+    table = element_property_table()
+    assert np.isfinite(table[1:]).all() and np.isnan(table[0]).all()
+    # the documented constant is exactly what the rule does with the installed pymatgen
+    assert imputed_element_properties() == IMPUTED_ELEMENT_PROPERTIES
+    names = [n for n, _ in ELEMENT_PROPERTIES]
+    filled = {(el, p) for p, pairs in IMPUTED_ELEMENT_PROPERTIES.items() for el in pairs}
+    assert len(filled) == 186
+    for z in range(1, 119):
+        for j, p in enumerate(names):
+            el = chemical_symbols[z]
+            if (el, p) not in filled:
+                assert table[z, j] == raw[z, j]  # pymatgen values are left alone
+                continue
+            assert np.isnan(raw[z, j])
+            source = IMPUTED_ELEMENT_PROPERTIES[p][el]
+            if source == SECONDARY_SOURCES.get(p):  # step 1: the element's own second attribute
+                assert table[z, j] == second[z, j]
+            else:  # step 2: a donor of the same group with pymatgen data (its own, or from step 1)
+                donor = atomic_numbers[source]
+                assert raw[donor, names.index("group")] == raw[z, names.index("group")]
+                assert not np.isnan(raw[donor, j]) or IMPUTED_ELEMENT_PROPERTIES[p][source] == SECONDARY_SOURCES[p]
+                assert table[z, j] == table[donor, j]
+    # values checked by hand against the rule
+    x, r, mv, mp = (names.index(p) for p in ("X", "atomic_radius", "molar_volume", "melting_point"))
+    assert table[2, x] == table[10, x] == table[18, x] == raw[36, x] == pytest.approx(3.0)  # He, Ne, Ar <- Kr
+    noble = [2, 10, 18, 36, 54, 86]
+    np.testing.assert_allclose(table[noble, r], [0.31, 0.38, 0.71, 0.88, 1.08, 1.2])  # calculated radii
+    assert table[118, r] == table[86, r]  # Og <- Rn (filled in step 1, from its calculated radius)
+    assert table[87, r] == raw[55, r] and table[96, r] == raw[95, r]  # Fr <- Cs, Cm <- Am
+    assert table[100, mv] == raw[99, mv] and table[104, mp] == raw[72, mp]  # Fm <- Es, Rf <- Hf
+
+
+def test_every_element_finite():
+    """A dimer of every element Z = 1..118: every feature finite, fractions of Z <= 103 equal 1."""
+    from ase import Atoms
+
+    atoms = [Atoms(numbers=[z, z], positions=[[0, 0, 0], [0, 0, 2.5]]) for z in range(1, 119)]
+    frames = frames_from_atoms(atoms)
+    d = CompositionDescriptor().fit(frames)
+    res = d.transform_with_mask(frames)
+    assert res.ok.all() and np.isfinite(res.X).all()
+    np.testing.assert_array_equal(res.X[np.arange(103), np.arange(103)], 1.0)
+    assert res.X[:, _col(d, "Z_mean")].tolist() == list(range(1, 119))
+    assert (res.X[:, _col(d, "X_std")] == 0).all()
 
 
 def test_params_and_errors(crystals):

@@ -6,7 +6,7 @@ from sklearn.base import clone
 
 from conftest import frames_from_atoms
 from monoculture.descriptors import available_descriptors, get_descriptor
-from monoculture.descriptors.base import RowSample, atom_subsample
+from monoculture.descriptors.base import FrameDescriptor, RowSample, atom_subsample
 
 
 def test_registry_names_and_params():
@@ -26,12 +26,13 @@ def test_registry_names_and_params():
 
 def test_every_descriptor_on_crystals_and_molecules(crystals, molecules):
     batch = frames_from_atoms(crystals + molecules, charge=[None] * 5 + [0] * 5)
-    for name in ["composition", "structure", "regime", "molecule", "soap"]:
+    for name in ["composition", "structure", "regime", "molecule", "soap", "local", "composition+structure"]:
         d = get_descriptor(name).fit(batch)
         res = d.transform_with_mask(batch)
         assert res.X.shape == (10, d.n_features_out_) and res.X.dtype == np.float32
         assert len(res.skipped) == (~res.ok).sum()
-        assert np.isnan(res.X[~res.ok]).all()
+        assert np.isnan(res.X[~res.ok]).all() and np.isfinite(res.X[res.ok]).all()
+        assert res.ok.all() or name == "molecule"
         assert d.transform(batch.slice(0, 0)).shape == (0, d.n_features_out_)
 
 
@@ -59,3 +60,35 @@ def test_row_sample_deterministic(crystals):
     s = RowSample(50, seed=3)
     s.update(batch)
     assert s.result().num_rows == 20
+
+
+class _Toy(FrameDescriptor):
+    """Three columns: ``a`` imputed 5 (indicator ``a_missing``), ``b`` and ``c`` not imputable."""
+
+    name = "toy"
+    imputed_features = {"a": (5.0, "a_missing"), "zz": (0.0, "unused_missing")}
+
+    def __init__(self, values=None, names=("a", "b", "c")):
+        self.values = values
+        self.names = names
+
+    def _feature_names(self):
+        return list(self.names)
+
+    def _transform_batch(self, batch):
+        return np.array(self.values, dtype=np.float64), [(3, "toy reason")]
+
+
+def test_base_imputes_flags_and_skips_non_finite(crystals):
+    batch = frames_from_atoms(crystals[:4])
+    nan, inf = float("nan"), float("inf")
+    d = _Toy([[nan, 1, 2], [0, nan, 2], [1, 2, -inf], [nan, nan, nan]]).fit(batch)
+    assert list(d.feature_names_) == ["a", "b", "c", "a_missing"] and d.n_features_out_ == 4
+    res = d.transform_with_mask(batch)
+    np.testing.assert_array_equal(res.X[0], [5, 1, 2, 1])  # imputed and flagged
+    assert res.ok.tolist() == [True, False, False, False]
+    assert res.skipped == [("f1", "non-finite feature(s) ['b']"), ("f2", "non-finite feature(s) ['c']"),
+                           ("f3", "toy reason")]
+    assert np.isnan(res.X[1:]).all()
+    res = _Toy([[1.0] + [nan] * 8] * 4, names=tuple("abcdefghi")).fit(batch).transform_with_mask(batch)
+    assert res.skipped[0][1] == "non-finite feature(s) ['b', 'c', 'd', 'e', 'f'] and 3 more"

@@ -5,7 +5,7 @@ import pytest
 from ase.build import bulk
 
 from conftest import frames_from_atoms, frames_from_smiles
-from monoculture.descriptors.soap import SOAPDescriptor
+from monoculture.descriptors.soap import SOAPDescriptor, soap_width
 
 SMALL = dict(r_cut=4.0, n_max=3, l_max=2)
 
@@ -86,3 +86,83 @@ def test_fit_without_frames_fails():
     with pytest.raises(ValueError, match="at least one species"):
         SOAPDescriptor().fit([])
     assert SOAPDescriptor(species=[1]).fit([]).species_.tolist() == [1]
+
+
+# -- memory guard --------------------------------------------------------------------------------------
+def _peak_bytes(fn):
+    """Peak of Python/numpy allocations (tracemalloc) while ``fn`` runs, and its exception."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    except ValueError as exc:
+        error = exc
+    else:
+        error = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak, error
+
+
+@pytest.fixture(scope="module")
+def dcdft_batch_4096():
+    """ASE's 71 dcdft solids repeated into one batch of 4,118 frames (the reader's default batch is 4,096)."""
+    from ase.collections import dcdft
+
+    solids = list(dcdft)
+    atoms = [solids[i % len(solids)] for i in range(58 * len(solids))]
+    return frames_from_atoms(atoms, ids=[f"d{i}" for i in range(len(atoms))])
+
+
+def test_soap_width_matches_dscribe():
+    from dscribe.descriptors import SOAP
+
+    for mode in ("off", "mu1nu1", "mu2", "crossover"):
+        for n_species, n_max, l_max in ((1, 6, 4), (3, 3, 2), (71, 6, 4)):
+            ref = SOAP(species=list(range(1, n_species + 1)), r_cut=5.0, n_max=n_max, l_max=l_max,
+                       compression={"mode": mode}).get_number_of_features()
+            assert soap_width(n_species, n_max, l_max, mode) == ref
+    with pytest.raises(ValueError, match="unknown SOAP compression"):
+        soap_width(2, 3, 2, "zip")
+
+
+def test_guard_raises_before_allocating(dcdft_batch_4096):
+    """71 species x default basis = 454,755 features; 4,118 frames x 4 bytes = 7.0 GiB > 2 GiB."""
+    peak, error = _peak_bytes(lambda: SOAPDescriptor().fit(dcdft_batch_4096))
+    assert error is not None and peak < 200 * 2**20  # raised without building the 7 GiB array
+    msg = str(error)
+    assert "\n" not in msg
+    assert msg.startswith("SOAP would need 7.0 GiB for a batch of 4,118 structures "
+                          "(454,755 features each: 71 species")
+    for option in ("--param species=", "compression=mu1nu1", "mu1nu1 12,780", "n_max", "--descriptor local",
+                   "--batch-size", "max_bytes"):
+        assert option in msg, option
+    # the options it names do fit: mu1nu1 gives 12,780 x 4,118 x 4 bytes = 0.2 GiB
+    assert SOAPDescriptor(compression="mu1nu1").fit(dcdft_batch_4096).n_features_out_ == 12780
+    # and the limit is a parameter
+    with pytest.raises(ValueError, match="max_bytes=0.1 GiB"):
+        SOAPDescriptor(compression="mu1nu1", max_bytes=0.1 * 2**30).fit(dcdft_batch_4096)
+
+
+def test_guard_in_transform_pca_and_atoms(crystals):
+    batch = frames_from_atoms(crystals)  # 5 frames, 7 species
+    species = [8, 11, 14, 17, 29, 30, 55]
+    d = SOAPDescriptor(species=species, **SMALL, max_bytes=4 * 693 * 4).fit([])  # width 21*22/2*3 = 693
+    assert d.n_soap_features_ == 693
+    peak, error = _peak_bytes(lambda: d.transform(batch))
+    assert error is not None and str(error).startswith("SOAP would need 0.0 MiB for a batch of 5 structures")
+    assert peak < 2**20
+    assert d.transform(batch.slice(0, 4)).shape == (4, 693)  # at the limit: computed
+    with pytest.raises(ValueError, match="a batch of 5 structures"):  # fit sees the batch too
+        SOAPDescriptor(**SMALL, max_bytes=4 * 693 * 4).fit(batch)
+    # the PCA sample (10 rows of float64) is checked in fit, before any SOAP vector is computed
+    two = [batch, frames_from_atoms(crystals, ids=[f"g{i}" for i in range(5)])]
+    with pytest.raises(ValueError, match="the PCA sample of 10 structures"):
+        SOAPDescriptor(**SMALL, n_components=2, max_bytes=8 * 693 * 8).fit(two)
+    # per-atom mode: NaCl 2 + Cu 1 + Si 2 + ZnO 4 + CsCl 2 = 11 atoms of float64
+    with pytest.raises(ValueError, match="the 11 sampled atoms of a batch"):
+        SOAPDescriptor(species=species, **SMALL, max_bytes=10 * 693 * 8).fit([]).transform_atoms(batch)
+    atoms = SOAPDescriptor(species=species, **SMALL, max_bytes=11 * 693 * 8).fit([]).transform_atoms(batch)
+    assert atoms.X.shape == (11, 693)
