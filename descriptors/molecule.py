@@ -2,6 +2,9 @@
 
 The molecule comes from the ``smiles`` column when it is set; otherwise bonds are perceived from the 3D
 coordinates with ``rdDetermineBonds.DetermineBonds`` using the frame's total ``charge`` (0 when unknown).
+When no assignment of bond orders fits that charge (radicals such as CH3 or OH, ions of unknown charge:
+34 of ASE's 162 g2 molecules), the bond graph from ``DetermineConnectivity`` is used with single bonds and
+no implicit hydrogens, so the frame is still described (its fingerprint then sees every bond as single).
 Explicit hydrogens of the 3D path are removed afterwards so both paths give the same fingerprint for the
 same molecule. A frame RDKit cannot turn into a molecule is skipped with a reason (NaN row): see
 :meth:`~.base.FrameDescriptor.transform_with_mask`.
@@ -63,16 +66,28 @@ def mol_from_frame(smiles: str | None, numbers: np.ndarray, positions: np.ndarra
         for j, p in enumerate(np.asarray(positions, dtype=np.float64)):
             conf.SetAtomPosition(j, p.tolist())
         rw.AddConformer(conf, assignId=True)
-        mol = rw.GetMol()
         q = 0 if charge is None else int(charge)
         try:
+            mol = rw.GetMol()
             rdDetermineBonds.DetermineBonds(mol, charge=q)
             Chem.SanitizeMol(mol)
-            mol = Chem.RemoveHs(mol)
-        except Exception as exc:  # RDKit raises ValueError or its own C++ exception types
+            return Chem.RemoveHs(mol), None
+        except Exception:  # RDKit raises ValueError or its own C++ exception types
+            pass
+        # No bond orders fit the total charge (radicals such as CH3 or OH, or an unknown charge): keep the
+        # bond graph with single bonds and no implicit hydrogens (every hydrogen is an atom of the frame).
+        try:
+            mol = rw.GetMol()
+            rdDetermineBonds.DetermineConnectivity(mol)
+            for atom in mol.GetAtoms():
+                atom.SetNoImplicit(True)
+            mol = Chem.RemoveHs(mol, sanitize=False)
+            mol.UpdatePropertyCache(strict=False)
+            Chem.SanitizeMol(mol, Chem.SanitizeFlags.SANITIZE_ALL ^ Chem.SanitizeFlags.SANITIZE_PROPERTIES)
+            return mol, None
+        except Exception as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return None, f"RDKit cannot perceive bonds from 3D coordinates (charge {q}): {msg}"
-        return mol, None
+            return None, f"RDKit cannot perceive a bond graph from 3D coordinates: {msg}"
     finally:
         del block
 
