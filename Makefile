@@ -43,4 +43,4 @@ bench: install
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache $(REPORT)
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(REPORT) .$(REPORT)-data

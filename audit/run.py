@@ -14,18 +14,23 @@ identical for identical input and seed, whatever the backend (serial, or Dask wo
 are merged by tree reduction: every accumulator's ``merge`` is exact and order independent).
 
 How a dataset is audited (:func:`audit_shard`): frames stream through the exact accumulators
-(:class:`~.summary.BasicCounts` and :class:`~.coverage.CoverageAudit`'s element, level-of-theory and
-regime parts); the chemical-space part gets the descriptor rows (default ``composition``: element
-fractions and Magpie-style statistics, cheap and defined for crystals, molecules and SMILES alike) of a
-seeded reservoir sample. A descriptor that learns from data (SOAP's species) is fitted once, on the first
-batch of the dataset, before any shard is read, so that every worker uses the same fitted descriptor.
+(:class:`~.summary.BasicCounts` and :class:`~.coverage.CoverageAudit`'s element, level-of-theory,
+regime and exact-duplicate parts); the chemical-space part gets the descriptor rows of a seeded reservoir
+sample. The default descriptor (``"auto"``, :func:`choose_descriptor`) follows the data: ``molecule``
+(RDKit) when no frame of any dataset of the run is periodic in three directions, else
+``composition+structure``; the choice and its rule are recorded under ``parameters``. A descriptor that
+learns from data (SOAP's species) is fitted once, on the first batch of the dataset, before any shard is
+read, so that every worker uses the same fitted descriptor. A descriptor row that is not finite is not
+used: it is counted under ``descriptor_skipped`` with its reason.
 """
 from __future__ import annotations
 
 import platform
+import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,9 +42,15 @@ from .coverage import CoverageAudit
 from .coverage.chemical_space import joint_umap
 from .summary import BasicCounts
 
-__all__ = ["AuditOptions", "ShardAudit", "audit_shard", "audit_dataset", "run_audit", "SCHEMA_VERSION"]
+__all__ = ["AuditOptions", "ShardAudit", "audit_shard", "audit_dataset", "run_audit", "choose_descriptor",
+           "SCHEMA_VERSION", "AUTO_DESCRIPTOR_RULE"]
 
 SCHEMA_VERSION = "1"
+
+#: How ``descriptor="auto"`` is resolved (recorded as ``parameters.descriptor_rule``).
+AUTO_DESCRIPTOR_RULE = ("auto: 'molecule' (RDKit fingerprint and 2-D descriptors) when no frame in the first "
+                        "batch of any dataset of the run is periodic in all three directions, else "
+                        "'composition+structure'")
 
 
 @dataclass
@@ -49,8 +60,9 @@ class AuditOptions:
     Parameters
     ----------
     descriptor : str or None
-        Descriptor of the chemical-space analysis (``composition``, ``local``, ``structure``, ``soap``...);
-        None skips it.
+        Descriptor of the chemical-space analysis (``auto``, ``composition``, ``composition+structure``,
+        ``molecule``, ``local``, ``structure``, ``soap``...); None skips it. ``auto`` is resolved by
+        :func:`choose_descriptor` before any dataset is audited.
     sample_size : int
         Reservoir size (frames) of the chemical-space analysis and the comparison.
     seed : int
@@ -65,7 +77,7 @@ class AuditOptions:
     dataset_card: str | None = None
     level_of_theory: str | None = None
     batch_size: int = 4096
-    descriptor: str | None = "composition"
+    descriptor: str | None = "auto"
     sample_size: int = 5000
     seed: int = 0
     umap: bool = True
@@ -74,9 +86,11 @@ class AuditOptions:
     quiet: bool = False
     progress: bool | None = None
 
+    descriptor_rule: str | None = None
+
     def parameters(self) -> dict:
-        keep = ("batch_size", "descriptor", "sample_size", "seed", "umap", "quests_crosscheck")
-        return {k: v for k, v in asdict(self).items() if k in keep}
+        keep = ("batch_size", "descriptor", "descriptor_rule", "sample_size", "seed", "umap", "quests_crosscheck")
+        return {k: v for k, v in asdict(self).items() if k in keep and v is not None}
 
 
 @dataclass
@@ -96,6 +110,21 @@ class ShardAudit:
         return ShardAudit(self.counts.merge(other.counts), self.coverage.merge(other.coverage),
                           self.accounting.merge(other.accounting),
                           self.descriptor_skipped + other.descriptor_skipped, reasons)
+
+
+_NON_FINITE = "descriptor gave non-finite features"
+
+
+def choose_descriptor(datasets: Sequence[Dataset]) -> str:
+    """The descriptor ``"auto"`` stands for, from the first batch of each dataset (see the module docstring)."""
+    for ds in datasets:
+        first = next(iter(ds.batches()), None)
+        if first is None:
+            continue
+        pbc = first.column("pbc").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, 3)
+        if pbc.all(axis=1).any():
+            return "composition+structure"
+    return "molecule"
 
 
 def _open(path, options: AuditOptions) -> Dataset:
@@ -138,6 +167,10 @@ def audit_shard(ds: Dataset, shard, options: AuditOptions, descriptor) -> ShardA
             ok = np.asarray(res.ok, dtype=bool)
             for _, reason in res.skipped:
                 reasons[reason] = reasons.get(reason, 0) + 1
+            bad = ok & ~np.isfinite(np.asarray(res.X)).all(axis=1)
+            if bad.any():  # a descriptor bug must not reach a distance: count it like any other skip
+                reasons[_NON_FINITE] = reasons.get(_NON_FINITE, 0) + int(bad.sum())
+                ok &= ~bad
             skipped += int((~ok).sum())
             if ok.any():
                 sub = batch if ok.all() else batch.filter(pa.array(ok))
@@ -187,25 +220,79 @@ def audit_dataset(path, options: AuditOptions, client=None) -> DatasetAudit:
     return DatasetAudit(ds, dask_audit(path, ds, options, descriptor, client))
 
 
+class _Steps:
+    """Wall time of each named step (``run.steps_s``) and, when enabled, one progress line per step on stderr."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        if self.enabled:
+            print(f"monoculture: {name} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        yield
+        dt = time.perf_counter() - t0
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + dt, 3)
+        if self.enabled:
+            print(f"monoculture: {name}: {dt:.1f} s", file=sys.stderr, flush=True)
+
+
+def _resolve_descriptor(paths: Sequence, options: AuditOptions) -> AuditOptions:
+    if options.descriptor != "auto":
+        return options
+    targets = ([options.reference] if options.reference else []) + list(paths)
+    quiet = replace(options, quiet=True, progress=False)
+    return replace(options, descriptor=choose_descriptor([_open(p, quiet) for p in targets]),
+                   descriptor_rule=AUTO_DESCRIPTOR_RULE)
+
+
 def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None) -> dict:
-    """Audit every path (each path is one dataset) and return the JSON document (a dict)."""
+    """Audit every path (each path is one dataset) and return the JSON document (a dict).
+
+    ``run.steps_s`` holds the wall time (s) of each step: reading and describing each dataset, analysing
+    it, and the joint map. With ``options.progress`` (default: when stderr is a terminal and not ``quiet``)
+    every step prints a start line and its duration on stderr.
+    """
     from .. import __version__
 
     options = options or AuditOptions()
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
-    reference = audit_dataset(options.reference, options, client) if options.reference else None
+    progress = options.progress if options.progress is not None else (sys.stderr.isatty() and not options.quiet)
+    step = _Steps(progress)
+    options = _resolve_descriptor(paths, options)
+    if progress and options.descriptor_rule:
+        print(f"monoculture: descriptor {options.descriptor} ({options.descriptor_rule})", file=sys.stderr)
+    reference = None
+    if options.reference:
+        with step(f"read and describe {Path(options.reference).name} (reference)"):
+            reference = audit_dataset(options.reference, options, client)
     datasets, audits = [], []
     for p in paths:
         same = reference is not None and Path(p).resolve() == Path(options.reference).resolve()
-        audited = reference if same else audit_dataset(p, options, client)
+        if same:
+            audited = reference
+        else:
+            with step(f"read and describe {Path(p).name}"):
+                audited = audit_dataset(p, options, client)
         audits.append(audited)
-        datasets.append(audited.result(None if same else reference))
+        n = audited.audit.coverage.chemical_space_.reservoir_.n_seen_
+        with step(f"analyse {audited.dataset.name} ({min(n, options.sample_size)} sampled frames)"):
+            datasets.append(audited.result(None if same else reference))
     if reference is not None and all(a is not reference for a in audits):
         audits.append(reference)
+    joint = None
+    if options.umap and options.descriptor and len(audits) > 1:
+        samples = [a.audit.coverage.chemical_space_.sample() for a in audits]
+        scaler = reference.audit.coverage.scaler() if reference is not None else None
+        with step("joint UMAP map"):
+            joint = {"umap": joint_umap(samples, seed=options.seed, scaler=scaler)}
     run = {
         "started": started.isoformat(timespec="seconds"),
         "elapsed_s": round(time.perf_counter() - t0, 3),
+        "steps_s": step.seconds,
         "host": platform.node(),
         "backend": "serial" if client is None else "dask",
     }
@@ -221,7 +308,6 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
         "parameters": parameters,
         "datasets": datasets,
     }
-    if options.umap and options.descriptor and len(audits) > 1:
-        samples = [a.audit.coverage.chemical_space_.sample() for a in audits]
-        doc["chemical_space"] = {"umap": joint_umap(samples, seed=options.seed)}
+    if joint is not None:
+        doc["chemical_space"] = joint
     return doc

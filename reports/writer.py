@@ -213,8 +213,57 @@ def render_context(doc: Mapping, figs: dict | None = None, errors: list[str] | N
 PRIORITY_ROWS_SHOWN = 30
 
 
+#: What a report folder holds; an existing folder with anything else in it is never replaced.
+REPORT_ITEMS = frozenset({"audit.json", "report.html", "report.md", "figures"})
+
+
+class ReportFolderError(ValueError):
+    """The report folder exists and holds files that are not a previous report."""
+
+
 def write_report(doc: dict, out_dir) -> dict:
-    """Write the report of an audit document into ``out_dir``.
+    """Write the report of an audit document into ``out_dir``, whole or not at all.
+
+    Everything is first written into a hidden sibling folder, which then replaces ``out_dir`` (a previous
+    report there is removed, so a finished report never mixes two runs). An interrupted or failed run
+    leaves ``out_dir`` as it was. An existing ``out_dir`` that holds anything but a report
+    (:data:`REPORT_ITEMS`) raises :class:`ReportFolderError` before anything is written.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    final = Path(out_dir).resolve()
+    if final.exists():
+        if not final.is_dir():
+            raise ReportFolderError(f"{out_dir}: exists and is not a folder")
+        foreign = sorted(p.name for p in final.iterdir() if p.name not in REPORT_ITEMS)
+        if foreign:
+            raise ReportFolderError(f"{out_dir}: holds files that are not a report ({', '.join(foreign[:3])}"
+                                    f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty folder")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    old = None
+    try:
+        written = _write_report_into(doc, tmp)
+        if final.exists():
+            old = final.with_name(f"{tmp.name}.old")
+            os.replace(final, old)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not final.exists():
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    moved = lambda p: final / p.resolve().relative_to(tmp.resolve())  # noqa: E731
+    return {"html": moved(written["html"]), "markdown": moved(written["markdown"]), "json": moved(written["json"]),
+            "figures": [moved(p) for p in written["figures"]]}
+
+
+def _write_report_into(doc: dict, out_dir) -> dict:
+    """Write the report of an audit document into ``out_dir`` (see :func:`write_report`).
 
     Writes ``audit.json`` (the document), ``figures/<content>_<dataset>.png`` and ``.svg`` for every figure
     the document supports, ``report.html`` (one self-contained page: inline CSS, figures as SVG ``data:``

@@ -73,7 +73,7 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
     from monoculture.reports import write_report
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}-data"  # embeddings and molecules: beside the report, which is replaced whole
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -86,8 +86,8 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
 
         log(f"embedding bundled crystals (ID) and g2 molecules (OOD) with {len(models)} models ...")
         crystals = [sample_dir() / name for name in CRYSTAL_SAMPLES]
-        molecules = write_g2_molecules(out / "data" / "g2_molecules.extxyz")
-        files = _embed_all(crystals + [molecules], out / "embeddings", models, log)
+        molecules = write_g2_molecules(work / "data" / "g2_molecules.extxyz")
+        files = _embed_all(crystals + [molecules], work / "embeddings", models, log)
         log("alignment analysis (bootstrap intervals, k sweep, near-duplicate guard) ...")
         doc["alignment"] = run_alignment(files, id_set=crystals, ood_set=[molecules], descriptor="composition",
                                          reference_set=[sample_dir() / "mptrj_sample.json"], seed=seed,
