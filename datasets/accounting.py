@@ -29,7 +29,8 @@ class RecordIssue:
     detail: str = ""
 
     def __str__(self) -> str:
-        extra = f" ({self.detail})" if self.detail else ""
+        detail = " ".join(self.detail.split())  # one line, whatever the parser's message holds
+        extra = f" ({detail})" if detail else ""
         return f"{self.file}: record {self.key}: {self.reason}{extra}"
 
 
@@ -44,10 +45,15 @@ class Accounting:
     failed_reasons: Counter = field(default_factory=Counter)
     examples: list[RecordIssue] = field(default_factory=list)
     quiet: bool = False
+    #: Issues already printed, shared by the passes of one dataset so that each is printed once (not merged).
+    logged: set | None = field(default=None, repr=False, compare=False)
 
     def _keep(self, issue: RecordIssue, reasons: Counter) -> None:
         if not self.quiet and reasons[issue.reason] <= MAX_EXAMPLES_PER_REASON:
-            log.warning("%s", issue)
+            if self.logged is None or issue not in self.logged:
+                log.warning("%s", issue)
+                if self.logged is not None:
+                    self.logged.add(issue)
         self.examples = _canonical_examples(self.examples + [issue])
 
     def add_read(self, n: int = 1) -> None:

@@ -13,6 +13,7 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import pyarrow as pa
 from .accounting import Accounting
 from .builder import FrameBuilder
 from .cards import DatasetCard, get_card, parse_level_of_theory
-from .registry import ReadOptions, ReaderSpec, get_reader, sniff_format
+from .registry import InputError, ReadOptions, ReaderSpec, get_reader, sniff_format
 from .theory import mp_hubbard_u_mask
 
 __all__ = ["Dataset", "open_dataset", "read_frames", "DatasetOpenError", "gc_paused"]
@@ -37,9 +38,11 @@ class Dataset:
     Parameters
     ----------
     path : str or Path
-        A file, or a folder of shards (``.aselmdb``, QM9 ``.xyz``).
+        A file (plain or ``.gz`` / ``.bz2`` / ``.xz``), a folder of shards (``.aselmdb``, QM9 ``.xyz``), or any
+        other folder, read file by file (``folder`` reader: CIF, POSCAR, xyz, MPTrj shards, SDF...).
     format : str, optional
-        Reader name (``monoculture formats`` lists them); sniffed when omitted.
+        Reader name (``monoculture formats`` lists them); sniffed when omitted. On a folder, a reader that
+        does not read folders itself is used for every file of it.
     dataset_card : str, optional
         Card name that overrides the detected one.
     level_of_theory : str, optional
@@ -49,11 +52,19 @@ class Dataset:
     batch_size : int
         Frames per batch.
     options : ReadOptions, optional
-        Reader options (key names for the ``ase`` reader, SMILES column...).
+        Reader options (key names for the ``ase`` reader, SMILES and id columns of a table...).
     quiet : bool
         Do not log skipped records as warnings (they are still counted).
     progress : bool or None
         Progress bar on stderr; default: only when stderr is a terminal.
+
+    Raises
+    ------
+    DatasetOpenError
+        A missing path, or a file its reader cannot read with these options (a table without its SMILES
+        column: the message names the file, its columns and the option).
+    UnknownFormatError
+        A file no reader recognises.
     """
 
     def __init__(self, path, format: str | None = None, dataset_card: str | None = None,
@@ -62,10 +73,19 @@ class Dataset:
         self.path = Path(path)
         if not self.path.exists():
             raise DatasetOpenError(f"{self.path}: no such file or folder")
+        self.options = options or ReadOptions()
         self.format = format or sniff_format(self.path)
         self.spec: ReaderSpec = get_reader(self.format)
+        if self.path.is_dir() and not self.spec.directories:  # --format X on a folder: every file read by X
+            self.options = replace(self.options, file_format=self.format)
+            self.format, self.spec = "folder", get_reader("folder")
         self._module = self.spec.load()
-        self.options = options or ReadOptions()
+        check = getattr(self._module, "check", None)
+        if check is not None and not self.path.is_dir():
+            try:
+                check(self.path, self.options)
+            except InputError as exc:
+                raise DatasetOpenError(str(exc)) from None
         card_name = dataset_card
         if card_name is None and hasattr(self._module, "detect_card"):
             card_name = self._module.detect_card(self.path, self.options)
@@ -74,7 +94,8 @@ class Dataset:
         self._override = parse_level_of_theory(level_of_theory) if level_of_theory else None
         self.name = name or self.options.dataset or (self.card.name if self.card else _stem(self.path))
         self.batch_size = int(batch_size)
-        self.accounting = Accounting(quiet=quiet)
+        self._logged: set = set()  # issues already printed: a second pass over the data prints nothing again
+        self.accounting = Accounting(quiet=quiet, logged=self._logged)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.files: list[str] = []
 
@@ -132,7 +153,7 @@ class Dataset:
         yield :class:`~monoculture.datasets.builder.RawFrame` records one by one. Either way a batch holds
         ``batch_size`` records before validation.
         """
-        self.accounting = Accounting(quiet=self.accounting.quiet)
+        self.accounting = Accounting(quiet=self.accounting.quiet, logged=self._logged)
         file_label = str(self.path)
         self.files = [file_label]
         builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size, theory=self._fill_theory)
@@ -190,6 +211,8 @@ def gc_paused():
 
 def _stem(path: Path) -> str:
     name = path.name
+    if path.is_dir():
+        return name
     for suffix in (".bz2", ".gz", ".xz"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]

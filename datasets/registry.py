@@ -5,8 +5,15 @@ parses it; the module is imported only when used. A reader module provides
 
 ``iter_records(path: pathlib.Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]``
 
-and may provide ``detect_card(path, options) -> str | None`` (the dataset card it recognises) and
-``sniff(path, head: bytes) -> bool`` (content check used when the extension is ambiguous).
+and may provide ``detect_card(path, options) -> str | None`` (the dataset card it recognises),
+``sniff(path, head: bytes) -> bool`` (content check used when the extension is ambiguous) and
+``check(path, options)`` (raises :class:`InputError` when a file cannot be read at all with these options,
+e.g. a table without the SMILES column; called once when a single file is opened).
+
+A compressed file (``.gz``, ``.bz2``, ``.xz``) is sniffed by the name and the content inside: its name
+without the compression suffix and the first decompressed bytes. A folder that is not a folder of shards
+(``.aselmdb``, QM9) is read file by file by the ``folder`` reader, each file through the reader its own
+sniffing picks.
 """
 from __future__ import annotations
 
@@ -16,11 +23,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["ReaderSpec", "ReadOptions", "READERS", "get_reader", "sniff_format", "UnknownFormatError"]
+__all__ = ["ReaderSpec", "ReadOptions", "READERS", "get_reader", "sniff_format", "UnknownFormatError", "InputError",
+           "COMPRESSIONS", "inner_name"]
+
+#: File-name suffixes of the compressions read on the fly (``readers._common.open_maybe_compressed``).
+COMPRESSIONS = (".gz", ".bz2", ".xz", ".lzma")
 
 
 class UnknownFormatError(ValueError):
     """Raised when no reader recognises a file."""
+
+
+class InputError(ValueError):
+    """A file its reader cannot read at all with the given options (one line: file, what is wrong, the fix)."""
+
+
+def inner_name(name: str) -> str:
+    """File name without its compression suffix (``"a.extxyz.gz"`` -> ``"a.extxyz"``; others unchanged)."""
+    lower = name.lower()
+    for suffix in COMPRESSIONS:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 @dataclass(frozen=True)
@@ -37,7 +61,13 @@ class ReadOptions:
         Keys of energy (eV), forces (eV/Å) and stress (eV/Å^3, ASE sign) in ``atoms.info`` / ``atoms.arrays``
         for the ``ase`` reader (the calculator's results are used when the key is absent).
     smiles_column : str or None
-        Column holding SMILES in a CSV table (default: the first column named like ``smiles``).
+        Column holding SMILES in a CSV / TSV table (default: the first column named ``smiles``,
+        ``canonical_smiles`` or ``smi``, else the first whose name contains ``smiles``; any case).
+    id_column : str or None
+        Column holding the molecule id in a CSV / TSV table (default: the first named ``id``, ``name`` or
+        ``mol_id``; else ids are ``<file name>:<line>``).
+    file_format : str or None
+        Reader of every file of a folder read by the ``folder`` reader (default: each file's sniffed one).
     """
 
     dataset: str | None = None
@@ -46,12 +76,19 @@ class ReadOptions:
     forces_key: str = "forces"
     stress_key: str = "stress"
     smiles_column: str | None = None
+    id_column: str | None = None
+    file_format: str | None = None
     extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ReaderSpec:
-    """One row of the registry."""
+    """One row of the registry.
+
+    ``directories``: the reader reads a folder itself (shards of one container). ``unique_ids``: the ids it
+    gives are unique across files (material / molecule ids of the source); otherwise the ``folder`` reader
+    qualifies them with the file name.
+    """
 
     name: str
     description: str
@@ -59,6 +96,7 @@ class ReaderSpec:
     extensions: tuple[str, ...] = ()
     globs: tuple[str, ...] = ()
     directories: bool = False
+    unique_ids: bool = False
 
     def load(self) -> ModuleType:
         return importlib.import_module(f"monoculture.datasets.readers.{self.module}")
@@ -67,21 +105,24 @@ class ReaderSpec:
 READERS: dict[str, ReaderSpec] = {
     spec.name: spec
     for spec in [
-        ReaderSpec("mptrj", "MPTrj JSON {mp_id: {frame_id: {...}}} (plain or gzip)", "mptrj",
-                   globs=("*mptrj*.json", "*mptrj*.json.gz", "*MPtrj*.json", "*MPtrj*.json.gz")),
+        ReaderSpec("mptrj", "MPTrj JSON {mp_id: {frame_id: {...}}} (plain or .gz / .bz2 / .xz)", "mptrj",
+                   globs=("*mptrj*.json", "*MPtrj*.json"), unique_ids=True),
         ReaderSpec("aselmdb", "ASE LMDB (.aselmdb) of OMat24, sAlex, OMol25; a file or a folder of shards",
-                   "aselmdb", extensions=(".aselmdb", ".lmdb"), directories=True),
+                   "aselmdb", extensions=(".aselmdb", ".lmdb"), directories=True, unique_ids=True),
         ReaderSpec("alexandria", "Alexandria {'entries': [ComputedStructureEntry]} (.json.bz2 / .json)",
-                   "alexandria", globs=("*alexandria*.json.bz2", "*alexandria*.json", "*alexandria*.json.gz")),
+                   "alexandria", globs=("*alexandria*.json",), unique_ids=True),
         ReaderSpec("qm9", "QM9 xyz (dsgdb9nsd_*.xyz): one molecule per file, a folder or a tar of them", "qm9",
                    globs=("dsgdb9nsd_*.xyz", "*qm9*.tar", "*qm9*.tar.bz2", "*dsgdb9nsd*.tar.bz2",
-                          "*dsgdb9nsd*.tar"), directories=True),
+                          "*dsgdb9nsd*.tar"), directories=True, unique_ids=True),
         ReaderSpec("smiles", "SMILES tables: .smi, or .csv/.tsv with a SMILES column (RDKit)", "smiles",
                    extensions=(".smi", ".smiles", ".csv", ".tsv")),
         ReaderSpec("sdf", "SDF / MOL files (RDKit), 3D when present", "sdf", extensions=(".sdf", ".mol", ".sd")),
-        ReaderSpec("ase", "anything ase.io reads: extxyz, xyz, traj, cif, POSCAR/CONTCAR, ASE .db", "ase",
+        ReaderSpec("ase", "anything ase.io reads: extxyz, xyz, traj, cif, POSCAR/CONTCAR (also .gz / .bz2 / .xz), "
+                   "ASE .db", "ase",
                    extensions=(".extxyz", ".xyz", ".traj", ".cif", ".db", ".vasp", ".poscar", ".json"),
                    globs=("POSCAR*", "CONTCAR*", "*.vasp")),
+        ReaderSpec("folder", "a folder of files in any of these formats (CIF, POSCAR, xyz, MPTrj shards, SDF...), "
+                   "each read by its own reader", "folder", directories=True),
     ]
 }
 
@@ -95,12 +136,24 @@ def get_reader(name: str) -> ReaderSpec:
 
 
 def _head(path: Path, n: int = 4096) -> bytes:
+    """First ``n`` bytes of a file, decompressed when its name ends in a compression suffix."""
+    if inner_name(path.name) != path.name:
+        from .readers._common import open_maybe_compressed
+
+        try:
+            with open_maybe_compressed(path) as fh:
+                return fh.read(n)
+        except Exception:  # noqa: BLE001 - a corrupt stream (OSError, EOFError, zlib / lzma errors)
+            return b""  # is sniffed by its name only; its reader counts the failure
     with open(path, "rb") as fh:
         return fh.read(n)
 
 
 def sniff_format(path: Path) -> str:
     """Name of the reader for ``path``: by file-name pattern, then by content, then by extension.
+
+    A compressed file is sniffed by its name without the compression suffix and by its decompressed
+    content. A folder is a folder of shards (``aselmdb``, ``qm9``) or else read file by file (``folder``).
 
     Raises
     ------
@@ -110,15 +163,14 @@ def sniff_format(path: Path) -> str:
     path = Path(path)
     if path.is_dir():
         return _sniff_directory(path)
-    name = path.name
+    names = {path.name, inner_name(path.name)}
     for spec in READERS.values():
-        if any(fnmatch.fnmatch(name, g) for g in spec.globs):
+        if any(fnmatch.fnmatch(name, g) for g in spec.globs for name in names):
             return spec.name
     head = _head(path)
+    inner = inner_name(path.name).lower()
     # Content rules (magic bytes and shapes), cheapest first.
-    if head[:3] == b"BZh" and name.endswith(".json.bz2"):
-        return "alexandria"
-    if name.endswith((".json", ".json.gz")):
+    if inner.endswith(".json"):
         from .readers import mptrj
 
         if mptrj.sniff(path, head):
@@ -127,14 +179,16 @@ def sniff_format(path: Path) -> str:
 
         if alexandria.sniff(path, head):
             return "alexandria"
-    if name.endswith(".xyz"):
+        if path.name.lower().endswith(".json.bz2") and _head_raw(path, 3) == b"BZh":
+            return "alexandria"  # Alexandria's own compression, whatever the first bytes say
+    if inner.endswith(".xyz"):
         from .readers import qm9
 
         if qm9.sniff(path, head):
             return "qm9"
-    if name.endswith(".db") and head.startswith(b"SQLite format 3"):
+    if inner.endswith(".db") and head.startswith(b"SQLite format 3"):
         return "ase"
-    suffix = "".join(path.suffixes[-1:]).lower()
+    suffix = Path(inner).suffix
     for spec in READERS.values():
         if suffix in spec.extensions:
             return spec.name
@@ -143,7 +197,13 @@ def sniff_format(path: Path) -> str:
     )
 
 
+def _head_raw(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
 def _sniff_directory(path: Path) -> str:
+    """``aselmdb`` for a folder holding ``.aselmdb`` shards, ``qm9`` for QM9 xyz files, else ``folder``."""
     if any(path.rglob("*.aselmdb")):
         return "aselmdb"
     xyz = sorted(path.glob("*.xyz"))
@@ -152,4 +212,4 @@ def _sniff_directory(path: Path) -> str:
 
         if qm9.sniff(xyz[0], _head(xyz[0])):
             return "qm9"
-    raise UnknownFormatError(f"{path}: folder holds no .aselmdb shards or QM9 .xyz files; pass --format")
+    return "folder"

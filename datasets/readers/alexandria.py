@@ -25,9 +25,7 @@ __all__ = ["iter_records", "detect_card", "sniff"]
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    if path.suffix in (".bz2", ".gz"):
-        with open_maybe_compressed(path) as fh:
-            head = fh.read(4096)
+    """True when ``head`` (the first bytes, decompressed by the registry) is an Alexandria entries document."""
     return head.lstrip().startswith(b'{"entries"') or (b'"entries"' in head[:64] and b"ComputedStructureEntry" in head)
 
 

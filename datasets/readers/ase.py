@@ -9,6 +9,7 @@ extxyz / xyz files are split into frames here (count line, comment line, atoms) 
 by ASE on its own, so one bad frame (an unknown element, a missing column) is counted as failed and the
 frames after it are still read; ``ase.io.iread`` would stop at the first error. Other formats go through
 ``ase.io.iread``; an error there ends the file and counts one failed record for the unread remainder.
+Compressed files (``.gz``, ``.bz2``, ``.xz``) are read as the format inside (``a.extxyz.gz``, ``a.cif.xz``).
 
 Optional ``info`` keys: ``temperature_K`` / ``temperature`` / ``T`` (K), ``charge``, ``spin`` /
 ``multiplicity``, ``method`` (one of relax, static, md, rattled), ``smiles``, ``id`` / ``name``.
@@ -16,6 +17,8 @@ Optional ``info`` keys: ``temperature_K`` / ``temperature`` / ``T`` (K), ``charg
 from __future__ import annotations
 
 import io
+import lzma
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +27,7 @@ import numpy as np
 from ..accounting import Accounting
 from ..builder import RawFrame
 from ..frames import METHODS, stress_ase_ev_a3_to_gpa
-from ..registry import ReadOptions
+from ..registry import ReadOptions, inner_name
 from ._common import open_maybe_compressed
 
 __all__ = ["iter_records", "atoms_to_raw", "detect_card"]
@@ -84,34 +87,39 @@ def atoms_to_raw(atoms, key: str, default_id: str, options: ReadOptions) -> RawF
 
 
 def _xyz_chunks(path: Path, accounting: Accounting) -> Iterator[tuple[int, str]]:
-    """Split an (ext)xyz file into (frame index, text of that frame)."""
+    """Split an (ext)xyz file into (frame index, text of that frame); a broken compressed stream ends the file
+    with one failed record for the unread rest."""
     file = str(path)
-    with open_maybe_compressed(path) as raw:
-        fh = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-        index = 0
-        while True:
-            line = fh.readline()
-            if not line:
-                return
-            if not line.strip():
-                continue
-            try:
-                n = int(line.split()[0])
-                if n < 0:
-                    raise ValueError(n)
-            except ValueError:
-                accounting.fail(file, f"frame {index}", "corrupt_remainder",
-                                f"expected an atom count, found {line.strip()[:60]!r}; rest of file unread")
-                return
-            lines = [line]
-            for _ in range(n + 1):
-                nxt = fh.readline()
-                if not nxt:
-                    accounting.fail(file, f"frame {index}", "truncated_file", f"frame needs {n} atom lines")
+    index = 0
+    try:
+        with open_maybe_compressed(path) as raw:
+            fh = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+            while True:
+                line = fh.readline()
+                if not line:
                     return
-                lines.append(nxt)
-            yield index, "".join(lines)
-            index += 1
+                if not line.strip():
+                    continue
+                try:
+                    n = int(line.split()[0])
+                    if n < 0:
+                        raise ValueError(n)
+                except ValueError:
+                    accounting.fail(file, f"frame {index}", "corrupt_remainder",
+                                    f"expected an atom count, found {line.strip()[:60]!r}; rest of file unread")
+                    return
+                lines = [line]
+                for _ in range(n + 1):
+                    nxt = fh.readline()
+                    if not nxt:
+                        accounting.fail(file, f"frame {index}", "truncated_file", f"frame needs {n} atom lines")
+                        return
+                    lines.append(nxt)
+                yield index, "".join(lines)
+                index += 1
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:  # corrupt or truncated compressed stream
+        accounting.fail(file, f"from frame {index}", "truncated_or_corrupt_file",
+                        f"{type(exc).__name__}: {str(exc)[:160]}")
 
 
 def _iter_xyz(path: Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
@@ -150,8 +158,8 @@ def _iter_db(path: Path, options: ReadOptions, accounting: Accounting) -> Iterat
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
     path = Path(path)
-    name = path.name.lower()
-    if name.endswith((".xyz", ".extxyz", ".xyz.gz", ".extxyz.gz", ".xyz.bz2", ".extxyz.bz2")):
+    name = inner_name(path.name).lower()  # a compressed file is read as the format inside
+    if name.endswith((".xyz", ".extxyz")):
         yield from _iter_xyz(path, options, accounting)
         return
     if name.endswith((".db", ".json")):
@@ -160,7 +168,7 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> It
     from ase.io import iread
 
     file = str(path)
-    index = 0
+    index = -1
     try:
         for index, atoms in enumerate(iread(str(path), index=":")):
             try:
@@ -168,4 +176,8 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> It
             except Exception as exc:
                 accounting.fail(file, f"frame {index}", "bad_frame", f"{type(exc).__name__}: {str(exc)[:160]}")
     except Exception as exc:  # ASE parsers raise many exception types on corrupt input
-        accounting.fail(file, f"after frame {index}", "unreadable_remainder", f"{type(exc).__name__}: {str(exc)[:160]}")
+        accounting.fail(file, f"after frame {max(index, 0)}", "unreadable_remainder",
+                        f"{type(exc).__name__}: {str(exc)[:160]}")
+        return
+    if index < 0:  # a CIF without atom sites, a POSCAR ASE parses to nothing: a broken file, not silence
+        accounting.fail(file, "frame 0", "no_structure", "ASE found no structure in the file")

@@ -39,7 +39,7 @@ from ase.data import atomic_numbers
 from ..accounting import Accounting
 from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import KBAR_TO_GPA, stress_vasp_kbar_to_ase_gpa
-from ..registry import ReadOptions
+from ..registry import ReadOptions, inner_name
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
 __all__ = ["iter_records", "iter_batches", "detect_card", "sniff", "shards", "material_starts"]
@@ -60,10 +60,8 @@ _MPTRJ_HEAD = re.compile(rb'\s*\{\s*"[^"\\]{1,200}"\s*:\s*\{\s*"[^"\\]{1,200}"\s
 def sniff(path: Path, head: bytes) -> bool:
     """An MPTrj file starts ``{"<mp_id>": {"<frame_id>": {"structure": ...``: an object of objects of
     frame objects, whose first 4 kB name a pymatgen structure or an MPTrj frame key (a real frame's
-    structure alone is longer than that, so the energy keys may come later)."""
-    if path.suffix == ".gz":
-        with open_maybe_compressed(path) as fh:
-            head = fh.read(4096)
+    structure alone is longer than that, so the energy keys may come later). ``head``: the first bytes,
+    decompressed (the registry decompresses ``.gz`` / ``.bz2`` / ``.xz`` files before sniffing)."""
     text = head.lstrip()[:2048]
     return text.startswith(b"{") and b'"structure"' in text and (
         b"uncorrected_total_energy" in head or b'"force"' in head or b'"mp_id"' in head
@@ -83,7 +81,7 @@ def shards(path: Path, n: int) -> list:
     """
     path = Path(path)
     size = os.path.getsize(path)
-    if n <= 1 or path.suffix in (".gz", ".bz2", ".xz") or size < 1 << 16:
+    if n <= 1 or inner_name(path.name) != path.name or size < 1 << 16:
         return [None]
     with open(path, "rb") as fh:
         head = fh.read(4096)

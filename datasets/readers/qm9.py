@@ -35,7 +35,7 @@ from ase.units import Hartree
 from ..accounting import Accounting
 from ..builder import RawFrame
 from ..registry import ReadOptions
-from ._common import symbols_to_numbers
+from ._common import open_maybe_compressed, symbols_to_numbers
 
 __all__ = ["iter_records", "detect_card", "sniff", "parse_qm9_xyz", "QM9FormatError", "qm9_float",
            "TAR_SUFFIXES"]
@@ -157,8 +157,9 @@ def _record(data: bytes, file: str, key: str, accounting: Accounting) -> RawFram
 def _iter_files(files: list[Path], accounting: Accounting) -> Iterator[RawFrame]:
     for f in files:
         try:
-            data = f.read_bytes()
-        except OSError as exc:
+            with open_maybe_compressed(f) as fh:
+                data = fh.read()
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
             accounting.fail(str(f), f.name, "unreadable_file", str(exc)[:200])
             continue
         frame = _record(data, str(f), f.name, accounting)

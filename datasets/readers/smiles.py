@@ -10,8 +10,11 @@ the frame table gets:
 
 ``.smi`` lines are ``SMILES [name]`` (whitespace separated); blank lines and ``#`` comments are ignored, and
 a first line whose first word is ``smiles`` is taken as a header. Tables are streamed row by row with the
-:mod:`csv` module; the SMILES column is ``ReadOptions.smiles_column`` or the first column named ``smiles``,
-``canonical_smiles`` or ``smi`` (any case), the id column the first named ``id``, ``name`` or ``mol_id``.
+:mod:`csv` module; the SMILES column is ``ReadOptions.smiles_column`` (``--smiles-column``) or the first column
+named ``smiles``, ``canonical_smiles`` or ``smi``, else the first whose name contains ``smiles`` (any case:
+PubChem's ``IsomericSMILES``); the id column is ``ReadOptions.id_column`` (``--id-column``) or the first named
+``id``, ``name`` or ``mol_id``. A table without its SMILES column is one failed record naming the file, its
+columns and the option (and, opened on its own, an error at open: :func:`check`).
 
 A string RDKit rejects is skipped as ``invalid_smiles`` with RDKit's own message as detail (RDKit's logging
 is captured, not printed); an undecodable line or row is counted as failed.
@@ -26,11 +29,11 @@ from pathlib import Path
 
 from ..accounting import Accounting
 from ..builder import RawFrame
-from ..registry import ReadOptions
+from ..registry import InputError, ReadOptions, inner_name
 from ._common import open_maybe_compressed
 
-__all__ = ["iter_records", "mol_from_smiles", "molecule_frame", "composition", "rdkit_messages", "SMILES_COLUMNS",
-           "ID_COLUMNS"]
+__all__ = ["iter_records", "check", "mol_from_smiles", "molecule_frame", "composition", "rdkit_messages",
+           "SMILES_COLUMNS", "ID_COLUMNS"]
 
 #: Column names (lower case) recognised as holding SMILES, in order of preference.
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "smi")
@@ -177,38 +180,98 @@ def _iter_smi(path: Path, accounting: Accounting) -> Iterator[RawFrame]:
             accounting.fail(file, f"after line {lineno}", "truncated_or_corrupt_file", str(exc)[:200])
 
 
-def _pick_column(header: list[str], wanted: str | None, names: tuple[str, ...]) -> int | None:
-    if wanted is not None:
-        return header.index(wanted) if wanted in header else None
+def _pick_column(header: list[str], wanted: str | None, names: tuple[str, ...], contains: str | None = None
+                 ) -> int | None:
+    """Index of the column ``wanted`` (exact name, else any case), else of the first of ``names`` (any case),
+    else of the first whose name contains ``contains`` (any case); None when there is none."""
     lowered = [h.strip().lower() for h in header]
+    if wanted is not None:
+        if wanted in header:
+            return header.index(wanted)
+        return lowered.index(wanted.strip().lower()) if wanted.strip().lower() in lowered else None
     for name in names:
         if name in lowered:
             return lowered.index(name)
+    if contains is not None:
+        return next((i for i, h in enumerate(lowered) if contains in h), None)
     return None
+
+
+def _columns(header: list[str], options: ReadOptions, file: str) -> tuple[int, int | None]:
+    """(SMILES column, id column) of a table header.
+
+    Raises
+    ------
+    InputError
+        When the SMILES column (or the asked-for id column) is not in the header: the message names the
+        file, the columns it has and the option that picks one.
+    """
+    smiles_col = _pick_column(header, options.smiles_column, SMILES_COLUMNS, contains="smiles")
+    have = ", ".join(repr(h[:40]) for h in header[:20]) + (", ..." if len(header) > 20 else "") or "none"
+    if smiles_col is None:
+        what = (f"no column {options.smiles_column!r}" if options.smiles_column
+                else "no SMILES column (none named like 'smiles')")
+        raise InputError(f"{file}: {what}; its columns are {have}; pass --smiles-column NAME")
+    id_col = _pick_column(header, options.id_column, ID_COLUMNS)
+    if id_col is None and options.id_column is not None:
+        raise InputError(f"{file}: no column {options.id_column!r}; its columns are {have}; pass --id-column NAME")
+    return smiles_col, id_col
+
+
+def _open_table(raw, tsv: bool):
+    """(csv reader, first row) of a binary stream; the first row is None for an empty file."""
+    text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    first = text.readline()
+    delimiter = "\t" if tsv or ("\t" in first and "," not in first) else ","
+    rows = csv.reader(_chain(first, text), delimiter=delimiter)
+    return rows, next(rows, None)
+
+
+def _is_table(path: Path) -> tuple[bool, bool]:
+    """(is a CSV / TSV table, is TSV), by the name without compression suffix."""
+    name = inner_name(path.name).lower()
+    return name.endswith((".csv", ".tsv")), name.endswith(".tsv")
+
+
+def check(path: Path, options: ReadOptions) -> None:
+    """Raise :class:`InputError` when ``path`` is a table whose header lacks the SMILES (or asked-for id) column.
+
+    Parameters
+    ----------
+    path : Path
+        The file; ``.smi`` files and unreadable headers pass (the reading counts what goes wrong).
+    options : ReadOptions
+        ``smiles_column`` / ``id_column``.
+    """
+    path = Path(path)
+    table, tsv = _is_table(path)
+    if not table:
+        return
+    try:
+        with open_maybe_compressed(path) as raw:
+            _, header = _open_table(raw, tsv)
+    except (OSError, EOFError, ValueError, csv.Error):  # unreadable: counted when read
+        return
+    if header is not None:
+        _columns(header, options, str(path))
 
 
 def _iter_table(path: Path, tsv: bool, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]:
     file = str(path)
     with open_maybe_compressed(path) as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
         try:
-            first = text.readline()
-            delimiter = "\t" if tsv or ("\t" in first and "," not in first) else ","
-            rows = csv.reader(_chain(first, text), delimiter=delimiter)
             try:
-                header = next(rows, None)
+                rows, header = _open_table(raw, tsv)
             except csv.Error as exc:
                 accounting.fail(file, "header", "bad_header", str(exc)[:200])
                 return
             if header is None:
                 return
-            smiles_col = _pick_column(header, options.smiles_column, SMILES_COLUMNS)
-            if smiles_col is None:
-                wanted = options.smiles_column or " / ".join(SMILES_COLUMNS)
-                accounting.fail(file, "header", "no_smiles_column",
-                                f"no column {wanted!r} among {[h[:40] for h in header[:20]]}")
+            try:
+                smiles_col, id_col = _columns(header, options, file)
+            except InputError as exc:
+                accounting.fail(file, "header", "no_smiles_column", str(exc).removeprefix(f"{file}: ")[:300])
                 return
-            id_col = _pick_column(header, None, ID_COLUMNS)
             yield from _table_rows(rows, smiles_col, id_col, path, accounting)
         except (OSError, EOFError) as exc:
             accounting.fail(file, "rest of file", "truncated_or_corrupt_file", str(exc)[:200])
@@ -268,15 +331,13 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> It
     path : Path
         ``.smi`` / ``.smiles`` (one SMILES per line) or ``.csv`` / ``.tsv`` with a header row.
     options : ReadOptions
-        ``smiles_column`` names the SMILES column of a table.
+        ``smiles_column`` / ``id_column`` name the SMILES and id columns of a table.
     accounting : Accounting
         Receives invalid SMILES (skipped) and unreadable lines (failed).
     """
     path = Path(path)
-    name = path.name.lower()
-    for suffix in (".gz", ".bz2", ".xz"):
-        name = name.removesuffix(suffix)
-    if name.endswith((".csv", ".tsv")):
-        yield from _iter_table(path, name.endswith(".tsv"), options, accounting)
+    table, tsv = _is_table(path)
+    if table:
+        yield from _iter_table(path, tsv, options, accounting)
     else:
         yield from _iter_smi(path, accounting)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from corrupt_bytes import corruptions
 from rdkit import RDConfig
 
-from monoculture.datasets import open_dataset
+from monoculture.datasets import Accounting, DatasetOpenError, open_dataset
 from monoculture.datasets.frames import concat_batches
 from monoculture.datasets.readers import smiles as smiles_reader
 from monoculture.datasets.registry import ReadOptions
@@ -75,7 +75,10 @@ def test_csv_table(tmp_path, capfd):
 def test_tsv_and_smiles_column_option(tmp_path):
     path = tmp_path / "mols.tsv"
     path.write_text("structure\tlabel\nc1ccccc1\tbenzene\nO=C=O\tco2\n")
-    _, acc = _read(path)
+    with pytest.raises(DatasetOpenError, match="pass --smiles-column"):  # opened on its own: one error at open
+        open_dataset(path)
+    acc = Accounting(quiet=True)  # read anyway (as inside a folder): one failed record, nothing read
+    assert list(smiles_reader.iter_records(path, ReadOptions(), acc)) == []
     assert (acc.read, acc.failed) == (0, 1)
     assert dict(acc.failed_reasons) == {"no_smiles_column": 1}
     table, acc = _read(path, options=ReadOptions(smiles_column="structure"))
@@ -139,7 +142,11 @@ def test_corrupt_smi_never_raises(tmp_path_factory, data):
 def test_corrupt_csv_never_raises(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("csvfuzz") / "fuzz.csv"
     path.write_bytes(data)
-    table, acc = _read(path, format="smiles")
+    try:
+        table, acc = _read(path, format="smiles")
+    except DatasetOpenError as exc:  # the header lost its SMILES column: one clean error at open
+        assert str(exc).startswith(f"{path}: no SMILES column") and "--smiles-column" in str(exc)
+        return
     assert table.num_rows == acc.read
     assert min(acc.read, acc.skipped, acc.failed) >= 0
     n_lines = len(re.split(rb"\r\n|\r|\n", data))  # the csv module also ends rows at a bare \r
