@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..datasets import Accounting, Dataset, open_dataset
+from ..datasets import Accounting, Dataset, ReadOptions, open_dataset
 from .coverage import CoverageAudit
 from .coverage.chemical_space import joint_umap
 from .summary import BasicCounts
@@ -71,6 +71,8 @@ class AuditOptions:
         Compute the 2-D UMAP map; cross-check the entropy with the ``quests`` package.
     reference : str or None
         Path of a reference dataset: compare each dataset with it (coverage, novelty, priorities).
+    smiles_column, id_column : str or None
+        Columns of a CSV / TSV table holding the SMILES and the record ids (default: detected).
     """
 
     format: str | None = None
@@ -85,7 +87,8 @@ class AuditOptions:
     reference: str | None = None
     quiet: bool = False
     progress: bool | None = None
-
+    smiles_column: str | None = None
+    id_column: str | None = None
     descriptor_rule: str | None = None
 
     def parameters(self) -> dict:
@@ -131,6 +134,7 @@ def _open(path, options: AuditOptions) -> Dataset:
     return open_dataset(
         path, format=options.format, dataset_card=options.dataset_card, level_of_theory=options.level_of_theory,
         batch_size=options.batch_size, quiet=options.quiet, progress=options.progress,
+        options=ReadOptions(smiles_column=options.smiles_column, id_column=options.id_column),
     )
 
 

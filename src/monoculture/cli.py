@@ -5,8 +5,12 @@
 ``monoculture cards``              list the dataset cards
 ``monoculture demo``               audit the sample data bundled with the package
 
-Errors the user can fix (missing file, unknown format or card, unreadable container) print one line and
-exit with status 2; records that cannot be read are counted in the document, not fatal.
+Exit status: 0 on success; 2 for an error the user can fix (missing file, unknown format or card,
+unreadable container, an invalid option value), printed as one line; 3 when an input yielded no record that
+could be audited (``audit`` / ``compare``: a dataset with no frame read; ``featurize`` / ``embed``: every
+record skipped); the outputs of the rest are still written. 130 on Ctrl-C (one line, no traceback).
+Records that cannot be read are counted in the document, not fatal. ``--json`` files and ``--report``
+folders are written whole or not at all (a temporary path moved into place when complete).
 """
 from __future__ import annotations
 
@@ -19,26 +23,53 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
+#: An input yielded nothing that could be audited.
+EXIT_NOTHING_AUDITED = 3
+#: Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 class UserError(Exception):
     """An error reported as one line and exit status 2."""
 
 
+def _int_at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``, with a one-line message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def _add_read_options(p: argparse.ArgumentParser, batch_flag: str = "--batch-size") -> None:
     p.add_argument("--format", help="reader name (see `monoculture formats`); sniffed by default")
     p.add_argument("--dataset-card", help="dataset card name (see `monoculture cards`) overriding detection")
     p.add_argument("--level-of-theory", help="level of theory for every frame, e.g. 'PBE+U' or 'wB97M-V/def2-TZVPD'")
-    p.add_argument(batch_flag, dest="batch_size", type=int, default=4096,
+    p.add_argument(batch_flag, dest="batch_size", type=_int_at_least(1), default=4096,
                    help="frames per batch read (default 4096; for embed, one output/cache chunk)")
     p.add_argument("--quiet", action="store_true", help="do not print skipped records (they are still counted)")
+    p.add_argument("--smiles-column", metavar="NAME",
+                   help="column of a CSV/TSV table holding the SMILES (default: one named like 'smiles')")
+    p.add_argument("--id-column", metavar="NAME",
+                   help="column of a CSV/TSV table holding the molecule id (default: 'id', 'name' or 'mol_id')")
 
 
 def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every sampled step (default 0)")
-    p.add_argument("--descriptor", default="composition",
-                   help="descriptor of the chemical-space analysis (default composition; 'none' to skip)")
-    p.add_argument("--sample-size", type=int, default=5000, help="reservoir size of the chemical-space analysis")
+    p.add_argument("--descriptor", default="auto",
+                   help="descriptor of the chemical-space analysis: 'auto' (default: molecule when no frame is "
+                        "periodic, else composition+structure), a name of `featurize`, names joined by '+', "
+                        "or 'none' to skip")
+    p.add_argument("--sample-size", type=_int_at_least(2), default=5000,
+                   help="reservoir size of the chemical-space analysis (frames, at least 2; default 5000)")
     p.add_argument("--no-umap", action="store_true", help="skip the 2-D UMAP map")
     if reference:
         p.add_argument("--reference", help="reference dataset (file or folder) to compare every PATH with")
@@ -46,10 +77,17 @@ def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> No
                    help="run on Dask: a scheduler address, or local:N for a local cluster of N workers")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (``monoculture audit: error: ...``) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="monoculture", description="Audit the diversity of atomistic ML datasets.")
+    parser = _Parser(prog="monoculture", description="Audit the diversity of atomistic ML datasets.")
     parser.add_argument("--version", action="version", version=f"monoculture {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -75,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     _add_read_options(p)
     p.add_argument("--descriptor", required=True, help="composition, soap, local, structure, molecule, regime")
-    p.add_argument("--n-jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--n-jobs", type=_int_at_least(1), default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--cache-dir", default=None, help="per-batch cache folder (resumable runs)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -89,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a descriptor name (composition, soap, local, structure, molecule)")
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", dest="model_batch_size", type=int, default=64, help="structures per forward pass")
-    p.add_argument("--workers", type=int, default=0, help="graph-building worker processes (default 0)")
+    p.add_argument("--batch-size", dest="model_batch_size", type=_int_at_least(1), default=64,
+                   help="structures per forward pass")
+    p.add_argument("--workers", type=_int_at_least(0), default=0, help="graph-building worker processes (default 0)")
     p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"])
     p.add_argument("--cache-dir", default=None, help="per-chunk cache folder (resumable runs)")
 
@@ -108,20 +147,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-set", nargs="+", metavar="PATH",
                    help="training / reference data for the coverage gap (gap vs collapse)")
     p.add_argument("--k", type=int, default=25, help="neighbours of CKNNA / mutual k-NN (default 25, the study's)")
-    p.add_argument("--normalisation", default="max", choices=["none", "l2", "max", "standard"])
+    p.add_argument("--normalisation", default="none", choices=["none", "l2", "max", "standard"],
+                   help="scaling before every metric (default none: each metric's reference definition on the "
+                        "embeddings as given; max = each row divided by its largest absolute element)")
+    p.add_argument("--variant", action="append", default=[], metavar="METRIC=NAME",
+                   help="metric variant instead of the reference default, e.g. cknna=biased, mutual_knn=euclidean "
+                        "(repeatable; docs/alignment_metrics.md lists them)")
     p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
     p.add_argument("--repeats", type=int, default=20, help="equal-size repeats R (default 20)")
     p.add_argument("--match-atom-count", action="store_true", help="compare ID and OOD on atom-count-matched subsets")
     p.add_argument("--keep-near-duplicates", action="store_true", help="do not drop near-duplicates first")
     p.add_argument("--intersect-ids", action="store_true",
-                   help="align on the ids every file holds (drop structures a model skipped) instead of failing")
+                   help="align on the ids every file holds (the default; kept for compatibility)")
+    p.add_argument("--same-ids", action="store_true",
+                   help="fail unless every embedding file lists the same ids")
+    p.add_argument("--pairwise-ids", action="store_true",
+                   help="also compute every pair metric on the structures both models of the pair embedded")
+    p.add_argument("--no-reconstruction", action="store_true", help="skip the GFRE / LFRE matrices")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
     p.add_argument("--report", help="write the report into this folder")
 
     p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
     p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
-    p.add_argument("--frames", type=int, required=True, help="number of frames")
+    p.add_argument("--frames", type=_int_at_least(1), required=True, help="number of frames")
     p.add_argument("--out", required=True, help="output file (mptrj) or folder (omat24)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mean-atoms", type=float, default=None,
@@ -135,9 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write_json(doc: dict, path: str) -> None:
+    """Write ``doc`` to ``path`` whole or not at all (a temporary file beside it, then renamed)."""
+    import os
+    import tempfile
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _print_summary(doc: dict, stream=sys.stdout) -> None:
@@ -163,18 +224,17 @@ def cmd_audit(args) -> int:
         batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
         descriptor=None if args.descriptor in (None, "none") else args.descriptor,
         sample_size=args.sample_size, umap=not args.no_umap, reference=reference,
+        smiles_column=args.smiles_column, id_column=args.id_column,
     )
     client = None
     if args.dask:
         from monoculture.audit.distributed import connect
 
         client = connect(args.dask)
+    if options.descriptor:
+        _check_descriptor(options.descriptor)
     try:
         doc = run_audit(args.paths, options, client=client)
-    except ValueError as exc:
-        if "descriptor" in str(exc):
-            raise UserError(str(exc)) from None
-        raise
     finally:
         if client is not None:
             cluster = getattr(client, "cluster", None)
@@ -183,7 +243,23 @@ def cmd_audit(args) -> int:
                 cluster.close()
     _emit(doc, args)
     _print_summary(doc)
+    empty = [ds["name"] for ds in doc["datasets"] if not ds.get("n_frames")]
+    if empty:
+        print(f"monoculture: error: no record could be audited in {', '.join(empty)}", file=sys.stderr)
+        return EXIT_NOTHING_AUDITED
     return 0
+
+
+def _check_descriptor(name: str) -> None:
+    """A one-line error (exit 2) for a descriptor name no registry entry matches, before any data is read."""
+    from monoculture.descriptors import get_descriptor
+
+    if name == "auto":
+        return
+    try:
+        get_descriptor(name)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _emit(doc: dict, args) -> None:
@@ -196,8 +272,12 @@ def _emit(doc: dict, args) -> None:
 
 def _write_report(doc: dict, folder: str) -> None:
     from monoculture.reports import write_report
+    from monoculture.reports.writer import ReportFolderError
 
-    paths = write_report(doc, Path(folder))
+    try:
+        paths = write_report(doc, Path(folder))
+    except ReportFolderError as exc:
+        raise UserError(str(exc)) from None
     print(f"report: {paths.get('html', folder)}")
 
 
@@ -232,11 +312,12 @@ class _Datasets:
 
 
 def _open_all(args) -> list:
-    from monoculture.datasets import open_dataset
+    from monoculture.datasets import ReadOptions, open_dataset
 
+    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column)
     return [
         open_dataset(p, format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
-                     batch_size=args.batch_size, quiet=args.quiet)
+                     batch_size=args.batch_size, quiet=args.quiet, options=options)
         for p in args.paths
     ]
 
@@ -270,14 +351,18 @@ def cmd_featurize(args) -> int:
         acc = ds.accounting
         print(f"{ds.name}: {acc.read} read, {acc.skipped} skipped, {acc.failed} failed", file=sys.stderr)
     print(f"wrote {result.n_rows} rows ({result.n_skipped} skipped by the descriptor) to {args.out}")
+    if result.n_rows == result.n_skipped:
+        print(f"monoculture: error: no record could be featurized with {args.descriptor} "
+              f"({result.n_skipped} skipped by the descriptor, {result.n_rows} read)", file=sys.stderr)
+        return EXIT_NOTHING_AUDITED
     return 0
 
 
 def cmd_embed(args) -> int:
-    from monoculture.descriptors import available_descriptors
+    from monoculture.descriptors import available_descriptors, is_descriptor_name
 
     datasets = _open_all(args)
-    if args.model in available_descriptors():
+    if is_descriptor_name(args.model):
         ns = argparse.Namespace(**{**vars(args), "descriptor": args.model, "n_jobs": 1, "param": []})
         return cmd_featurize(ns)
     from monoculture.descriptors.models import available_models
@@ -299,6 +384,9 @@ def cmd_embed(args) -> int:
     print(f"wrote {result.n_rows} embeddings of {args.model} ({result.metadata.get('layer', '')}) to {args.out}; "
           f"skipped {result.n_skipped} ({reasons}); {result.n_chunks_cached}/{result.n_chunks} chunks from cache; "
           f"{result.elapsed_s:.1f} s")
+    if result.n_rows == 0:
+        print(f"monoculture: error: no record could be embedded with {args.model}", file=sys.stderr)
+        return EXIT_NOTHING_AUDITED
     return 0
 
 
@@ -308,14 +396,20 @@ def cmd_align(args) -> int:
     from monoculture import __version__
     from monoculture.audit.alignment.runner import run_alignment
 
+    from monoculture.audit.alignment.runner import dropped_structures_lines
+    from monoculture.audit.alignment.variants import parse_variant_options
+
     try:
+        if args.same_ids and args.intersect_ids:
+            raise ValueError("give --same-ids or --intersect-ids, not both")
         section = run_alignment(
             args.embeddings, args.id_set, args.ood_set, descriptor=args.descriptor_model,
             reference_set=args.reference_set, reference_model=args.reference_model,
             model_errors=args.model_errors, error_column=args.error_column, seed=args.seed, k=args.k,
             normalisation=args.normalisation, n_boot=args.n_boot, repeats=args.repeats,
             match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
-            intersect=args.intersect_ids,
+            intersect=not args.same_ids, variants=parse_variant_options(args.variant),
+            pairwise_ids=args.pairwise_ids, reconstruction=not args.no_reconstruction,
         )
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
@@ -325,6 +419,8 @@ def cmd_align(args) -> int:
     _emit(doc, args)
     from monoculture.demo import print_verdicts
 
+    for line in dropped_structures_lines(section):
+        print(line, file=sys.stderr)
     print_verdicts(section)
     return 0
 
@@ -353,14 +449,19 @@ _COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "
 
 def main(argv=None) -> int:
     from monoculture.datasets import DatasetOpenError, UnknownCardError, UnknownFormatError
+    from monoculture.descriptors.base import DescriptorSizeError
 
     logging.basicConfig(level=logging.WARNING, format="monoculture: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (UserError, DatasetOpenError, UnknownFormatError, UnknownCardError, FileNotFoundError) as exc:
+    except (UserError, DatasetOpenError, UnknownFormatError, UnknownCardError, FileNotFoundError,
+            DescriptorSizeError) as exc:
         print(f"monoculture: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("monoculture: interrupted; nothing was written for this run", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover
