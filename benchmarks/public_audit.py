@@ -1,7 +1,9 @@
 """The default `monoculture audit` on public data nobody on the project wrote, as a user runs it.
 
-Builds ASE's dcdft elemental solids (71) and g2 molecules (162), RDKit's NCI library (first_5K.smi,
-5,000 SMILES) and a 16-SMILES isomer set (five hexane isomers, three molecules written twice, eight others),
+Builds ASE's dcdft elemental solids (71), a narrow set of the same size (71 copies of three cells, fcc Cu,
+rock-salt NaCl and diamond Si, each atom displaced by 0.03 Å rms, seed 0), ASE's g2 molecules (162), RDKit's
+NCI library (first_5K.smi, 5,000 SMILES) and a 16-SMILES isomer set (five hexane isomers, three molecules
+written twice, eight others),
 then runs ``python -m monoculture.audit FILE --json OUT`` for each in a fresh process and prints one row
 per input: exit status, descriptor, Vendi score, entropy (nats), exact and near-duplicate counts, and the
 whole command's wall time (s) and peak memory (MiB, the child's maximum RSS).
@@ -30,12 +32,23 @@ ISOMERS = ["CCCCCC", "CC(C)CCC", "CCC(C)CC", "CC(C)(C)CC", "CC(C)C(C)C", "c1cccc
 
 def build_inputs(root: Path) -> dict[str, Path]:
     import ase.io
+    import numpy as np
     import rdkit
+    from ase.build import bulk
     from ase.collections import dcdft, g2
 
-    paths = {"dcdft solids": root / "dcdft.extxyz", "g2 molecules": root / "g2.extxyz",
-             "NCI 5K SMILES": root / "nci5k.smi", "isomer set": root / "isomers.smi"}
+    paths = {"dcdft solids": root / "dcdft.extxyz", "3 cells x 71, rattled": root / "narrow.extxyz",
+             "g2 molecules": root / "g2.extxyz", "NCI 5K SMILES": root / "nci5k.smi",
+             "isomer set": root / "isomers.smi"}
     ase.io.write(paths["dcdft solids"], list(dcdft), format="extxyz")
+    rng = np.random.default_rng(0)
+    protos = [bulk("Cu", "fcc", a=3.6, cubic=True), bulk("NaCl", "rocksalt", a=5.64), bulk("Si", "diamond", a=5.43)]
+    narrow = []
+    for i in range(71):
+        atoms = protos[i % 3].copy()
+        atoms.positions += rng.normal(scale=0.03, size=atoms.positions.shape)
+        narrow.append(atoms)
+    ase.io.write(paths["3 cells x 71, rattled"], narrow, format="extxyz")
     ase.io.write(paths["g2 molecules"], list(g2), format="extxyz")
     paths["NCI 5K SMILES"].write_bytes((Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi").read_bytes())
     paths["isomer set"].write_text("\n".join(ISOMERS) + "\n")

@@ -115,6 +115,10 @@ def test_diverse_set_scores_above_narrow_set(public, tmp_path):
     assert wide["parameters"]["descriptor"] == narrow["parameters"]["descriptor"]
     assert w["vendi"]["score"] > 2 * n["vendi"]["score"]
     assert n["vendi"]["score"] < 4
+    # entropy at the fixed bandwidth of 1 standard deviation: about 71 effective frames against about 3
+    assert w["entropy"]["effective_environments"] > 60 and n["entropy"]["effective_environments"] < 3.5
+    # a rattle changes no cell-size-invariant structure column: the copies of a cell coincide
+    assert n["knn"]["nn1_quantiles"]["q0.50"] == 0 and w["knn"]["nn1_quantiles"]["q0.50"] > 1
     assert w["scaling"]["rule"].startswith("standardised")
 
 

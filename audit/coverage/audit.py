@@ -48,7 +48,7 @@ class CoverageAudit:
     quests_crosscheck : bool
         Cross-check the entropy with the ``quests`` package.
     entropy_bandwidth : float, optional
-        Fixed QUESTS bandwidth (descriptor units) for comparable entropies across datasets.
+        QUESTS bandwidth in standardised descriptor units (default 1.0: one standard deviation).
     """
 
     def __init__(self, descriptor_sample_size: int = 5000, seed: int = 0, descriptor: str = "descriptor",

@@ -89,7 +89,9 @@ def test_chemical_space_result_five():
     q = r["knn"]["nn1_quantiles"]
     assert q["q0.50"] == pytest.approx(1 / s) and q["q1.00"] == pytest.approx(4 * math.sqrt(2) / s)
     assert r["knn"]["nn1_mean"] == pytest.approx((4 + 4 * math.sqrt(2)) / 5 / s)
-    assert r["entropy"]["bandwidth"] == pytest.approx(1 / s) and r["entropy"]["n"] == 5
+    assert r["entropy"]["bandwidth"] == 1.0 and r["entropy"]["n"] == 5  # fixed: one standard deviation
+    z = (x - x.mean(0)) / x.std(0)
+    assert r["entropy"]["entropy_nats"] == pytest.approx(quests_entropy(z, 1.0))
     # five different formulas: no candidate pair at all
     assert r["near_duplicates"]["n"] == 0 and r["near_duplicates"]["candidate_pairs"] == 0
     assert r["umap"] == {"not_applicable": "UMAP disabled"}
