@@ -3,6 +3,12 @@
 ``data/frame_reference.json`` holds, per case, the number of rows of every batch, a SHA-256 of every
 batch's columns (values as JSON, floats by ``repr``, so exact) and the record accounting. It was written
 by the per-record reader and builder (before the columnar fast path); the fast path must reproduce it.
+Columns computed by arithmetic whose last bits depend on the CPU's kernels (:data:`CPU_DEPENDENT`: a
+determinant, sums of squares, a fractional-to-Cartesian product) enter the hash rounded to
+:data:`CPU_DEPENDENT_DIGITS` significant digits; every parsed value stays exact. (A cofactor volume instead
+of LAPACK's determinant moved 84 of 108 MPTrj volumes by up to 2.5 ulp: a bitwise hash of those columns
+would only pass on the CPU that wrote it.) The reference was rewritten with that rounding on 2026-12-06 by
+the code of that day, whose unrounded hashes still equalled the per-record reader's.
 The edge cases are built here, deterministically, from the bundled samples: every validation rule, the
 fallbacks for irregular values (flat forces, ``null`` inside arrays, 9-component stress, non-integer
 atomic numbers...) and failures (undecodable rows, truncated JSON), in small batches so that batch
@@ -219,6 +225,21 @@ def _normalise(text: str, roots: list[str]) -> str:
     return text
 
 
+#: Float columns whose last bits depend on the CPU (see the module docstring).
+CPU_DEPENDENT = frozenset({"positions", "volume_A3", "pressure_GPa", "energy_per_atom_eV", "fmax_eV_A", "frms_eV_A"})
+#: Significant digits of those columns in the hash (a 2.5-ulp difference flips a 10-digit rounding with a
+#: probability of about 1e-6 per value).
+CPU_DEPENDENT_DIGITS = 10
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.{CPU_DEPENDENT_DIGITS}g}")
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
 def _digest(batches, roots) -> list[dict]:
     out = []
     for table in batches:
@@ -226,6 +247,8 @@ def _digest(batches, roots) -> list[dict]:
         h = hashlib.sha256()
         for name in FRAME_SCHEMA.names:
             values = table.column(name).to_pylist()
+            if name in CPU_DEPENDENT:
+                values = _rounded(values)
             if name == "source":
                 values = [_normalise(v, roots) for v in values]
             h.update(name.encode())
