@@ -129,6 +129,8 @@ def _dataset_context(ds: Mapping, figs: dict) -> dict:
             "effective": view.dig(cs, "entropy", "effective_environments"),
             "nn1_mean": view.dig(cs, "knn", "nn1_mean"),
             "near_dup_share": view.dig(cs, "near_duplicates", "share"),
+            "exact_dup": view.dig(cov, "duplicates", "n_duplicates"),
+            "exact_frames": view.dig(cov, "duplicates", "n_frames"),
             "umap_reason": view.not_applicable_reason(cs.get("umap")),
         },
         "comparisons": [
