@@ -447,21 +447,40 @@ _COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "
              "featurize": cmd_featurize, "embed": cmd_embed, "align": cmd_align}
 
 
-def main(argv=None) -> int:
-    from monoculture.datasets import DatasetOpenError, UnknownCardError, UnknownFormatError
-    from monoculture.descriptors.base import DescriptorSizeError
+#: Errors shown as one line with exit status 2: (module, class name). A class is looked up only when its module
+#: was imported by the command that ran (an error of a module never imported cannot have been raised), so
+#: `monoculture --help` imports none of the data stack.
+_USER_ERRORS = (
+    ("monoculture.datasets.reading", "DatasetOpenError"),
+    ("monoculture.datasets.registry", "UnknownFormatError"),
+    ("monoculture.datasets.cards", "UnknownCardError"),
+    ("monoculture.descriptors.base", "DescriptorSizeError"),
+)
 
+
+def _is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, (UserError, FileNotFoundError)):
+        return True
+    for module, name in _USER_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
+
+
+def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="monoculture: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (UserError, DatasetOpenError, UnknownFormatError, UnknownCardError, FileNotFoundError,
-            DescriptorSizeError) as exc:
-        print(f"monoculture: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("monoculture: interrupted; nothing was written for this run", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        print(f"monoculture: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
