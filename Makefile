@@ -19,7 +19,7 @@ $(PY):
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --upgrade pip setuptools wheel
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[models,dask,test]"
+	$(PIP) install -e ".[models,dask,test,atompack]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -73,6 +73,8 @@ class AuditOptions:
         Path of a reference dataset: compare each dataset with it (coverage, novelty, priorities).
     smiles_column, id_column : str or None
         Columns of a CSV / TSV table holding the SMILES and the record ids (default: detected).
+    config : str or None
+        Configs of a Hugging Face dataset folder to read (comma-separated; default: every frame config).
     """
 
     format: str | None = None
@@ -89,6 +91,7 @@ class AuditOptions:
     progress: bool | None = None
     smiles_column: str | None = None
     id_column: str | None = None
+    config: str | None = None
     descriptor_rule: str | None = None
 
     def parameters(self) -> dict:
@@ -134,7 +137,8 @@ def _open(path, options: AuditOptions) -> Dataset:
     return open_dataset(
         path, format=options.format, dataset_card=options.dataset_card, level_of_theory=options.level_of_theory,
         batch_size=options.batch_size, quiet=options.quiet, progress=options.progress,
-        options=ReadOptions(smiles_column=options.smiles_column, id_column=options.id_column),
+        options=ReadOptions(smiles_column=options.smiles_column, id_column=options.id_column,
+                            config=options.config),
     )
 
 

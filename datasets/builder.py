@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, chemical_symbols
 
-__all__ = ["RawFrame", "ColumnBatch", "SegmentBatcher", "FrameBuilder", "raw_frames", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
+__all__ = ["RawFrame", "ColumnBatch", "ArrayColumns", "SegmentBatcher", "FrameBuilder", "raw_frames", "level_of_theory_label", "MAX_Z", "ROW_FIELDS", "TheoryFill"]
 
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118
@@ -221,6 +221,63 @@ class ColumnBatch:
         return out
 
 
+class ArrayColumns(ColumnBatch):
+    """A :class:`ColumnBatch` whose buffers are numpy arrays filled whole (e.g. from Arrow columns), with a
+    level of theory per frame.
+
+    Columnar readers (parquet, Atompack) set every buffer at once, with the dtypes of
+    :class:`ColumnBatch` (``lengths`` and ``numbers`` int64; ``positions``, ``cell``, ``forces``,
+    ``stress`` float64; ``pbc``, ``has_forces``, ``has_stress`` int8; all C-contiguous and flat), and the
+    lists ``functional`` (str or None: the card fills None), ``hubbard_u`` (bool or None) and ``basis``;
+    ``ids`` and ``keys`` may be Arrow string arrays (no null) instead of lists.
+    ``forces`` holds 3 values per atom of every frame (any value for frames without forces).
+    """
+
+    __slots__ = ("functional", "hubbard_u", "basis")
+    _LISTS = ColumnBatch._LISTS + ("functional", "hubbard_u", "basis")
+    _DTYPES = {"lengths": np.int64, "numbers": np.int64, "positions": np.float64, "cell": np.float64,
+               "pbc": np.int8, "forces": np.float64, "has_forces": np.int8, "stress": np.float64,
+               "has_stress": np.int8}
+
+    def __init__(self, stress_width: int = 6, stress_factor: float = 1.0):
+        super().__init__(stress_width, stress_factor)
+        for name, dtype in self._DTYPES.items():
+            setattr(self, name, np.zeros(0, dtype))
+        self.functional, self.hubbard_u, self.basis = [], [], []
+
+    def take(self, k: int) -> "ArrayColumns":
+        """Remove the first ``k`` frames and return them as a new batch (the rest stays in ``self``)."""
+        out = ArrayColumns(self.stress_width, self.stress_factor)
+        atoms = int(np.sum(self.lengths[:k]))
+        cut = {"lengths": k, "numbers": atoms, "positions": 3 * atoms, "cell": 9 * k, "pbc": 3 * k,
+               "forces": 3 * atoms, "has_forces": k, "stress": self.stress_width * k, "has_stress": k}
+        for name in self._BUFFERS:
+            buf = getattr(self, name)
+            setattr(out, name, np.ascontiguousarray(buf[: cut[name]]))
+            setattr(self, name, np.ascontiguousarray(buf[cut[name]:]))
+        for name in self._LISTS:  # lists, or Arrow string arrays for ids / keys
+            values = getattr(self, name)
+            setattr(out, name, values[:k])
+            setattr(self, name, values[k:])
+        return out
+
+    def mark(self) -> tuple[int, ...]:  # pragma: no cover - filled whole, never rolled back
+        raise NotImplementedError("ArrayColumns are filled whole")
+
+    def rows(self) -> list[tuple]:
+        ids, keys = self.ids, self.keys
+        self.ids, self.keys = _pylist(ids), _pylist(keys)
+        try:
+            rows = super().rows()
+        finally:
+            self.ids, self.keys = ids, keys
+        return [r[:12] + (f, u, b) + r[15:] for r, f, u, b in zip(rows, self.functional, self.hubbard_u, self.basis)]
+
+
+def _pylist(values) -> list:
+    return values.to_pylist() if isinstance(values, (pa.Array, pa.ChunkedArray)) else values
+
+
 class SegmentBatcher:
     """Gathers one batch of ``batch_size`` records as segments (row lists and :class:`ColumnBatch`), in
     reading order, for :meth:`FrameBuilder.build`.
@@ -349,6 +406,8 @@ class _Parts:
         p.temperature_raw = cb.temperature
         p.method, p.subset, p.charge, p.spin = cb.method, cb.subset, cb.charge, cb.spin
         p.functional = p.hubbard_u = p.basis = p.smiles = [None] * n
+        if isinstance(cb, ArrayColumns):
+            p.functional, p.hubbard_u, p.basis = cb.functional, cb.hubbard_u, cb.basis
         return p
 
     @classmethod
@@ -358,6 +417,8 @@ class _Parts:
         p = cls()
         p.n = sum(q.n for q in parts)
         starts = np.cumsum([0] + [q.n for q in parts])
+        for q in parts:
+            q.ids, q.keys = _pylist(q.ids), _pylist(q.keys)
         for name in ("ids", "keys", "energy_raw", "temperature_raw", "method", "subset", "functional", "hubbard_u",
                      "basis", "charge", "spin", "smiles"):
             setattr(p, name, list(chain.from_iterable(getattr(q, name) for q in parts)))
@@ -519,7 +580,9 @@ class FrameBuilder:
         positions, has_pos = p.positions, p.has_pos
         flag(~p.pos_ok, 2, lambda i: f"positions do not have shape ({lengths[i]}, 3)")
         nonfinite_pos = np.zeros(n, bool)
-        nonfinite_pos[frame_of_atom[np.repeat(has_pos, lengths)][~np.isfinite(positions).all(axis=1)]] = True
+        finite_pos = _finite_rows(positions)
+        if not finite_pos.all():
+            nonfinite_pos[frame_of_atom[np.repeat(has_pos, lengths)][~finite_pos]] = True
         flag(nonfinite_pos, 3, lambda i: "non-finite atomic positions")
 
         pbc, cell = p.pbc, p.cell
@@ -534,15 +597,30 @@ class FrameBuilder:
 
         forces, has_forces = p.forces, p.has_forces
         flag(~p.forces_ok, 6, lambda i: f"forces do not have shape ({lengths[i]}, 3)")
-        f_frames = frame_of_atom[np.repeat(has_forces, lengths)]
+        f_frames = frame_of_atom if has_forces.all() else frame_of_atom[np.repeat(has_forces, lengths)]
         nonfinite_f = np.zeros(n, bool)
-        nonfinite_f[f_frames[~np.isfinite(forces).all(axis=1)]] = True
+        finite_f = _finite_rows(forces)
+        if not finite_f.all():
+            nonfinite_f[f_frames[~finite_f]] = True
         flag(nonfinite_f, 7, lambda i: "non-finite forces")
-        norms2 = np.einsum("ij,ij->i", forces, forces)
+        f2 = forces * forces
+        norms2 = f2[:, 0] + f2[:, 1] + f2[:, 2] if forces.shape[1] == 3 else f2.sum(axis=1)
+        # max norm per frame: the atoms of the frames with forces are contiguous, in frame order
+        f_len = np.where(has_forces, lengths, 0)
         fmax = np.zeros(n)
-        np.maximum.at(fmax, f_frames, np.where(np.isfinite(norms2), np.sqrt(np.abs(norms2)), np.inf))
+        sums = np.zeros(n)
+        with_atoms = np.flatnonzero(f_len > 0)
+        if len(with_atoms):
+            starts = (np.cumsum(f_len) - f_len)[with_atoms]
+            finite_n = np.isfinite(norms2)
+            if finite_n.all():
+                norms, squares = np.sqrt(norms2), norms2
+            else:
+                norms = np.where(finite_n, np.sqrt(np.abs(norms2)), np.inf)
+                squares = np.where(finite_n, norms2, 0.0)
+            fmax[with_atoms] = np.maximum(np.maximum.reduceat(norms, starts), 0.0)
+            sums[with_atoms] = np.add.reduceat(squares, starts)
         fmax = np.where(has_forces, fmax, np.nan)
-        sums = np.bincount(f_frames, weights=np.where(np.isfinite(norms2), norms2, 0.0), minlength=n)
         frms = np.where(has_forces, np.sqrt(sums / np.maximum(lengths, 1)), np.nan)
 
         stress, has_stress, stress_size = p.stress, p.has_stress, p.stress_size
@@ -557,7 +635,9 @@ class FrameBuilder:
 
         keys = p.keys
         for i in np.flatnonzero(reason >= 0):
-            self.accounting.skip(self.file, keys[i], _REASONS[reason[i]], detail.get(int(i), ""))
+            key = keys[i]
+            self.accounting.skip(self.file, key if type(key) is str else str(key), _REASONS[reason[i]],
+                                 detail.get(int(i), ""))
         valid = reason < 0
         n_valid = int(valid.sum())
         self.accounting.add_read(n_valid)
@@ -612,7 +692,7 @@ class FrameBuilder:
 
         # species / counts per frame from (frame, Z) pairs
         frame_local = np.repeat(np.arange(n_valid), lens)
-        upair, ucount = np.unique(frame_local.astype(np.int64) * 256 + z, return_counts=True)
+        upair, ucount = _pair_counts(frame_local, z, n_valid)
         sp_z = (upair % 256).astype(np.uint8)
         sp_off = np.zeros(n_valid + 1, dtype=np.int32)
         np.cumsum(np.bincount(upair // 256, minlength=n_valid), out=sp_off[1:])
@@ -630,9 +710,9 @@ class FrameBuilder:
         vol = volume[keep]
         prefix = self.file + "::"
         arrays = {
-            "id": _string_array(pick(p.ids)),
-            "dataset": pa.array([self.dataset] * n_valid, pa.string()),
-            "source": pc.binary_join_element_wise(prefix, _string_array(pick(keys)), ""),
+            "id": _text(p.ids, pick, keep, every),
+            "dataset": pa.repeat(pa.scalar(self.dataset, pa.string()), n_valid),
+            "source": pc.binary_join_element_wise(prefix, _text(keys, pick, keep, every), ""),
             "subset": strings(p.subset),
             "n_atoms": pa.array(lens, pa.int32()),
             "numbers": pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(z, pa.uint8())),
@@ -662,6 +742,38 @@ class FrameBuilder:
             "smiles": strings(p.smiles),
         }
         return pa.Table.from_arrays([arrays[name] for name in FRAME_SCHEMA.names], schema=FRAME_SCHEMA)
+
+
+def _text(col, pick, keep: np.ndarray, every: bool) -> pa.Array:
+    """A per-frame string column of the valid frames: from an Arrow string array (columnar readers hand
+    ``ids`` / ``keys`` over as one) or from a list (:func:`_string_array`)."""
+    if isinstance(col, (pa.Array, pa.ChunkedArray)):
+        col = col if every else col.take(pa.array(keep))
+        return col if col.type == pa.string() else pc.cast(col, pa.string())
+    return _string_array(pick(col))
+
+
+def _pair_counts(frame: np.ndarray, z: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(frame * 256 + z, return_counts=True)`` (distinct (frame, Z) pairs, sorted, and their
+    counts) by one sort of 32-bit keys when they fit (about twice as fast)."""
+    key = (frame.astype(np.int32) << 8) | z if n < (1 << 23) else frame.astype(np.int64) * 256 + z
+    key.sort()
+    if not len(key):
+        return key.astype(np.int64), np.zeros(0, np.int64)
+    first = np.empty(len(key), bool)
+    first[0] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return key[starts].astype(np.int64), np.diff(np.append(starts, len(key)))
+
+
+def _finite_rows(a: np.ndarray) -> np.ndarray:
+    """(m,) bool: every value of row i of ``a`` (m, k) is finite. A finite sum of every value proves it
+    for all rows in one pass without a temporary (a NaN or inf makes the sum non-finite; so may an overflow
+    of finite values, which the exact per-value check then clears)."""
+    if a.size == 0 or np.isfinite(a.sum()):
+        return np.ones(len(a), bool)
+    return np.isfinite(a).all(axis=1)
 
 
 def _methods(values: list) -> pa.Array:

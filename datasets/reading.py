@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,7 +82,7 @@ class Dataset:
             self.format, self.spec = "folder", get_reader("folder")
         self._module = self.spec.load()
         check = getattr(self._module, "check", None)
-        if check is not None and not self.path.is_dir():
+        if check is not None and (not self.path.is_dir() or self.spec.directories):
             try:
                 check(self.path, self.options)
             except InputError as exc:
@@ -116,9 +117,9 @@ class Dataset:
             f, u, b = self._override
             return [f] * n, [u] * n, [b] * n
         card = self.card
-        missing = [i for i, f in enumerate(functional) if f is None]
-        if card is None or not missing:
+        if card is None or None not in functional:  # the file says it for every frame (or nothing can)
             return functional, hubbard_u, basis
+        missing = [i for i, f in enumerate(functional) if f is None]
         if card.hubbard_u == "mp":
             u_all = mp_hubbard_u_mask(numbers, offsets).tolist()
         elif card.hubbard_u == "none":
@@ -142,7 +143,11 @@ class Dataset:
         :meth:`batches` (``shard=``); accounting of the units merges to that of one whole pass.
         """
         fn = getattr(self._module, "shards", None)
-        return fn(self.path, n) if fn is not None else [None]
+        if fn is None:
+            return [None]
+        if "options" in inspect.signature(fn).parameters:  # readers whose units depend on options (--config)
+            return fn(self.path, n, options=self.options)
+        return fn(self.path, n)
 
     def batches(self, shard=None) -> Iterator[pa.Table]:
         """Yield frame batches (``pyarrow.Table`` in ``FRAME_SCHEMA``); counts go to ``self.accounting``.

@@ -10,6 +10,11 @@ and may provide ``detect_card(path, options) -> str | None`` (the dataset card i
 ``check(path, options)`` (raises :class:`InputError` when a file cannot be read at all with these options,
 e.g. a table without the SMILES column; called once when a single file is opened).
 
+Parquet and Arrow files are sniffed by their schema (``PAR1`` magic or suffix): a file of an unknown schema
+raises :class:`UnknownFormatError` naming its columns and the known schemas. Atompack stores by their
+``ATPK`` magic. A folder of ``.atp`` shards is ``atompack``; a Hugging Face dataset folder (README with
+``configs:``, or nothing but parquet / Arrow shards) takes the format of its data files.
+
 A compressed file (``.gz``, ``.bz2``, ``.xz``) is sniffed by the name and the content inside: its name
 without the compression suffix and the first decompressed bytes. A folder that is not a folder of shards
 (``.aselmdb``, QM9) is read file by file by the ``folder`` reader, each file through the reader its own
@@ -68,6 +73,9 @@ class ReadOptions:
         ``mol_id``; else ids are ``<file name>:<line>``).
     file_format : str or None
         Reader of every file of a folder read by the ``folder`` reader (default: each file's sniffed one).
+    config : str or None
+        Configs of a Hugging Face dataset folder to read, by name, comma-separated (``compatible_pbe``);
+        default: every config holding frames. Files and other folders ignore it.
     """
 
     dataset: str | None = None
@@ -78,6 +86,7 @@ class ReadOptions:
     smiles_column: str | None = None
     id_column: str | None = None
     file_format: str | None = None
+    config: str | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -121,6 +130,15 @@ READERS: dict[str, ReaderSpec] = {
                    "ASE .db", "ase",
                    extensions=(".extxyz", ".xyz", ".traj", ".cif", ".db", ".vasp", ".poscar", ".json"),
                    globs=("POSCAR*", "CONTCAR*", "*.vasp")),
+        ReaderSpec("lemat", "LeMat-Bulk / LeMat-Traj parquet (LeMaterial on Hugging Face; also datasets' .arrow "
+                   "cache): a file, a shard folder or a dataset folder (--config)", "lemat", directories=True, unique_ids=True),
+        ReaderSpec("colabfit", "ColabFit Exchange parquet (co tables, 2025 export and colabfit-tools schemas; "
+                   "OMat24 / OMol25 / sAlex mirrors): a file or a dataset folder (--config)", "colabfit",
+                   directories=True, unique_ids=True),
+        ReaderSpec("ase-parquet", "parquet / Arrow with ASE columns (numbers, positions, cell, pbc, energy, forces, "
+                   "stress)", "ase_parquet", directories=True),
+        ReaderSpec("atompack", "Atompack store (.atp, atompack-db): a file or a shard folder with manifest.json",
+                   "atp", extensions=(".atp",), directories=True),
         ReaderSpec("folder", "a folder of files in any of these formats (CIF, POSCAR, xyz, MPTrj shards, SDF...), "
                    "each read by its own reader", "folder", directories=True),
     ]
@@ -169,6 +187,13 @@ def sniff_format(path: Path) -> str:
             return spec.name
     head = _head(path)
     inner = inner_name(path.name).lower()
+    if inner == path.name.lower():  # columnar formats, by magic bytes and schema (never compressed)
+        if head.startswith(b"PAR1") or inner.endswith((".parquet", ".arrow")):
+            from .readers import _parquet
+
+            return _parquet.file_format(path)
+        if head.startswith(b"ATPK"):
+            return "atompack"
     # Content rules (magic bytes and shapes), cheapest first.
     if inner.endswith(".json"):
         from .readers import mptrj
@@ -203,9 +228,17 @@ def _head_raw(path: Path, n: int) -> bytes:
 
 
 def _sniff_directory(path: Path) -> str:
-    """``aselmdb`` for a folder holding ``.aselmdb`` shards, ``qm9`` for QM9 xyz files, else ``folder``."""
+    """``aselmdb`` for a folder holding ``.aselmdb`` shards, ``atompack`` for ``.atp`` shards, a parquet format
+    for a dataset folder, ``qm9`` for QM9 xyz files, else ``folder``."""
     if any(path.rglob("*.aselmdb")):
         return "aselmdb"
+    if any(path.rglob("*.atp")):
+        return "atompack"
+    from .readers import _parquet
+
+    fmt = _parquet.folder_format(path)  # a Hugging Face dataset folder or a folder of parquet shards
+    if fmt is not None:
+        return fmt
     xyz = sorted(path.glob("*.xyz"))
     if xyz:
         from .readers import qm9

@@ -60,6 +60,9 @@ def _add_read_options(p: argparse.ArgumentParser, batch_flag: str = "--batch-siz
                    help="column of a CSV/TSV table holding the SMILES (default: one named like 'smiles')")
     p.add_argument("--id-column", metavar="NAME",
                    help="column of a CSV/TSV table holding the molecule id (default: 'id', 'name' or 'mol_id')")
+    p.add_argument("--config", metavar="NAME[,NAME]",
+                   help="configs of a Hugging Face dataset folder to read, e.g. compatible_pbe (default: every "
+                        "config holding frames)")
 
 
 def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> None:
@@ -224,7 +227,7 @@ def cmd_audit(args) -> int:
         batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
         descriptor=None if args.descriptor in (None, "none") else args.descriptor,
         sample_size=args.sample_size, umap=not args.no_umap, reference=reference,
-        smiles_column=args.smiles_column, id_column=args.id_column,
+        smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
     )
     client = None
     if args.dask:
@@ -314,7 +317,7 @@ class _Datasets:
 def _open_all(args) -> list:
     from monoculture.datasets import ReadOptions, open_dataset
 
-    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column)
+    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column, config=args.config)
     return [
         open_dataset(p, format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
                      batch_size=args.batch_size, quiet=args.quiet, options=options)
