@@ -29,7 +29,8 @@ deviations. Definitions:
   connectivity for SMILES); exact duplicates are counted over every frame by
   :class:`~monoculture.audit.coverage.duplicates.ExactDuplicates`.
 * **UMAP**: 2-D ``umap.UMAP(n_neighbors=min(15, n - 1), min_dist=0.1, random_state=seed)`` of the first
-  ``umap_max`` frames of the sample, returned as coordinates + ids + dataset labels for the report.
+  ``umap_max`` frames of the sample, on the exact neighbour graph of the faiss search (``precomputed_knn``),
+  returned as coordinates + ids + dataset labels for the report.
 """
 from __future__ import annotations
 
@@ -254,10 +255,17 @@ class ChemicalSpaceCoverage:
         import umap
 
         nn = min(15, m - 1)
+        # UMAP's neighbour graph from the exact faiss search (each point first, as UMAP expects): on 5,000
+        # molecules x 2,060 standardised columns 1.4 s + 4.4 s of layout, against 25 s with UMAP's own
+        # approximate NN-descent, whose graph is not exact
+        dist, idx, _ = knn_self(X[:m], nn - 1, seed=self.seed)
+        own = np.arange(m)[:, None]
+        knn_graph = (np.hstack([own, idx]), np.hstack([np.zeros((m, 1)), dist]), None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             emb = umap.UMAP(n_components=2, n_neighbors=nn, min_dist=0.1, random_state=int(self.seed),
-                            init="spectral" if m > nn + 2 else "random").fit_transform(X[:m])
+                            init="spectral" if m > nn + 2 else "random",
+                            precomputed_knn=knn_graph).fit_transform(X[:m])
         return {"ids": [str(i) for i in s.ids[:m]], "datasets": [str(d) for d in s.datasets[:m]],
                 "x": [float(v) for v in emb[:, 0]], "y": [float(v) for v in emb[:, 1]],
                 "n_neighbors": nn, "min_dist": 0.1, "seed": int(self.seed), "n": m}
