@@ -191,7 +191,8 @@ def _umap_plan(umap: Mapping, name: str | None) -> FigurePlan:
 
 
 _METRIC_NAMES = {"cknna": "CKNNA", "mutual_knn": "mutual k-NN", "cka": "CKA", "dcor": "distance correlation",
-                 "information_imbalance": "information imbalance"}
+                 "information_imbalance": "information imbalance", "gfre": "GFRE", "lfre": "LFRE"}
+_DIRECTED = ("information_imbalance", "gfre", "lfre")  # row = source model, column = target model
 
 
 def _set_name(al: Mapping, key: str) -> str:
@@ -213,8 +214,10 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
         low_good = m.get("higher_is_more_aligned") is False
         plans.append(FigurePlan(
             "alignment", None, f"alignment_{slugify(metric)}", f"{label}{k}: in vs out of distribution",
-            f"{label} between every pair of models" + (" (0 = equivalent, 1 = unrelated)." if low_good else
-                                                       " (1 = identical neighbourhoods / kernels)."),
+            f"{label} between every pair of models" + (" (0 = equivalent, 1 = unrelated)" if low_good else
+                                                       " (1 = identical neighbourhoods / kernels)")
+            + ("; row = source model, column = target model." if metric in _DIRECTED else ".")
+            + (f" Variant: {m['variant']}." if m.get("variant") else ""),
             lambda panels=panels, label=label: ac.paired_heatmaps(models, panels,
                                                                   colorbar_label=f"{label} (unitless)")))
     idim = al.get("intrinsic_dimension")

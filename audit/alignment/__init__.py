@@ -4,7 +4,9 @@ Pure functions on arrays: ``X`` of shape (n, d_a) and ``Y`` of shape (n, d_b) wi
 both describes structure i). Nothing here reads frames.
 
 Metrics: :func:`mutual_knn`, :func:`cka`, :func:`cknna`, :func:`distance_correlation`,
-:func:`information_imbalance`. Intrinsic dimension: :func:`twonn`, :func:`mle_id`, :func:`id_vs_scale`.
+:func:`information_imbalance`, :func:`global_reconstruction_error` (GFRE), :func:`local_reconstruction_error`
+(LFRE); their named variants and defaults (the study's reference code): :data:`METRIC_VARIANTS`,
+:data:`DEFAULT_VARIANTS`. Intrinsic dimension: :func:`twonn`, :func:`mle_id`, :func:`id_vs_scale`.
 Hygiene: :func:`find_near_duplicates`, :func:`normalise`. Statistics: :func:`bootstrap_ci`,
 :func:`bootstrap_diff_ci`, :func:`equal_size_comparison`, :func:`permutation_test`, :func:`k_sweep`,
 :func:`spearman_with_ci`. Shared exact k-NN: :func:`knn`.
@@ -14,9 +16,11 @@ from .dependence import distance_correlation
 from .imbalance import InformationImbalance, information_imbalance
 from .intrinsic_dim import IntrinsicDimension, drop_exact_duplicates, id_vs_scale, mle_id, twonn
 from .neighbours import knn, l2_normalise_rows
-from .metrics import cka, cknna, median_heuristic_sigma, mutual_knn
+from .metrics import CKNNA_VARIANTS, cka, cknna, median_heuristic_sigma, mutual_knn
+from .reconstruction import feature_reconstruction_error, global_reconstruction_error, local_reconstruction_error
 from .neardup import NearDuplicates, find_near_duplicates
 from .normalise import NORMALISATIONS, EmbeddingNormaliser, normalise
+from .variants import DEFAULT_VARIANTS, METRIC_VARIANTS, resolve_variants
 from .stats import (
     ConfidenceInterval,
     EqualSizeComparison,
@@ -37,6 +41,13 @@ __all__ = [
     "cka",
     "cknna",
     "median_heuristic_sigma",
+    "CKNNA_VARIANTS",
+    "global_reconstruction_error",
+    "local_reconstruction_error",
+    "feature_reconstruction_error",
+    "METRIC_VARIANTS",
+    "DEFAULT_VARIANTS",
+    "resolve_variants",
     "distance_correlation",
     "information_imbalance",
     "InformationImbalance",

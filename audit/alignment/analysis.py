@@ -6,18 +6,24 @@ layout of ``$defs/alignment`` of ``reports/schema/audit.schema.json`` (extra key
 
 Pipeline (every step recorded in the output)
 --------------------------------------------
-1. **Join** models on ``id``; rows skipped by any model (all-NaN) are dropped for all of them.
+1. **Join** models on ``id``: by default the structures every model embedded (ids a model lacks, or rows it
+   skipped as all-NaN, are dropped for all of them and counted per model under ``structures``).
 2. **Sets**: ID and OOD id lists (disjoint), or one set ``"all"``. Optional seeded cap ``max_n`` per set.
-3. **Normalise** every embedding by a named method (``"max"`` = the study's "largest element is 1";
-   ``"standard"`` is fitted on the union of the analysed rows of all sets).
+3. **Normalise** every embedding by a named method: ``"none"`` by default (each metric's reference
+   definition on the embeddings as given); ``"max"`` = one reading of the study's "largest element is 1";
+   ``"standard"`` is fitted on the union of the analysed rows of all sets.
 4. **Near-duplicate guard** per set, before anything is estimated: rows closer than ``tau`` times the
    median nearest-neighbour distance (:func:`~.neardup.find_near_duplicates`) on the descriptor named by
    ``descriptor_name`` if given, else on every model's embedding; the *union* of the drops is removed for
    every model, so the comparison stays paired. Per-model fractions are reported for every embedding.
 5. Optional **atom-count matching** of the two sets (``match_atom_count=True``, needs ``metadata``).
-6. **Pairwise metrics** per set: CKNNA and mutual k-NN (k = 25, the study), linear CKA, distance
+6. **Pairwise metrics** per set, each by a named variant (:mod:`.variants`; defaults = the reference code
+   the study used): CKNNA (unbiased, k = 25) and mutual k-NN (cosine, k = 25), linear CKA, distance
    correlation (V-statistic), information imbalance (k = 50, both directions: ``matrix[i][j]`` is
-   ``Delta(model_i -> model_j)``), and the joint TwoNN dimension of each concatenated pair.
+   ``Delta(model_i -> model_j)``), the joint TwoNN dimension of each concatenated pair, and GFRE / LFRE
+   (both directions, point estimates). Each model's k-NN search is shared by its pairs and by CKNNA and
+   mutual k-NN (:class:`~.metrics.NeighbourCache`), in every subsample. Rows far from the rest of their
+   set (:data:`OUTLIER_FACTOR`) are reported, not dropped.
 7. **Uncertainty**: every pairwise value gets an m-out-of-n subsampling interval (``m = n // 2``, the
    scheme of :func:`~.stats.bootstrap_ci`; the same subsamples are shared by all pairs and metrics of a
    set, so the interval of the *mean over pairs* and of every ID - OOD difference come from the same
@@ -59,10 +65,11 @@ from .family_tree import family_tree
 from .gap import _overlap, coverage_gap, element_rarity, parse_elements
 from .imbalance import information_imbalance
 from .intrinsic_dim import id_vs_scale, mle_id, twonn
-from .metrics import cka, cknna, mutual_knn
+from .metrics import NeighbourCache, cka, cknna, mutual_knn
 from .neardup import find_near_duplicates
 from .neighbours import knn
 from .normalise import NORMALISATIONS, EmbeddingNormaliser
+from .variants import Variant, metric_function, resolve_variants
 from .stats import (
     _draw,
     _scaled_deviations,
@@ -77,13 +84,20 @@ from .stats import (
 __all__ = ["align", "METRICS", "LOCAL_METRICS", "GLOBAL_METRICS", "HIGHER_IS_MORE_ALIGNED", "set_confounders"]
 
 METRICS = ("cknna", "mutual_knn", "cka", "dcor", "information_imbalance")
+#: Matrices whose entry (i, j) is not (j, i): row = source model, column = target model.
+DIRECTED_METRICS = ("information_imbalance", "gfre", "lfre")
+#: Feature reconstruction errors: point estimates per set, both directions (no intervals).
+RECONSTRUCTION_METRICS = ("gfre", "lfre")
 LOCAL_METRICS = ("cknna", "mutual_knn")  # first one decides the verdict
 GLOBAL_METRICS = ("dcor", "cka", "information_imbalance")
 HIGHER_IS_MORE_ALIGNED = {"cknna": True, "mutual_knn": True, "cka": True, "dcor": True,
-                          "information_imbalance": False, "twonn": False}
+                          "information_imbalance": False, "twonn": False, "gfre": False, "lfre": False}
 LABELS = {"cknna": "CKNNA", "mutual_knn": "mutual k-NN", "cka": "linear CKA", "dcor": "distance correlation",
-          "information_imbalance": "information imbalance", "twonn": "joint TwoNN dimension"}
+          "information_imbalance": "information imbalance", "twonn": "joint TwoNN dimension",
+          "gfre": "global feature reconstruction error", "lfre": "local feature reconstruction error"}
 DEFAULT_KS = (5, 10, 25, 50, 100)
+#: Rows farther than this many times the median distance from the median embedding are reported as outliers.
+OUTLIER_FACTOR = 50.0
 SET_TITLES = {"id": "in distribution", "ood": "out of distribution", "all": "all structures"}
 
 #: Confounder thresholds above which the two sets are said to differ materially (see :func:`set_confounders`).
@@ -145,23 +159,41 @@ def _cap_k(k: int, n: int) -> int:
 
 
 # -- pairwise metric engine ----------------------------------------------------------------------------
-def _pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int) -> dict:
-    """``{metric: {(i, j): value}}`` for the given index pairs (information imbalance adds ``(j, i)``)."""
+def _metric_fns(variants: Mapping[str, Variant]) -> dict:
+    """``{metric: f(X, Y, k, ii_k)}`` for the resolved variants (k: CKNNA / mutual k-NN; ii_k: imbalance)."""
+    f = {m: metric_function(m, v) for m, v in variants.items()}
+    return {"cknna": lambda X, Y, k, ii_k, cache=None: f["cknna"](X, Y, k=k, cache=cache),
+            "mutual_knn": lambda X, Y, k, ii_k, cache=None: f["mutual_knn"](X, Y, k=k, cache=cache),
+            "cka": lambda X, Y, k, ii_k, cache=None: f["cka"](X, Y),
+            "dcor": lambda X, Y, k, ii_k, cache=None: f["dcor"](X, Y),
+            "information_imbalance": lambda X, Y, k, ii_k, cache=None: f["information_imbalance"](X, Y, k=ii_k),
+            "gfre": lambda X, Y, k, ii_k, cache=None: f["gfre"](X, Y),
+            "lfre": lambda X, Y, k, ii_k, cache=None: f["lfre"](X, Y)}
+
+
+_DEFAULT_FNS = None
+
+
+def _pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int, fns=None) -> dict:
+    """``{metric: {(i, j): value}}`` for the given index pairs (directed metrics add ``(j, i)``)."""
+    global _DEFAULT_FNS
+    if fns is None:
+        _DEFAULT_FNS = _DEFAULT_FNS or _metric_fns(resolve_variants())
+        fns = _DEFAULT_FNS
     out = {m: {} for m in metrics}
+    cache = NeighbourCache()  # each array's k-NN search once, shared by its pairs and by CKNNA / mutual k-NN
     for i, j in pairs:
         X, Y = arrays[i], arrays[j]
-        if "cknna" in out:
-            out["cknna"][(i, j)] = cknna(X, Y, k=k)
-        if "mutual_knn" in out:
-            out["mutual_knn"][(i, j)] = mutual_knn(X, Y, k=k)
-        if "cka" in out:
-            out["cka"][(i, j)] = cka(X, Y)
-        if "dcor" in out:
-            out["dcor"][(i, j)] = distance_correlation(X, Y)
-        if "information_imbalance" in out:
-            r = information_imbalance(X, Y, k=ii_k)
-            out["information_imbalance"][(i, j)] = r.x_to_y
-            out["information_imbalance"][(j, i)] = r.y_to_x
+        for mt in out:
+            if mt == "information_imbalance":
+                r = fns[mt](X, Y, k, ii_k)
+                out[mt][(i, j)] = r.x_to_y
+                out[mt][(j, i)] = r.y_to_x
+            elif mt in DIRECTED_METRICS:
+                out[mt][(i, j)] = fns[mt](X, Y, k, ii_k)
+                out[mt][(j, i)] = fns[mt](Y, X, k, ii_k)
+            else:
+                out[mt][(i, j)] = fns[mt](X, Y, k, ii_k, cache)
     return out
 
 
@@ -179,17 +211,17 @@ class _Resampled:
     m: int
 
 
-def _resample(arrays, pairs, metrics, k, ii_k, n_boot, seed) -> _Resampled:
+def _resample(arrays, pairs, metrics, k, ii_k, n_boot, seed, fns=None) -> _Resampled:
     """Pairwise metrics with ``n_boot`` subsamples of ``m = n // 2`` rows (rows drawn exactly as
     :func:`~.stats.bootstrap_ci` draws them for the same seed)."""
     n = arrays[0].shape[0]
     m = _subsample_size(n, None)
-    est = _pair_values(arrays, pairs, metrics, k, ii_k)
+    est = _pair_values(arrays, pairs, metrics, k, ii_k, fns)
     reps = {mt: {p: np.empty(n_boot) for p in est[mt]} for mt in metrics}
     rng = np.random.default_rng(seed)
     for b in range(n_boot):
         rows = _draw(rng, n, "subsample", m)
-        vals = _pair_values([A[rows] for A in arrays], pairs, metrics, k, ii_k)
+        vals = _pair_values([A[rows] for A in arrays], pairs, metrics, k, ii_k, fns)
         for mt in metrics:
             for p, v in vals[mt].items():
                 reps[mt][p][b] = v
@@ -204,17 +236,17 @@ def _mean_over(res: _Resampled, metric: str, keys) -> tuple[float, np.ndarray]:
 
 
 def _ordered_keys(metric: str, pairs):
-    return [q for p in pairs for q in ((p, p[::-1]) if metric == "information_imbalance" else (p,))]
+    return [q for p in pairs for q in ((p, p[::-1]) if metric in DIRECTED_METRICS else (p,))]
 
 
-def _concat_mean_fn(widths: Sequence[int], metric: str, k: int, ii_k: int):
+def _concat_mean_fn(widths: Sequence[int], metric: str, k: int, ii_k: int, fns=None):
     """``fn(C, _) -> mean over model pairs`` where ``C`` is the column-concatenation of the models."""
     cuts = np.cumsum([0, *widths])
     pairs = list(combinations(range(len(widths)), 2))
 
     def fn(C, _unused):
         arrays = [C[:, cuts[i]:cuts[i + 1]] for i in range(len(widths))]
-        vals = _pair_values(arrays, pairs, (metric,), k, ii_k)[metric]
+        vals = _pair_values(arrays, pairs, (metric,), k, ii_k, fns)[metric]
         return float(np.mean(list(vals.values())))
 
     return fn
@@ -541,7 +573,11 @@ def align(
     descriptor_name: str | None = None,
     k: int = 25,
     ii_k: int = 50,
-    normalisation: str = "max",
+    normalisation: str = "none",
+    variants: Mapping[str, str] | None = None,
+    ids: str = "common",
+    pairwise_ids: bool = False,
+    reconstruction: bool = True,
     n_boot: int = 200,
     repeats: int = 20,
     n_perm: int = 200,
@@ -584,7 +620,23 @@ def align(
     ii_k : int
         Neighbours of information imbalance (study: 50, 200, 500), capped likewise.
     normalisation : {"none", "l2", "max", "standard"}
-        Embedding normalisation (study: ``"max"``).
+        Row or column scaling applied before every metric. Default ``"none"``: each metric sees the
+        embeddings as given and applies its own reference definition (CKNNA and mutual k-NN L2-normalise
+        rows internally, as the reference code does; CKA, dCor, TwoNN, MLE and information imbalance use
+        the rows unscaled). ``"max"`` divides each row by its largest absolute element (one reading of the
+        study's "largest element is 1").
+    variants : mapping of str to str, optional
+        ``{metric: variant name}`` overriding the defaults of :data:`~.variants.DEFAULT_VARIANTS` (see
+        :data:`~.variants.METRIC_VARIANTS`; e.g. ``{"cknna": "biased"}``). Every metric's entry in the output
+        names its variant.
+    ids : {"common", "same"}
+        ``"common"`` (default): analyse the structures that every model embedded (and did not skip); what each
+        model lacks or loses is reported under ``structures``. ``"same"``: every model must list the same ids.
+    pairwise_ids : bool
+        Also compute every pair metric on the structures *both* models of the pair embedded (per set, no
+        near-duplicate guard, point estimates): ``metrics_pairwise_ids``.
+    reconstruction : bool
+        Compute GFRE and LFRE matrices (both directions, point estimates per set).
     n_boot : int
         Subsampling replicates for every interval (>= 2).
     repeats : int
@@ -641,7 +693,9 @@ def align(
         raise ValueError("give both id_ids and ood_ids, or neither")
     if n_boot < 2:
         raise ValueError(f"n_boot must be >= 2; got {n_boot}")
-    joined = join_embeddings(embeddings)
+    resolved = resolve_variants(variants)
+    fns = _metric_fns(resolved)
+    joined = join_embeddings(embeddings, how=ids)
     names = list(joined.arrays)
     if descriptor_name is not None and descriptor_name not in joined.arrays:
         raise ValueError(f"descriptor {descriptor_name!r} is not among the embeddings {names}")
@@ -652,7 +706,7 @@ def align(
         raise ValueError(f"reference model {reference_model!r} is not among the models {models}")
     md = _metadata_table(metadata) if metadata is not None else None
     position = {s: i for i, s in enumerate(joined.ids.tolist())}
-    skipped_ids = set().union(*joined.skipped.values()) if joined.skipped else set()
+    skipped_ids = joined.dropped_ids
 
     # -- sets ------------------------------------------------------------------------------------------
     if id_ids is None:
@@ -735,6 +789,23 @@ def align(
         if rows.size < 8:
             raise ValueError(f"the {key.upper()} set has {rows.size} structures left; at least 8 are needed")
 
+    # -- embedding outliers (reported, not dropped) ---------------------------------------------------------
+    outliers, outlier_warnings = {}, []
+    for key, rows in clean_rows.items():
+        for m in models:
+            A = normed[m][rows]
+            r = np.linalg.norm(A - np.median(A, axis=0), axis=1)
+            med = float(np.median(r))
+            far = np.flatnonzero(r > OUTLIER_FACTOR * med) if med > 0 else np.empty(0, dtype=np.int64)
+            if far.size:
+                far = far[np.argsort(-r[far])]
+                outliers.setdefault(m, {})[key] = [{"id": str(joined.ids[rows[i]]), "distance_over_median":
+                                                    float(r[i] / med)} for i in far[:10]]
+                outlier_warnings.append(
+                    f"{far.size} {key.upper()} structure(s) lie over {OUTLIER_FACTOR:g} times the median distance from "
+                    f"the median embedding of {m} (largest: {joined.ids[rows[far[0]]]}, {r[far[0]] / med:.0f} times); "
+                    "global metrics (CKA, dCor, GFRE) can be dominated by them")
+
     # -- common sizes and k ------------------------------------------------------------------------------
     keys = list(clean_rows)
     two_sets = keys == ["id", "ood"]
@@ -749,9 +820,10 @@ def align(
     params = {
         "k": k_used, "k_requested": int(k), "information_imbalance_k": ii_k_used,
         "information_imbalance_k_requested": int(ii_k),
-        "cknna": "cosine kernels of L2-normalised rows, biased HSIC, masks from each space's k-NN",
-        "mutual_knn_metric": "euclidean", "cka_kernel": "linear (biased HSIC)",
-        "dcor_estimator": "biased V-statistic", "normalisation": normalisation, "n_boot": int(n_boot),
+        "variants": {m: v.name for m, v in resolved.items()},
+        "cknna": resolved["cknna"].description,
+        "mutual_knn_metric": resolved["mutual_knn"].kwargs["metric"], "cka_kernel": resolved["cka"].description,
+        "dcor_estimator": resolved["dcor"].description, "normalisation": normalisation, "n_boot": int(n_boot),
         "ci_level": ci_level,
         "interval_scheme": "m-out-of-n subsampling without replacement, m = n // 2, deviations rescaled by "
                            "sqrt(m / (n - m)); one set of subsamples shared by all pairs and metrics of a set",
@@ -767,7 +839,9 @@ def align(
     # -- per set ------------------------------------------------------------------------------------------
     metrics_out = {mt: {"k": (k_used if mt in LOCAL_METRICS else ii_k_used if mt == "information_imbalance"
                               else None),
-                        "higher_is_more_aligned": HIGHER_IS_MORE_ALIGNED[mt], "description": ""} for mt in METRICS}
+                        "higher_is_more_aligned": HIGHER_IS_MORE_ALIGNED[mt], "description": "",
+                        "variant": resolved[mt].name, "variant_description": resolved[mt].description,
+                        "reference": resolved[mt].reference, "normalisation": normalisation} for mt in METRICS}
     metrics_out["information_imbalance"]["description"] = (
         "row i, column j: Delta(model_i -> model_j), small when model_i's neighbourhoods predict model_j's; "
         "diagonal not computed")
@@ -778,6 +852,17 @@ def align(
                                            "they are unrelated)"}
     for mt in METRICS[:4]:
         metrics_out[mt]["description"] = "symmetric; diagonal 1 by definition"
+    if reconstruction:
+        for mt in RECONSTRUCTION_METRICS:
+            metrics_out[mt] = {
+                "k": None, "higher_is_more_aligned": False, "variant": resolved[mt].name,
+                "variant_description": resolved[mt].description, "reference": resolved[mt].reference,
+                "normalisation": normalisation,
+                "description": "row i, column j: error of reconstructing model_j from model_i on a held-out half "
+                               "(0 = exact linear reconstruction, about 1 = none); diagonal not computed; point "
+                               "estimates, no intervals"
+                               + ("; LFRE uses the 15 nearest training structures of each test structure"
+                                  if mt == "lfre" else "")}
     idim = {"estimator": "TwoNN (Facco et al. 2017; 10% largest ratios discarded), near-duplicate-free rows",
             "values": {m: {} for m in models}, "intervals": {m: {} for m in models},
             "mle": {"k": None, "values": {m: {} for m in models}, "intervals": {m: {} for m in models}},
@@ -792,7 +877,7 @@ def align(
         rows = clean_rows[key]
         arrays = [normed[m][rows] for m in models]
         n = rows.size
-        res = _resample(arrays, model_pairs, METRICS, k_used, ii_k_used, n_boot, _seed(seed, "boot", key))
+        res = _resample(arrays, model_pairs, METRICS, k_used, ii_k_used, n_boot, _seed(seed, "boot", key), fns)
         res_by_set[key] = res
         for mt in METRICS:
             M = np.full((len(models), len(models)), np.nan)
@@ -816,6 +901,13 @@ def align(
         for i, j in model_pairs:
             J[i, j] = J[j, i] = _twonn(np.hstack([arrays[i], arrays[j]]))
         metrics_out["twonn"][key] = _matrix(J)
+        if reconstruction:  # GFRE / LFRE: both directions, point estimates
+            rec = _pair_values(arrays, model_pairs, RECONSTRUCTION_METRICS, k_used, ii_k_used, fns)
+            for mt in RECONSTRUCTION_METRICS:
+                M = np.full((len(models), len(models)), np.nan)
+                for (i, j), v in rec[mt].items():
+                    M[i, j] = v
+                metrics_out[mt][key] = _matrix(M)
         # intrinsic dimension with intervals
         s_id = _seed(seed, "id", key)
         mle_k_used = max(2, min(mle_k, res.m - 1))
@@ -837,7 +929,9 @@ def align(
                                  "id": [_num(v) for v in scale["id"]], "n_points": scale["n_points"].tolist(),
                                  "id_std": scale["id_std"].tolist()})
         # k sweeps
-        for metric_fn, store, label in ((cknna, sweep_curves, "cknna"), (mutual_knn, sweep_mknn_curves, "mutual_knn")):
+        for metric_fn, store, label in ((metric_function("cknna", resolved["cknna"]), sweep_curves, "cknna"),
+                                        (metric_function("mutual_knn", resolved["mutual_knn"]), sweep_mknn_curves,
+                                         "mutual_knn")):
             vals = {p: k_sweep(arrays[p[0]], arrays[p[1]], ks=k_list, metric=metric_fn)["value"].to_numpy()
                     for p in model_pairs}
             for p in sweep_pairs:
@@ -851,7 +945,7 @@ def align(
             D = normed[descriptor_name][rows]
             dres = _resample(arrays + [D], [(i, len(models)) for i in range(len(models))],
                              ("cknna", "mutual_knn", "information_imbalance"), k_used, ii_k_used, n_boot,
-                             _seed(seed, "boot", key))
+                             _seed(seed, "boot", key), fns)
             res_by_set[(key, "descriptor")] = dres
             entry = {}
             for i, m in enumerate(models):
@@ -884,7 +978,7 @@ def align(
             ea, reps_a = _mean_over(ra, mt, _ordered_keys(mt, model_pairs))
             eb, reps_b = _mean_over(rb, mt, _ordered_keys(mt, model_pairs))
             div = _diff_interval(ea, reps_a, ra.n, ra.m, eb, reps_b, rb.n, rb.m, ci_level)
-            fn = _concat_mean_fn(widths, mt, k_used, ii_k_used)
+            fn = _concat_mean_fn(widths, mt, k_used, ii_k_used, fns)
             eq = equal_size_comparison(fn, (C["id"], C["id"][:, :1]), (C["ood"], C["ood"][:, :1]), eq_size,
                                        repeats, _seed(seed, "equal", mt))
             pt = (permutation_test(fn, (C["id"], C["id"][:, :1]), (C["ood"], C["ood"][:, :1]), n_perm,
@@ -929,11 +1023,17 @@ def align(
     section = {
         "models": models,
         "sets": set_info,
+        "structures": {
+            "policy": ("structures every model embedded (ids another model lacks or skipped are dropped for all)"
+                       if ids == "common" else "every model must list the same ids"),
+            "n_analysed_before_sets": int(joined.ids.size),
+            "per_model": joined.accounting()},
         "parameters": params,
         "metrics": metrics_out,
         "intrinsic_dimension": idim,
-        "k_sweep": {"metric": "cknna", "k": k_list, "curves": sweep_curves,
-                    "mutual_knn": {"metric": "mutual_knn", "k": k_list, "curves": sweep_mknn_curves}},
+        "k_sweep": {"metric": "cknna", "variant": resolved["cknna"].name, "k": k_list, "curves": sweep_curves,
+                    "mutual_knn": {"metric": "mutual_knn", "variant": resolved["mutual_knn"].name, "k": k_list,
+                                   "curves": sweep_mknn_curves}},
         "id_vs_scale": {"estimator": "TwoNN by decimation (Facco et al. 2017), near-duplicate-free rows",
                         "scale_label": "mean second-neighbour distance (normalised embedding units)",
                         "curves": scale_curves},
@@ -945,6 +1045,13 @@ def align(
                     "every model",
             "rows": nd_section_rows},
     }
+    section["embedding_outliers"] = {
+        "rule": f"rows farther than {OUTLIER_FACTOR:g} times the median distance from the set's median embedding "
+                "(after normalisation, near-duplicate-free rows); reported, not dropped",
+        "models": outliers, "warnings": outlier_warnings}
+    if pairwise_ids:
+        section["metrics_pairwise_ids"] = _pairwise_ids_section(
+            embeddings, models, requested, normalisation, k, ii_k, fns, {m: v.name for m, v in resolved.items()})
     if ref_idx is not None:
         refc = {"model": reference_model, "information_imbalance": {}}
         for key in keys:
@@ -961,14 +1068,17 @@ def align(
                 refc["information_imbalance"][key][m] = ent
         section["reference_comparison"] = refc
     if descriptor_name is not None:
-        section["descriptor_comparison"] = {"descriptor": descriptor_name, **desc_out}
+        section["descriptor_comparison"] = {"descriptor": descriptor_name,
+                                            "variants": {m: resolved[m].name for m in ("cknna", "mutual_knn",
+                                                                                       "information_imbalance")},
+                                            **desc_out}
     if confounders is not None:
         section["confounders"] = confounders
     tree_set = "id" if two_sets else "all"
     tree = family_tree(np.array(metrics_out["cknna"][tree_set], dtype=float), models)
     section["family_tree"] = {**tree, "metric": f"1 - CKNNA (k = {k_used})", "set": tree_set}
     if two_sets:
-        warnings = confounders["warnings"] if confounders else []
+        warnings = (confounders["warnings"] if confounders else []) + outlier_warnings
         section["verdicts"] = {
             "local": _verdict("local", LOCAL_METRICS[0], summary, LOCAL_METRICS[1:], params, warnings),
             "global": _verdict("global", GLOBAL_METRICS[0], summary, GLOBAL_METRICS[1:], params, warnings),
@@ -985,6 +1095,41 @@ def align(
     else:
         section["gap_vs_collapse_not_computed"] = "needs descriptor_name and reference_descriptor"
     return section
+
+
+def _pairwise_ids_section(embeddings, models, requested, normalisation, k, ii_k, fns, fns_names) -> dict:
+    """Every pair metric on the structures both models of a pair embedded, per set (point estimates)."""
+    rows = {}
+    for m in models:
+        ids, X = embeddings[m]
+        ids, X = np.asarray(ids).astype(str), np.asarray(X, dtype=np.float64)
+        ok = ~np.isnan(X).all(axis=1)
+        rows[m] = (dict(zip(ids[ok].tolist(), np.flatnonzero(ok).tolist())), X)
+    out = {"description": "each pair on the structures of the set that both of its models embedded (no "
+                          "near-duplicate guard, point estimates); k capped below each pair's n",
+           "variants": {mt: fns_names[mt] for mt in METRICS}, "n": {}, **{mt: {} for mt in METRICS}}
+    for key, wanted in requested.items():
+        N = np.zeros((len(models), len(models)), dtype=np.int64)
+        mats = {mt: np.full((len(models), len(models)), np.nan) for mt in METRICS}
+        for i, j in combinations(range(len(models)), 2):
+            pos_i, Xi = rows[models[i]]
+            pos_j, Xj = rows[models[j]]
+            both = [s for s in wanted if s in pos_i and s in pos_j]
+            N[i, j] = N[j, i] = len(both)
+            if len(both) < 8:
+                continue
+            A = EmbeddingNormaliser(normalisation).fit_transform(Xi[[pos_i[s] for s in both]])
+            B = EmbeddingNormaliser(normalisation).fit_transform(Xj[[pos_j[s] for s in both]])
+            vals = _pair_values([A, B], [(0, 1)], METRICS, _cap_k(k, len(both)), _cap_k(ii_k, len(both)), fns)
+            for mt in METRICS:
+                for (a, b), v in vals[mt].items():
+                    mats[mt][(i, j)[a], (i, j)[b]] = v
+                    if mt not in DIRECTED_METRICS:
+                        mats[mt][j, i] = v
+        out["n"][key] = N.tolist()
+        for mt in METRICS:
+            out[mt][key] = _matrix(mats[mt])
+    return out
 
 
 def _id_verdict(idim, id_reps, models, res_by_set, params) -> dict:

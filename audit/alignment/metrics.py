@@ -13,9 +13,9 @@ from scipy.spatial.distance import pdist
 
 from ._pairwise import double_centred_inner, pairwise_sums, u_centred_inner
 from ._validation import check_k, check_pair
-from .neighbours import neighbour_search
+from .neighbours import l2_normalise_rows, neighbour_search
 
-__all__ = ["mutual_knn", "cka", "cknna", "median_heuristic_sigma"]
+__all__ = ["mutual_knn", "cka", "cknna", "median_heuristic_sigma", "CKNNA_VARIANTS", "NeighbourCache"]
 
 
 def _in_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -32,13 +32,41 @@ def _in_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (kb[pos] == ka).reshape(a.shape)
 
 
-def mutual_knn(X, Y, k: int = 10, *, metric: str = "euclidean", backend: str = "auto") -> float:
+class NeighbourCache:
+    """Neighbour searches shared by several metric calls on the same arrays (keyed by array identity).
+
+    :func:`mutual_knn` and :func:`cknna` accept one (``cache=``): the analysis evaluates every model pair
+    and both metrics on the same arrays, so each model's k-NN search is done once per (sub)sample instead
+    of once per pair and metric. Results are those of uncached calls (the searches are deterministic).
+    """
+
+    def __init__(self):
+        self._store = {}
+
+    def search(self, key_obj, Z: np.ndarray, m: int, metric: str, backend: str):
+        key = (id(key_obj), m, metric, backend)
+        hit = self._store.get(key)
+        if hit is None or hit[0] is not key_obj:
+            hit = (key_obj, neighbour_search(Z, m, metric=metric, backend=backend, exact_values=False))
+            self._store[key] = hit
+        return hit[1]
+
+
+def _search(cache, key_obj, Z, m, metric, backend):
+    if cache is None:
+        return neighbour_search(Z, m, metric=metric, backend=backend, exact_values=False)
+    return cache.search(key_obj, Z, m, metric, backend)
+
+
+def mutual_knn(X, Y, k: int = 10, *, metric: str = "cosine", backend: str = "auto",
+               cache: NeighbourCache | None = None) -> float:
     """Mutual k-nearest-neighbour alignment.
 
     ``m = (1/n) sum_i |N_k^X(i) ∩ N_k^Y(i)| / k`` where ``N_k^X(i)`` is the set of the k nearest
     neighbours of row i in X (self excluded, ties to the lower index; see :func:`knn`).
-    Huh et al. (2024), "The Platonic Representation Hypothesis", ICML, Sec. 2 (they use k = 10 on
-    L2-normalised features, i.e. ``metric="cosine"``).
+    Huh et al. (2024), "The Platonic Representation Hypothesis", ICML, Sec. 2. The default,
+    ``metric="cosine"``, is the reference code's definition (platonic-rep ``mutual_knn``: the top-k inner
+    products of L2-normalised rows, self excluded); ``"euclidean"`` ranks the rows as given.
 
     Parameters
     ----------
@@ -46,23 +74,27 @@ def mutual_knn(X, Y, k: int = 10, *, metric: str = "euclidean", backend: str = "
     Y : array-like, shape (n, d_b)
     k : int
         Neighbours per row, ``1 <= k <= n - 1``.
-    metric : {"euclidean", "cosine"}
-        Neighbour metric in both spaces. Euclidean makes the score invariant to rotation, isotropic
-        scaling and translation of either space; cosine to rotation and scaling only.
+    metric : {"cosine", "euclidean"}
+        Neighbour metric in both spaces. Cosine (the reference) makes the score invariant to rotation and
+        scaling of either space, and to a separate positive scale of every row; Euclidean to rotation,
+        isotropic scaling and translation.
     backend : {"auto", "faiss", "numpy"}
         Search backend of :func:`knn` (same result either way: only the neighbour sets are used, and rows
         whose set the float32 search leaves uncertain are refined in float64).
+    cache : NeighbourCache, optional
+        Reuse the searches of earlier calls on the same ``X`` / ``Y`` objects.
 
     Returns
     -------
     float
         In [0, 1]; 1 when the neighbourhoods coincide, about ``k / (n - 1)`` for unrelated spaces.
     """
+    X0, Y0 = X, Y
     X, Y = check_pair(X, Y)
     k = check_k(k, X.shape[0])
     # only the neighbour sets matter: rows whose set is certain from the float32 search are not refined
-    ix = neighbour_search(X, k, metric=metric, backend=backend, exact_values=False).indices
-    iy = neighbour_search(Y, k, metric=metric, backend=backend, exact_values=False).indices
+    ix = _search(cache, X0, X, k, metric, backend).indices
+    iy = _search(cache, Y0, Y, k, metric, backend).indices
     return float(_in_rows(ix, iy).sum(axis=1).mean() / k)
 
 
@@ -193,90 +225,145 @@ def cka(
 
 
 def _sparse_hsic(A: sp.csr_matrix, B: sp.csr_matrix, n: int, unbiased: bool) -> float:
-    """HSIC of two (possibly non-symmetric) zero-diagonal sparse matrices, n x n."""
+    """HSIC of two (possibly non-symmetric) sparse n x n matrices, scaled as the reference code scales it.
+
+    * biased: ``tr(A H B H)`` with ``H = I - 11^T / n``, *not* divided by ``(n - 1)^2`` (platonic-rep's
+      ``hsic_biased``; the factor cancels in every ratio except against the denominator epsilon of
+      :func:`cknna`). The diagonal is kept.
+    * unbiased: Song et al. (2012), eq. 5, on ``A`` and ``B`` with their diagonals set to zero, divided by
+      ``n (n - 3)`` (platonic-rep's ``hsic_unbiased``). The callers pass zero-diagonal matrices.
+    """
     tr_ab = float(A.multiply(B.T).sum())  # tr(A B) = sum_ij A_ij B_ji
     ra, ca = np.asarray(A.sum(axis=1)).ravel(), np.asarray(A.sum(axis=0)).ravel()
     rb, cb = np.asarray(B.sum(axis=1)).ravel(), np.asarray(B.sum(axis=0)).ravel()
     sa, sb = float(ra.sum()), float(rb.sum())
     if unbiased:
+        # sum(A B) = 1^T A B 1 = (column sums of A) . (row sums of B)
         val = tr_ab + sa * sb / ((n - 1) * (n - 2)) - 2.0 / (n - 2) * float(ca @ rb)
         return val / (n * (n - 3))
     # tr(A H B H) = tr(AB) - (1/n)(1^T B A 1 + 1^T A B 1) + (1^T A 1)(1^T B 1)/n^2
-    val = tr_ab - (float(cb @ ra) + float(ca @ rb)) / n + sa * sb / n**2
-    return val / (n - 1) ** 2
+    return tr_ab - (float(cb @ ra) + float(ca @ rb)) / n + sa * sb / n**2
 
 
-def cknna(X, Y, k: int = 25, *, unbiased: bool = False, backend: str = "auto") -> float:
-    """Centred kernel nearest-neighbour alignment (CKNNA) of Huh et al. (2024).
+#: Named CKNNA variants: keyword arguments of :func:`cknna` (``k`` and ``backend`` aside).
+CKNNA_VARIANTS = {
+    "unbiased": {"unbiased": True, "self_pairs": False, "eps": 1e-6},
+    "biased": {"unbiased": False, "self_pairs": True, "eps": 1e-6},
+    "biased-no-self": {"unbiased": False, "self_pairs": False, "eps": 0.0},
+}
 
-    Huh, Cheung, Wang & Isola (2024), "The Platonic Representation Hypothesis", ICML, Appendix A;
-    used with k = 25 by arXiv 2512.03750. Definition implemented here:
 
-    1. L2-normalise every row of X and Y; kernels ``K = X X^T``, ``L = Y Y^T`` (cosine similarities).
-    2. Neighbour sets ``N^X(i)``: the k rows of highest cosine similarity to row i, i excluded (ties to the
-       lower index, :func:`knn` with ``metric="cosine"``).
+def cknna(X, Y, k: int = 25, *, unbiased: bool = True, self_pairs: bool | None = None, eps: float = 1e-6,
+          backend: str = "auto", cache: NeighbourCache | None = None) -> float:
+    """Centred kernel nearest-neighbour alignment (CKNNA) of Huh et al. (2024), as their code computes it.
+
+    Huh, Cheung, Wang & Isola (2024), "The Platonic Representation Hypothesis", ICML, Appendix A, and its
+    reference code (github.com/minyoungg/platonic-rep, ``metrics.py``, ``AlignmentMetrics.cknna``, which
+    the study arXiv 2512.03750 used with k = 25). Definition implemented here:
+
+    1. L2-normalise every row of X and Y (the reference's ``compute_score`` does so before every metric);
+       kernels ``K = X X^T``, ``L = Y Y^T`` (cosine similarities).
+    2. Neighbour sets ``N^X(i)``: the k entries of row i of K with the highest value, where
+
+       * unbiased (default, the reference's default): the diagonal is excluded, so ``N^X(i)`` holds the k
+         most similar *other* rows;
+       * biased: the reference takes the top k of K itself, diagonal included, so for distinct rows
+         ``N^X(i)`` is row i itself plus its k - 1 most similar other rows (``self_pairs=True``; an exact
+         duplicate direction ties with i, and the reference's choice between them is unspecified).
+         ``self_pairs=False`` gives the biased estimator on the self-excluded sets (this project's
+         former default).
+
+       Ties among other rows go to the lower index (:func:`knn` with ``metric="cosine"``).
     3. Masks ``M^XY_ij = 1[j in N^X(i) and j in N^Y(i)]``, ``M^X_ij = 1[j in N^X(i)]``,
-       ``M^Y_ij = 1[j in N^Y(i)]`` (not symmetric; diagonal always 0).
-    4. ``CKNNA = HSIC(M^XY∘K, M^XY∘L) / sqrt(HSIC(M^X∘K, M^X∘K) HSIC(M^Y∘L, M^Y∘L))`` where
-       HSIC is the **biased** estimator ``tr(A H B H) / (n - 1)^2`` applied to the masked matrices, i.e.
-       the masked kernels are centred by H after masking (as in the authors' reference code). The
-       denominator uses each space's own k-NN mask ("self-alignments"). ``unbiased=True`` switches to the
-       unbiased HSIC of Song et al. (2012), the default of the authors' code; arXiv 2512.03750 does not
-       say which it used. No epsilon is added to the denominator.
+       ``M^Y_ij = 1[j in N^Y(i)]`` (not symmetric).
+    4. ``CKNNA = HSIC(M^XY∘K, M^XY∘L) / (sqrt(HSIC(M^X∘K, M^X∘K) HSIC(M^Y∘L, M^Y∘L)) + eps)`` with the
+       reference's scaling of HSIC (see :func:`_sparse_hsic`: unbiased divided by ``n (n - 3)``, biased
+       not divided). ``eps = 1e-6`` is what the reference code adds to the denominator; with the unbiased
+       HSIC, which is O(k / n), it lowers CKNNA by a relative ``~ 1e-6 n / k``-order amount (0.01% at
+       n = 500, k = 25), so ``eps=0`` gives the published formula exactly.
 
-    With ``k = n - 1`` every off-diagonal pair is kept and CKNNA equals linear CKA on cosine kernels with
-    the diagonal removed. Everything is sparse (O(n k) memory) after the two k-NN searches.
+    With ``k = n - 1`` (self excluded) every off-diagonal pair is kept and CKNNA equals CKA on cosine
+    kernels with the diagonal removed. Everything is sparse (O(n k) memory) after the two k-NN searches.
 
     Speed and precision: the neighbour sets are exact (:func:`~.neighbours.neighbour_search`; equal to
     :func:`knn`'s), and the kernel values come from the same search, ``x.y = (|x|^2 + |y|^2 -
     |x - y|^2) / 2`` on the unit rows: float64 for rows the search had to refine, the search's precision
     for the others (float32 from 1,500 rows with ``"auto"``, or with ``backend="faiss"``; measured
-    agreement with float64 values 1e-8 to 1e-9 relative, tests require 1e-6). The two searches are most
-    of the cost (0.74 s in all at n = 10,000, d = 256 on 2 cores).
+    agreement with float64 values 1e-8 to 1e-9 relative, tests require 1e-6).
 
     Parameters
     ----------
     X : array-like, shape (n, d_a)
     Y : array-like, shape (n, d_b)
     k : int
-        Neighbours, ``1 <= k <= n - 1`` (default 25 as in the study).
+        Neighbours (the reference's ``topk``), ``1 <= k <= n - 1`` (default 25 as in the study).
     unbiased : bool
-        Unbiased instead of biased HSIC (needs n >= 4).
+        Unbiased HSIC (Song et al. 2012; needs n >= 4), the reference's default; False for the biased one.
+    self_pairs : bool, optional
+        Count row i among its own k neighbours. Default: as the reference, i.e. True for the biased and
+        False for the unbiased estimator (the unbiased estimator ignores the diagonal, so True is refused).
+    eps : float
+        Added to the denominator (reference: 1e-6).
     backend : {"auto", "faiss", "numpy"}
         k-NN search backend: the same neighbour sets either way; kernel values in float32 precision with
         faiss where the search is not refined (see above).
+    cache : NeighbourCache, optional
+        Reuse the searches of earlier calls on the same ``X`` / ``Y`` objects (e.g. :func:`mutual_knn`'s with
+        the same k: the unbiased CKNNA searches the same cosine k-NN sets).
 
     Returns
     -------
     float
-        CKNNA; 1 for identical inputs. NaN if a self-alignment is zero.
+        CKNNA; ``1 / (1 + eps / self-alignment)`` for identical inputs. NaN if a self-alignment is zero.
     """
+    X0, Y0 = X, Y
     X, Y = check_pair(X, Y, min_rows=4 if unbiased else 2)
     n = X.shape[0]
     k = check_k(k, n)
-    sx = neighbour_search(X, k, metric="cosine", backend=backend, exact_values=False)
-    sy = neighbour_search(Y, k, metric="cosine", backend=backend, exact_values=False)
-    rows = np.repeat(np.arange(n), k)
-
-    def kernel(res):
+    if self_pairs is None:
+        self_pairs = not unbiased
+    if self_pairs and unbiased:
+        raise ValueError("self_pairs=True needs the biased estimator (the unbiased HSIC ignores the diagonal)")
+    if not eps >= 0:
+        raise ValueError(f"eps must be >= 0; got {eps}")
+    m = k - 1 if self_pairs else k  # neighbours other than i
+    rows = np.repeat(np.arange(n), m)
+    parts = {}
+    for name, Z, Z0 in (("x", X, X0), ("y", Y, Y0)):
+        if m == 0:
+            parts[name] = (np.zeros((n, 0), np.int64), np.zeros((n, 0)), l2_normalise_rows(Z))
+            continue
+        res = _search(cache, Z0, Z, m, "cosine", backend)
         # cosine similarity from the squared chord distance, x.y = (|x|^2 + |y|^2 - |x - y|^2) / 2
         # (zero rows stay zero); float64 where refined, search precision elsewhere
         nrm = np.einsum("ij,ij->i", res.points, res.points)
-        return 0.5 * (nrm[:, None] + nrm[res.indices] - res.d2)
-
-    kx, ly = kernel(sx), kernel(sy)
-    in_y = _in_rows(sx.indices, sy.indices).ravel()  # pairs of N^X(i) that are also in N^Y(i)
-    in_x = _in_rows(sy.indices, sx.indices).ravel()  # the same pairs, located in the Y lists
+        parts[name] = (res.indices, 0.5 * (nrm[:, None] + nrm[res.indices] - res.d2), res.points)
+    (ix, kx, px), (iy, ly, py) = parts["x"], parts["y"]
+    in_y = _in_rows(ix, iy).ravel() if m else np.zeros(0, bool)  # pairs of N^X(i) also in N^Y(i)
+    in_x = _in_rows(iy, ix).ravel() if m else np.zeros(0, bool)  # the same pairs, located in the Y lists
+    cx, cy, kx, ly = ix.ravel(), iy.ravel(), kx.ravel(), ly.ravel()
+    if self_pairs:  # (i, i) is in every mask; its kernel value is |x_i|^2 (1, or 0 for a zero row)
+        diag = np.arange(n)
+        dx, dy = np.einsum("ij,ij->i", px, px), np.einsum("ij,ij->i", py, py)
+        rows_x = np.concatenate([rows[in_y], diag])
+        rows_y = np.concatenate([rows[in_x], diag])
+        kx_in, cx_in = np.concatenate([kx[in_y], dx]), np.concatenate([cx[in_y], diag])
+        ly_in, cy_in = np.concatenate([ly[in_x], dy]), np.concatenate([cy[in_x], diag])
+        rows_all, kx, cx, ly, cy = (np.concatenate([rows, diag]), np.concatenate([kx, dx]),
+                                    np.concatenate([cx, diag]), np.concatenate([ly, dy]),
+                                    np.concatenate([cy, diag]))
+    else:
+        rows_x, rows_y, rows_all = rows[in_y], rows[in_x], rows
+        kx_in, cx_in, ly_in, cy_in = kx[in_y], cx[in_y], ly[in_x], cy[in_x]
 
     def matrix(r, c, v):
         return sp.csr_matrix((v, (r, c)), shape=(n, n))
 
-    cx, cy = sx.indices.ravel(), sy.indices.ravel()
-    kl = _sparse_hsic(matrix(rows[in_y], cx[in_y], kx.ravel()[in_y]),
-                      matrix(rows[in_x], cy[in_x], ly.ravel()[in_x]), n, unbiased)
-    Kx = matrix(rows, cx, kx.ravel())
-    Ly = matrix(rows, cy, ly.ravel())
+    kl = _sparse_hsic(matrix(rows_x, cx_in, kx_in), matrix(rows_y, cy_in, ly_in), n, unbiased)
+    Kx = matrix(rows_all, cx, kx)
+    Ly = matrix(rows_all, cy, ly)
     kk = _sparse_hsic(Kx, Kx, n, unbiased)
     ll = _sparse_hsic(Ly, Ly, n, unbiased)
-    den = np.sqrt(kk * ll) if kk > 0 and ll > 0 else 0.0
-    return float(kl / den) if den > 0 else float("nan")
+    if not (kk > 0 and ll > 0):
+        return float("nan")
+    return float(kl / (np.sqrt(kk * ll) + eps))

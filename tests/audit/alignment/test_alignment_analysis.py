@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monoculture.audit.alignment import bootstrap_ci, bootstrap_diff_ci, normalise, twonn
+from monoculture.audit.alignment import bootstrap_ci, bootstrap_diff_ci, twonn
 from monoculture.audit.alignment import analysis as an
 from monoculture.audit.alignment.analysis import align, set_confounders
 from monoculture.audit.alignment.stats import _draw
@@ -71,7 +71,10 @@ def test_section_follows_report_schema_and_is_strict_json(collapse_section):
     assert collapse_section["metrics"]["information_imbalance"]["higher_is_more_aligned"] is False
     assert collapse_section["metrics"]["cknna"]["k"] == 25
     p = collapse_section["parameters"]
-    assert (p["normalisation"], p["n_boot"], p["repeats"], p["seed"]) == ("max", 20, 5, 0)
+    assert (p["normalisation"], p["n_boot"], p["repeats"], p["seed"]) == ("none", 20, 5, 0)
+    assert p["variants"]["cknna"] == "unbiased" and p["variants"]["mutual_knn"] == "cosine"
+    for name in ("cknna", "mutual_knn", "cka", "dcor", "information_imbalance", "gfre", "lfre"):
+        assert collapse_section["metrics"][name]["variant"] == p["variants"][name]
     sets = collapse_section["sets"]
     assert p["n"] == {s: 150 - sets[s]["n_near_duplicates"] for s in ("id", "ood")}
     assert all(sets[s]["n_near_duplicates"] <= 3 for s in ("id", "ood"))  # honest data: the guard keeps it
@@ -180,7 +183,7 @@ def test_planted_near_duplicates_leave_intrinsic_dimension_near_clean_value():
     assert rows[0]["score"] == pytest.approx(60 / 260, abs=0.01)
     assert sec["sets"]["all"]["n"] == 200
     for m, X in base.items():
-        clean = twonn(normalise(X, "max")).dimension
+        clean = twonn(X).dimension  # default: no row scaling
         reported = sec["intrinsic_dimension"]["values"][m]["all"]
         raw = sec["intrinsic_dimension"]["raw"]["twonn"][m]["all"]
         assert abs(reported - clean) <= 0.15 * clean
@@ -193,8 +196,12 @@ def test_identical_models_give_cknna_matrix_of_ones():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((120, 10))
     ids = _ids(120)
-    sec = align({"a": (ids, X), "b": (ids, X.copy()), "c": (ids, 3.0 * X)}, n_boot=4, repeats=2, n_perm=2)
+    emb = {"a": (ids, X), "b": (ids, X.copy()), "c": (ids, 3.0 * X)}
+    sec = align(emb, n_boot=4, repeats=2, n_perm=2, variants={"cknna": "biased-no-self"})
     np.testing.assert_allclose(np.array(sec["metrics"]["cknna"]["all"]), np.ones((3, 3)), atol=1e-12)
+    # the default (reference) variant adds 1e-6 to the denominator: just below 1
+    default = np.array(align(emb, n_boot=2, repeats=2, n_perm=2)["metrics"]["cknna"]["all"])
+    assert np.all(default > 1 - 1e-4) and np.all(default <= 1.0)
     np.testing.assert_allclose(np.array(sec["metrics"]["mutual_knn"]["all"]), np.ones((3, 3)), atol=1e-12)
     assert all(row[2] == pytest.approx(0.0, abs=1e-12) for row in sec["family_tree"]["linkage"])
 
@@ -223,7 +230,7 @@ def test_id_mismatches_are_clear_errors():
     bad = dict(emb)
     bad["m1"] = (ids[:-3], emb["m1"][1][:-3])
     with pytest.raises(ValueError, match=r"3 id\(s\) only in 'm0'"):
-        align(bad)
+        align(bad, ids="same")
     dup = dict(emb)
     dup["m1"] = (ids[:-1] + [ids[0]], emb["m1"][1])
     with pytest.raises(ValueError, match=r"1 id\(s\) appear more than once"):

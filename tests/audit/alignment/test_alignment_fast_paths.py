@@ -194,8 +194,10 @@ def test_cknna_faiss_path_matches_definition_with_ties(unbiased):
     Y = np.hstack([X[:, :2], scaled_copies(512, 2, 6)])
     for k in (3, 15):
         expected = dense_cknna(X, Y, k, unbiased)
-        assert cknna(X, Y, k, unbiased=unbiased, backend="faiss") == pytest.approx(expected, rel=1e-6)
-        assert cknna(X, Y, k, unbiased=unbiased, backend="numpy") == pytest.approx(expected, rel=1e-10)
+        assert cknna(X, Y, k, unbiased=unbiased, self_pairs=False, eps=0.0, backend="faiss") == pytest.approx(
+            expected, rel=1e-6)
+        assert cknna(X, Y, k, unbiased=unbiased, self_pairs=False, eps=0.0, backend="numpy") == pytest.approx(
+            expected, rel=1e-10)
 
 
 def test_mutual_knn_faiss_path_equals_definition_with_ties():
@@ -204,8 +206,8 @@ def test_mutual_knn_faiss_path_equals_definition_with_ties():
         _, ix = brute_knn(X, k)
         _, iy = brute_knn(Y, k)
         expected = np.mean([len(set(a) & set(b)) / k for a, b in zip(ix, iy)])
-        assert mutual_knn(X, Y, k, backend="faiss") == pytest.approx(expected, abs=1e-15)
-        assert mutual_knn(X, Y, k, backend="numpy") == pytest.approx(expected, abs=1e-15)
+        assert mutual_knn(X, Y, k, metric="euclidean", backend="faiss") == pytest.approx(expected, abs=1e-15)
+        assert mutual_knn(X, Y, k, metric="euclidean", backend="numpy") == pytest.approx(expected, abs=1e-15)
 
 
 # -- CKA-RBF and distance correlation in float32 ---------------------------------------------------------

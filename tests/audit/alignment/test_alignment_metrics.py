@@ -16,9 +16,9 @@ Y4 = np.array([[0.0], [2.0], [3.0], [10.0]])
 
 def test_mutual_knn_hand_value():
     # 1-NN in X: 0->1, 1->0, 2->1, 3->2; in Y: 0->1, 1->2, 2->1, 3->2  => 3 of 4 agree
-    assert mutual_knn(X4, Y4, k=1) == pytest.approx(0.75)
+    assert mutual_knn(X4, Y4, k=1, metric="euclidean") == pytest.approx(0.75)
     # 2-NN in X: {1,2} {0,2} {1,0} {2,1}; Y: {1,2} {2,0} {1,0} {2,1} => all agree
-    assert mutual_knn(X4, Y4, k=2) == pytest.approx(1.0)
+    assert mutual_knn(X4, Y4, k=2, metric="euclidean") == pytest.approx(1.0)
 
 
 def test_linear_cka_hand_value():
@@ -76,7 +76,8 @@ def dense_cknna(X, Y, k, unbiased=False):
 @pytest.mark.parametrize("k,unbiased", [(5, False), (10, False), (10, True)])
 def test_cknna_matches_dense_reference(related_pair, k, unbiased):
     X, Y = related_pair[0][:80], related_pair[1][:80]
-    assert cknna(X, Y, k=k, unbiased=unbiased) == pytest.approx(dense_cknna(X, Y, k, unbiased), rel=1e-9)
+    got = cknna(X, Y, k=k, unbiased=unbiased, self_pairs=False, eps=0.0)
+    assert got == pytest.approx(dense_cknna(X, Y, k, unbiased), rel=1e-9)
 
 
 def test_cknna_full_k_equals_cka_without_diagonal(related_pair):
@@ -87,7 +88,8 @@ def test_cknna_full_k_equals_cka_without_diagonal(related_pair):
     K, L = Xn @ Xn.T, Yn @ Yn.T
     np.fill_diagonal(K, 0.0)
     np.fill_diagonal(L, 0.0)
-    assert cknna(X, Y, k=n - 1) == pytest.approx(dense_cka(K, L), rel=1e-10)
+    assert cknna(X, Y, k=n - 1, unbiased=False, self_pairs=False, eps=0.0) == pytest.approx(dense_cka(K, L), rel=1e-10)
+    assert cknna(X, Y, k=n - 1, eps=0.0) == pytest.approx(dense_cka(K, L, unbiased=True), rel=1e-10)
 
 
 def test_cknna_falls_with_noise():
@@ -102,7 +104,7 @@ def test_cknna_falls_with_noise():
 IDENTITY_METRICS = {
     "cka_linear": cka,
     "cka_rbf": partial(cka, kernel="rbf"),
-    "cknna": partial(cknna, k=10),
+    "cknna": partial(cknna, k=10, eps=0.0),
     "mutual_knn": partial(mutual_knn, k=10),
     "dcor": distance_correlation,
 }
@@ -118,7 +120,7 @@ def test_identical_inputs_give_one(seed, name):
 INVARIANT_METRICS = {
     "cka_linear": cka,
     "cka_rbf": partial(cka, kernel="rbf"),
-    "mutual_knn": partial(mutual_knn, k=5),
+    "mutual_knn": partial(mutual_knn, k=5, metric="euclidean"),
     "dcor": distance_correlation,
 }
 
