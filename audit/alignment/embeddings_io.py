@@ -12,10 +12,13 @@ A folder of such files is a *model zoo*: the model name is the file stem.
 
 Joining
 -------
-:func:`join_embeddings` checks that every model lists each id once and that all models list the same ids;
-otherwise it raises a :class:`ValueError` that says how many ids are wrong and shows examples. Rows that
-are entirely NaN in any model (a structure a model or descriptor skipped) are dropped for *every* model,
-so the rows stay paired; rows with only some NaNs are an error (a broken embedding, not a skip).
+:func:`join_embeddings` checks that every model lists each id once. Models that refused different
+structures (an element outside a model's table, an isolated atom) list different ids: by default
+(``how="common"``) the ids every model lists are kept and, per model, the ids it lacks are recorded
+(``JoinedEmbeddings.absent``); ``how="same"`` instead raises a :class:`ValueError` that says how many ids
+differ and shows examples. Rows that are entirely NaN in any model (a structure a model or descriptor
+skipped) are dropped for *every* model, so the rows stay paired; rows with only some NaNs are an error (a
+broken embedding, not a skip).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["read_embeddings", "read_model_zoo", "join_embeddings", "JoinedEmbeddings", "EMBEDDING_SUFFIXES"]
+__all__ = ["read_embeddings", "read_model_zoo", "read_skip_info", "join_embeddings", "JoinedEmbeddings",
+           "EMBEDDING_SUFFIXES"]
 
 EMBEDDING_SUFFIXES = (".parquet", ".npz")
 _SHOW = 5  # examples quoted in error messages
@@ -129,6 +133,49 @@ def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return ids, X
 
 
+def read_skip_info(path: str | os.PathLike) -> dict:
+    """What an embedding file says about the structures it skipped.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.parquet`` file of ``monoculture embed`` (skipped structures are left out; the schema metadata
+        ``monoculture.embedding`` counts them by reason) or ``monoculture featurize`` (skipped structures
+        are NaN rows with a ``skip_reason``). Other files give empty answers.
+
+    Returns
+    -------
+    dict
+        ``recorded_skip_reasons``: ``{reason: count}`` from the metadata; ``skip_reason_by_id``:
+        ``{id: reason}`` from a ``skip_reason`` column.
+    """
+    path = Path(path)
+    out = {"recorded_skip_reasons": {}, "skip_reason_by_id": {}}
+    if path.suffix.lower() != ".parquet":
+        return out
+    import json
+
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    meta = schema.metadata or {}
+    for key in (b"monoculture.embedding", b"monoculture"):
+        if key in meta:
+            try:
+                info = json.loads(meta[key])
+            except ValueError:
+                continue
+            reasons = info.get("skip_reasons") if isinstance(info, dict) else None
+            if isinstance(reasons, dict):
+                out["recorded_skip_reasons"] = {str(k): int(v) for k, v in reasons.items()}
+    if "skip_reason" in schema.names:
+        t = pq.read_table(path, columns=["id", "skip_reason"])
+        out["skip_reason_by_id"] = {str(i): str(r) for i, r in zip(t.column("id").to_pylist(),
+                                                                    t.column("skip_reason").to_pylist())
+                                    if r is not None}
+    return out
+
+
 def read_model_zoo(folder: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Read every embedding file of a folder; the model name is the file stem.
 
@@ -166,25 +213,60 @@ class JoinedEmbeddings:
         ``{model: X}`` with ``X`` of shape (n, d_model), float64, finite.
     skipped : dict of str to list of str
         ``{model: ids}`` whose row was all-NaN in that model (dropped for every model).
+    absent : dict of str to list of str
+        ``{model: ids}`` that another model lists but this one does not (``how="common"``; dropped for
+        every model).
+    listed : dict of str to int
+        ``{model: number of ids in its input}``.
     """
 
     ids: np.ndarray
     arrays: dict
     skipped: dict = field(default_factory=dict)
+    absent: dict = field(default_factory=dict)
+    listed: dict = field(default_factory=dict)
+
+    @property
+    def dropped_ids(self) -> set:
+        """Ids some model lists but that are not analysed (skipped by a model or absent from one)."""
+        return set().union(*self.skipped.values(), *self.absent.values())
 
     @property
     def n_skipped(self) -> int:
-        """Rows dropped because at least one model skipped them."""
-        return len(set().union(*self.skipped.values())) if self.skipped else 0
+        """Ids dropped because at least one model skipped them or does not list them."""
+        return len(self.dropped_ids)
+
+    def accounting(self) -> dict:
+        """Per model: ids listed, ids it lacks or skipped, and ids it embedded that are dropped because
+        another model lacks or skipped them (JSON-ready, with up to 5 example ids each)."""
+        dropped = self.dropped_ids
+        out = {}
+        for name in self.arrays:
+            own = set(self.skipped.get(name, [])) | set(self.absent.get(name, []))
+            others = dropped - own
+            out[name] = {
+                "n_listed": int(self.listed.get(name, 0)),
+                "n_analysed": int(self.ids.size),
+                "n_not_listed": len(self.absent.get(name, [])),
+                "not_listed_examples": sorted(self.absent.get(name, []))[:_SHOW],
+                "n_skipped_rows": len(self.skipped.get(name, [])),
+                "skipped_rows_examples": sorted(self.skipped.get(name, []))[:_SHOW],
+                "n_dropped_for_other_models": len(others),
+                "dropped_for_other_models_examples": sorted(others)[:_SHOW],
+            }
+        return out
 
 
-def join_embeddings(embeddings: Mapping[str, tuple]) -> JoinedEmbeddings:
+def join_embeddings(embeddings: Mapping[str, tuple], how: str = "common") -> JoinedEmbeddings:
     """Join per-model embeddings on their ids.
 
     Parameters
     ----------
     embeddings : mapping of str to (ids, X)
-        ``ids`` shape (n_m,), ``X`` shape (n_m, d_m). Every model must list the same ids, each once.
+        ``ids`` shape (n_m,), ``X`` shape (n_m, d_m); every model lists each id at most once.
+    how : {"common", "same"}
+        ``"common"``: keep the ids every model lists (order of the first model) and record the others in
+        ``absent``; ``"same"``: every model must list the same ids.
 
     Returns
     -------
@@ -193,8 +275,11 @@ def join_embeddings(embeddings: Mapping[str, tuple]) -> JoinedEmbeddings:
     Raises
     ------
     ValueError
-        Duplicated ids in a model, ids that not every model has, partly-NaN rows, mismatched shapes.
+        Duplicated ids in a model, ids that not every model has (``how="same"``), partly-NaN rows,
+        mismatched shapes, fewer than 2 ids embedded by every model.
     """
+    if how not in ("common", "same"):
+        raise ValueError(f"how must be 'common' or 'same'; got {how!r}")
     if not embeddings:
         raise ValueError("no embeddings given")
     names = list(embeddings)
@@ -214,6 +299,20 @@ def join_embeddings(embeddings: Mapping[str, tuple]) -> JoinedEmbeddings:
             raise ValueError(f"model {name!r}: {dup.size} id(s) appear more than once, e.g. {_examples(dup)}")
         parsed[name] = (ids, X)
 
+    listed = {name: int(parsed[name][0].size) for name in names}
+    absent = {}
+    if how == "common":
+        sets = {name: set(parsed[name][0].tolist()) for name in names}
+        every = set.union(*sets.values())
+        common = set.intersection(*sets.values())
+        for name in names:
+            if sets[name] != every:
+                absent[name] = sorted(every - sets[name])
+        if len(common) < len(every):
+            for name in names:
+                ids, X = parsed[name]
+                keep = np.fromiter((s in common for s in ids.tolist()), dtype=bool, count=ids.size)
+                parsed[name] = (ids[keep], X[keep])
     ref_ids = parsed[names[0]][0]
     ref_set = set(ref_ids.tolist())
     for name in names[1:]:
@@ -249,4 +348,5 @@ def join_embeddings(embeddings: Mapping[str, tuple]) -> JoinedEmbeddings:
     keep = ~bad_rows
     if keep.sum() < 2:
         raise ValueError(f"fewer than 2 structures are embedded by every model ({int(keep.sum())} left)")
-    return JoinedEmbeddings(ref_ids[keep], {k: np.ascontiguousarray(v[keep]) for k, v in arrays.items()}, skipped)
+    return JoinedEmbeddings(ref_ids[keep], {k: np.ascontiguousarray(v[keep]) for k, v in arrays.items()}, skipped,
+                            absent, listed)

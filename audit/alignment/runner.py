@@ -21,9 +21,28 @@ import pandas as pd
 from ...datasets import open_dataset
 from ..summary import BasicCounts
 from .analysis import align
-from .embeddings_io import read_embeddings, read_model_zoo
+from .embeddings_io import EMBEDDING_SUFFIXES, read_embeddings, read_model_zoo, read_skip_info
 
-__all__ = ["load_embeddings", "set_frames_metadata", "reference_model_by_error", "run_alignment"]
+__all__ = ["load_embeddings", "embedding_files", "set_frames_metadata", "reference_model_by_error",
+           "run_alignment", "dropped_structures_lines"]
+
+
+def embedding_files(sources) -> dict[str, Path]:
+    """``{model: file}`` of embedding files and folders (a folder is a model zoo; names are file stems)."""
+    if isinstance(sources, Mapping):
+        sources = list(sources.values())
+    if isinstance(sources, (str, Path)):
+        sources = [sources]
+    files: dict[str, Path] = {}
+    for src in sources:
+        src = Path(src)
+        found = ({p.stem: p for p in sorted(src.iterdir()) if p.is_file() and p.suffix.lower() in EMBEDDING_SUFFIXES}
+                 if src.is_dir() else {src.stem: src})
+        for name, path in found.items():
+            if name in files:
+                raise ValueError(f"two embedding files are both named {name!r}")
+            files[name] = path
+    return files
 
 
 def load_embeddings(sources) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -43,6 +62,38 @@ def load_embeddings(sources) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     if not zoo:
         raise ValueError(f"no embedding files found in {[str(s) for s in sources]}")
     return zoo
+
+
+def _why(entry: dict, info: dict) -> str:
+    """Words for one model's entry of ``structures.per_model`` with the reasons its file records."""
+    parts = []
+    recorded = ", ".join(f"{r}: {c}" for r, c in sorted(info.get("recorded_skip_reasons", {}).items()))
+    if entry["n_not_listed"]:
+        parts.append(f"{entry['n_not_listed']} structure(s) another model embedded are not in this model's file"
+                     + (f" (the file records skips: {recorded})" if recorded else " (no reason recorded)"))
+    if entry["n_skipped_rows"]:
+        by_id = info.get("skip_reason_by_id", {})
+        counts: dict[str, int] = {}
+        for i in entry.get("skipped_ids", []):
+            counts[by_id.get(i, "no reason recorded")] = counts.get(by_id.get(i, "no reason recorded"), 0) + 1
+        detail = ", ".join(f"{r}: {c}" for r, c in sorted(counts.items()))
+        parts.append(f"{entry['n_skipped_rows']} row(s) skipped (NaN)" + (f" ({detail})" if detail else ""))
+    if entry["n_dropped_for_other_models"]:
+        parts.append(f"{entry['n_dropped_for_other_models']} structure(s) it embedded are dropped because another "
+                     "model lacks or skipped them")
+    return "; ".join(parts) if parts else "nothing dropped"
+
+
+def dropped_structures_lines(section: dict) -> list[str]:
+    """One line per model that lost structures, for printing (empty when nothing was dropped)."""
+    st = section.get("structures") or {}
+    lines = []
+    for name, e in (st.get("per_model") or {}).items():
+        if e.get("why") and e["why"] != "nothing dropped":
+            lines.append(f"{name}: {e.get('n_listed')} listed, {e.get('n_analysed')} analysed — {e['why']}")
+    if lines:
+        lines.insert(0, f"aligned on the {st.get('n_analysed_before_sets')} structures every model embedded:")
+    return lines
 
 
 def reference_model_by_error(path, column: str, models: Sequence[str]) -> tuple[str, str]:
@@ -161,7 +212,7 @@ def _reference(paths: Sequence, descriptor: str | None):
 def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence | None = None, *,
                   descriptor: str | None = None, reference_set: Sequence | None = None,
                   reference_model: str | None = None, model_errors=None, error_column: str | None = None,
-                  seed: int = 0, intersect: bool = False, **kwargs) -> dict:
+                  seed: int = 0, intersect: bool | None = None, **kwargs) -> dict:
     """The alignment section from embedding files and evaluation-set datasets.
 
     Parameters
@@ -181,12 +232,14 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
         Choose the reference model instead as the loaded model with the lowest value in ``error_column`` of
         the CSV file ``model_errors`` (:func:`reference_model_by_error`). The section records the choice
         as ``reference_model`` and ``reference_model_rule``.
-    intersect : bool
-        Keep only the ids that every file holds (structures one model could not take, e.g. isolated atoms
-        for CHGNet, are then dropped for every model and counted under ``ids_not_in_every_model``); without
-        it, files with different ids are an error.
+    intersect : bool, optional
+        Kept for compatibility: True (or None, the default) aligns on the ids every file holds, as
+        ``ids="common"`` of :func:`~.analysis.align` (structures one model could not take, e.g. isolated atoms
+        for CHGNet, are dropped for every model; ``structures.per_model`` says, per model, how many and
+        why, from the reasons its file records); False makes files with different ids an error
+        (``ids="same"``).
     kwargs
-        Passed to :func:`~.analysis.align` (k, normalisation, n_boot, repeats, match_atom_count...).
+        Passed to :func:`~.analysis.align` (k, normalisation, variants, pairwise_ids, n_boot, repeats...).
     """
     if (model_errors is None) != (error_column is None):
         raise ValueError("give both --model-errors and --error-column, or neither")
@@ -199,13 +252,8 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
                                                          [m for m in zoo if m != descriptor])
     elif reference_model is not None:
         rule = "given by name"
-    dropped = {}
-    if intersect:
-        common = set.intersection(*(set(map(str, ids)) for ids, _ in zoo.values()))
-        for name, (ids, X) in list(zoo.items()):
-            keep = np.array([str(i) in common for i in ids], dtype=bool)
-            dropped[name] = int((~keep).sum())
-            zoo[name] = (np.asarray(ids)[keep], np.asarray(X)[keep])
+    if intersect is not None:
+        kwargs.setdefault("ids", "common" if intersect else "same")
     if (id_set is None) != (ood_set is None):
         raise ValueError("give both --id-set and --ood-set, or neither")
     id_ids = ood_ids = None
@@ -215,9 +263,13 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
         md_ood = set_frames_metadata(ood_set)
         id_ids, ood_ids = md_id["id"].tolist(), md_ood["id"].tolist()
         metadata = pd.concat([md_id, md_ood], ignore_index=True)
-        have = set.intersection(*(set(map(str, ids)) for ids, _ in zoo.values()))
+        # ids no model embedded are not part of the comparison; those only some models embedded are
+        # dropped (and counted) by align
+        have = set.union(*(set(map(str, ids)) for ids, _ in zoo.values()))
+        n_set = {"id": len(id_ids), "ood": len(ood_ids)}
         id_ids = [i for i in id_ids if i in have]
         ood_ids = [i for i in ood_ids if i in have]
+        not_embedded = {"id": n_set["id"] - len(id_ids), "ood": n_set["ood"] - len(ood_ids)}
         if not id_ids or not ood_ids:
             raise ValueError("the embeddings hold no ids of the ID or of the OOD set")
     ref_desc, ref_counts = (None, None)
@@ -226,8 +278,22 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
     section = align(zoo, id_ids, ood_ids, reference_model=reference_model, descriptor_name=descriptor,
                     metadata=metadata, reference_descriptor=ref_desc, reference_element_counts=ref_counts,
                     seed=seed, **kwargs)
-    if intersect:
-        section["ids_not_in_every_model"] = {k: v for k, v in sorted(dropped.items())}
+    st = section.get("structures")
+    if st is not None:
+        files = embedding_files(embeddings)
+        joined_skips = {}
+        for name, entry in st["per_model"].items():
+            info = read_skip_info(files[name]) if name in files else {}
+            ids, X = zoo[name]
+            nan_rows = np.isnan(np.asarray(X, dtype=float)).all(axis=1)
+            entry["skipped_ids"] = [str(i) for i in np.asarray(ids)[nan_rows]]
+            entry["recorded_skip_reasons"] = info.get("recorded_skip_reasons", {})
+            entry["why"] = _why(entry, info)
+            del entry["skipped_ids"]
+            joined_skips[name] = entry["n_not_listed"] + entry["n_skipped_rows"]
+        if id_set is not None:
+            st["not_embedded_by_any_model"] = not_embedded
+        section["ids_not_in_every_model"] = joined_skips
     if reference_model is not None:
         section["reference_model"] = reference_model
         section["reference_model_rule"] = rule

@@ -92,6 +92,10 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
         doc["alignment"] = run_alignment(files, id_set=crystals, ood_set=[molecules], descriptor="composition",
                                          reference_set=[sample_dir() / "mptrj_sample.json"], seed=seed,
                                          n_boot=DEMO_N_BOOT, repeats=20, n_perm=100, intersect=True)
+        from monoculture.audit.alignment.runner import dropped_structures_lines
+
+        for line in dropped_structures_lines(doc["alignment"]):
+            log(line)
         print_verdicts(doc["alignment"])
     else:
         doc["alignment"] = {"not_applicable": "the models extra (torch, chgnet, sevenn) is not installed: "

@@ -58,7 +58,7 @@ def test_model_zoo_folder(tmp_path):
 def test_join_errors_name_counts_and_examples():
     X = np.zeros((3, 2))
     with pytest.raises(ValueError, match=r"1 id\(s\) only in 'a' \(e.g. 'r3'\), 1 only in 'b' \(e.g. 'q'\)"):
-        join_embeddings({"a": (["r1", "r2", "r3"], X), "b": (["r1", "r2", "q"], X)})
+        join_embeddings({"a": (["r1", "r2", "r3"], X), "b": (["r1", "r2", "q"], X)}, how="same")
     with pytest.raises(ValueError, match="partly NaN"):
         join_embeddings({"a": (["r1", "r2", "r3"], np.array([[0, 1], [np.nan, 1], [2, 2.0]]))})
     j = join_embeddings({"a": (["r1", "r2", "r3"], np.array([[0, 1], [np.nan, np.nan], [2, 2.0]])),

@@ -55,7 +55,53 @@ def test_align_cli_writes_section(zoo, shared_samples, tmp_path):
     assert {"local", "global"} <= set(section["verdicts"])
     for v in section["verdicts"].values():
         assert len(v["interval"]) == 2
-    assert section["parameters"]["k"] == 5 and section["parameters"]["normalisation"] == "max"
+    assert section["parameters"]["k"] == 5 and section["parameters"]["normalisation"] == "none"
+    assert section["parameters"]["variants"]["cknna"] == "unbiased"
+    assert {"gfre", "lfre"} <= set(section["metrics"])
+
+
+def _write_embed_style(path, ids, X, skip_reasons):
+    """Like `monoculture embed`: skipped structures left out, their reasons counted in the metadata."""
+    col = pa.FixedSizeListArray.from_arrays(pa.array(X.astype(np.float32).ravel()), X.shape[1])
+    meta = {"monoculture.embedding": json.dumps({"skip_reasons": skip_reasons})}
+    pq.write_table(pa.table({"id": ids, "embedding": col}).replace_schema_metadata(meta), path)
+
+
+def test_models_that_skip_different_structures_align_on_the_common_ones(zoo, shared_samples, tmp_path, capsys):
+    folder, id_ids, ood_ids = zoo
+    ids = id_ids + ood_ids
+    rng = np.random.default_rng(5)
+    latent = rng.normal(size=(len(ids), 6))
+    zoo2 = tmp_path / "zoo2"
+    zoo2.mkdir()
+    # model-a skips the first two OOD structures, model-b the last ID structure
+    a_ids = [i for i in ids if i not in ood_ids[:2]]
+    b_ids = [i for i in ids if i != id_ids[-1]]
+    _write_embed_style(zoo2 / "model-a.parquet", a_ids, latent[[ids.index(i) for i in a_ids]] @ rng.normal(size=(6, 10)),
+                       {"isolated atom": 2})
+    _write_embed_style(zoo2 / "model-b.parquet", b_ids, latent[[ids.index(i) for i in b_ids]] @ rng.normal(size=(6, 8)),
+                       {"element outside the model's table": 1})
+    out = tmp_path / "align.json"
+    args = ["align", "--embeddings", str(zoo2), "--id-set", str(shared_samples / "omat24_sample"),
+            "--ood-set", str(shared_samples / "mixed_sample.extxyz"), "--n-boot", "4", "--repeats", "2", "--k", "3",
+            "--json", str(out), "--pairwise-ids"]
+    assert main(args) == 0
+    section = json.loads(out.read_text())["alignment"]
+    per = section["structures"]["per_model"]
+    assert per["model-a"]["n_not_listed"] == 2 and per["model-a"]["n_dropped_for_other_models"] == 1
+    assert per["model-b"]["n_not_listed"] == 1 and per["model-b"]["n_dropped_for_other_models"] == 2
+    assert "isolated atom: 2" in per["model-a"]["why"]
+    assert "element outside the model's table: 1" in per["model-b"]["why"]
+    assert per["model-a"]["n_analysed"] == len(ids) - 3
+    assert section["sets"]["id"]["n_skipped_by_a_model"] == 1 and section["sets"]["ood"]["n_skipped_by_a_model"] == 2
+    err = capsys.readouterr().err
+    assert "model-a:" in err and "isolated atom: 2" in err
+    # pairwise intersections: each pair on the structures both embedded (here the same 3 are lost)
+    pw = section["metrics_pairwise_ids"]
+    assert pw["n"]["id"][0][1] == len(id_ids) - 1 and pw["n"]["ood"][0][1] == len(ood_ids) - 2
+    assert pw["cknna"]["id"][0][1] is not None
+    # the strict mode still refuses
+    assert main(args[:-1] + ["--same-ids"]) == 2
 
 
 def test_align_needs_both_sets(zoo, shared_samples):
