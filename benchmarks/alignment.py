@@ -1,12 +1,16 @@
 """Benchmark of monoculture.audit.alignment against naive baselines measured in the same run.
 
 Usage: ``python benchmarks/alignment.py [--n 10000] [--d 256] [--repeat 3] [--budget 1.0]
-[--no-baselines] [--boot-n 5000] [--boot-r 200]``.
+[--no-baselines] [--baseline-max-n 10000] [--boot-n 5000] [--boot-r 200]``.
 Prints one row per metric: seconds for monoculture (the fastest of ``--repeat`` runs, since other work on
 shared cores only ever adds time), seconds for the baseline (one run), and their ratio (baseline / ours:
-> 1 means faster). With ``--budget S`` the metrics slower than S seconds are listed at the end and the
-exit status is 1. Data: a 10-d latent Gaussian mapped linearly into d dimensions for X and, through
-another map plus noise, for Y.
+> 1 means faster). Rows marked "(default)" are the variants ``monoculture align`` uses. Baselines are the
+naive computations (dense n x n matrices, the reference code's formulas, sklearn's brute-force search, loop
+transcriptions); above ``--baseline-max-n`` rows (dense n x n float64 matrices of 50,000 rows need 20 GB
+each) a baseline is timed on the first ``--baseline-max-n`` rows and scaled by its cost exponent
+(``(n / n_b)^2`` for the O(n^2) ones, ``n / n_b`` for the O(n) ones); such rows say "extrapolated". With
+``--budget S`` the metrics slower than S seconds are listed at the end and the exit status is 1. Data: a
+10-d latent Gaussian mapped linearly into d dimensions for X and, through another map plus noise, for Y.
 """
 
 from __future__ import annotations
@@ -58,7 +62,18 @@ def dense_cka_rbf(X, Y, sx, sy):
     return dense_hsic(K, L) / np.sqrt(dense_hsic(K, K) * dense_hsic(L, L))
 
 
-def dense_cknna(X, Y, k):
+def dense_hsic_unbiased(K, L):
+    """platonic-rep's hsic_unbiased on dense matrices (sum(K~ L~) from row/column sums, not a GEMM)."""
+    m = K.shape[0]
+    K, L = K.copy(), L.copy()
+    np.fill_diagonal(K, 0.0)
+    np.fill_diagonal(L, 0.0)
+    v = np.sum(K * L.T) + K.sum() * L.sum() / ((m - 1) * (m - 2)) - 2 * float(K.sum(axis=0) @ L.sum(axis=1)) / (m - 2)
+    return v / (m * (m - 3))
+
+
+def dense_cknna(X, Y, k, unbiased=True):
+    """platonic-rep's cknna with dense n x n masks (unbiased: self excluded; biased: top-k with the diagonal)."""
     n = X.shape[0]
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
@@ -66,14 +81,16 @@ def dense_cknna(X, Y, k):
 
     def mask(S):
         S = S.copy()
-        np.fill_diagonal(S, -np.inf)
+        if unbiased:
+            np.fill_diagonal(S, -np.inf)
         M = np.zeros((n, n))
         np.put_along_axis(M, np.argpartition(-S, k, axis=1)[:, :k], 1.0, axis=1)
         return M
 
+    hsic = dense_hsic_unbiased if unbiased else dense_hsic
     Mk, Ml = mask(K), mask(L)
     A, B = Mk * K, Ml * L
-    return dense_hsic(Mk * Ml * K, Mk * Ml * L) / np.sqrt(dense_hsic(A, A) * dense_hsic(B, B))
+    return hsic(Mk * Ml * K, Mk * Ml * L) / (np.sqrt(hsic(A, A) * hsic(B, B)) + 1e-6)
 
 
 def dense_dcor(X, Y):
@@ -96,11 +113,11 @@ def dense_imbalance(X, Y):
     return 2.0 / len(X) * float((1 + (DB < t[:, None]).sum(axis=1)).mean())
 
 
-def sklearn_mutual_knn(X, Y, k):
+def sklearn_mutual_knn(X, Y, k, metric="euclidean"):
     from sklearn.neighbors import NearestNeighbors
 
-    ix = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(X).kneighbors(X)[1][:, 1:]
-    iy = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(Y).kneighbors(Y)[1][:, 1:]
+    ix = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric=metric).fit(X).kneighbors(X)[1][:, 1:]
+    iy = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric=metric).fit(Y).kneighbors(Y)[1][:, 1:]
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(ix, iy)]))
 
 
@@ -115,6 +132,8 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="runs of each monoculture metric; the fastest is reported")
     ap.add_argument("--budget", type=float, default=None, help="seconds; list metrics over it and exit 1")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only metrics whose name starts with one of these")
+    ap.add_argument("--baseline-max-n", type=int, default=10_000,
+                    help="time baselines on at most this many rows and extrapolate (default 10,000)")
     args = ap.parse_args(argv)
 
     import skdim
@@ -131,37 +150,61 @@ def main(argv=None):
 
     rows = []
 
-    def bench(name, ours, base, base_label, n_=n, value=True):
+    nb_rows = min(n, args.baseline_max_n)
+    Xs, Ys = X[:nb_rows], Y[:nb_rows]
+
+    def bench(name, ours, base, base_label, n_=n, value=True, power=2):
+        """``base(X, Y)`` is called on the first ``--baseline-max-n`` rows; ``power`` is its cost exponent in n."""
         if args.only and not any(name.startswith(o) for o in args.only):
             return
         t_ours, v_ours = best_of(args.repeat, ours)
         if base is None or args.no_baselines:
             t_base, v_base = float("nan"), None
         else:
-            t_base, v_base = timed(base)
+            t_base, v_base = timed(base, Xs, Ys)
+            if nb_rows < n:
+                t_base *= (n / nb_rows) ** power
+                base_label += f" (extrapolated x{(n / nb_rows) ** power:.0f} from n = {nb_rows})"
+                v_base = None  # a value on other rows is not comparable
         rows.append((name, n_, d, t_ours, t_base, base_label, v_ours if value else None, v_base))
         print(f"  done {name}: {t_ours:.2f} s (baseline {t_base:.2f} s)", flush=True)
 
-    bench("knn k=25", lambda: al.knn(X, 25)[0][:, -1].mean(),
-          lambda: NearestNeighbors(n_neighbors=26, algorithm="brute").fit(X).kneighbors(X)[0][:, -1].mean(),
-          "sklearn NearestNeighbors brute")
-    bench("mutual_knn k=10", lambda: al.mutual_knn(X, Y, 10), lambda: sklearn_mutual_knn(X, Y, 10),
-          "sklearn NN + python sets")
-    bench("cka linear", lambda: al.cka(X, Y), lambda: dense_cka_linear(X, Y), "n x n Gram numpy")
-    bench("cka rbf", lambda: al.cka(X, Y, "rbf"), lambda: dense_cka_rbf(X, Y, sx, sy), "n x n cdist numpy")
-    bench("cknna k=25", lambda: al.cknna(X, Y, 25), lambda: dense_cknna(X, Y, 25), "dense n x n masks (Huh-style)")
-    bench("distance_correlation", lambda: al.distance_correlation(X, Y), lambda: dense_dcor(X, Y),
+    from monoculture.audit.alignment.reconstruction import global_reconstruction_error, local_reconstruction_error
+
+    sys.path.insert(0, os.path.join(_HERE, "..", "tests", "audit", "alignment"))
+    from test_alignment_reference import ref_gfre, ref_lfre  # loop transcriptions of scikit-matter's procedure
+
+    def nn_brute(A, _B):
+        return NearestNeighbors(n_neighbors=26, algorithm="brute").fit(A).kneighbors(A)[0][:, -1].mean()
+
+    bench("knn k=25", lambda: al.knn(X, 25)[0][:, -1].mean(), nn_brute, "sklearn NearestNeighbors brute")
+    bench("mutual_knn k=25 cosine (default)", lambda: al.mutual_knn(X, Y, 25),
+          lambda A, B: sklearn_mutual_knn(A, B, 25, "cosine"), "sklearn NN cosine + python sets")
+    bench("mutual_knn k=10 euclidean", lambda: al.mutual_knn(X, Y, 10, metric="euclidean"),
+          lambda A, B: sklearn_mutual_knn(A, B, 10), "sklearn NN + python sets")
+    bench("cka linear (default)", lambda: al.cka(X, Y), dense_cka_linear, "n x n Gram numpy")
+    bench("cka rbf", lambda: al.cka(X, Y, "rbf"), lambda A, B: dense_cka_rbf(A, B, sx, sy), "n x n cdist numpy")
+    bench("cknna k=25 unbiased (default)", lambda: al.cknna(X, Y, 25),
+          lambda A, B: dense_cknna(A, B, 25, True), "dense n x n masks, platonic-rep formulas")
+    bench("cknna k=25 biased", lambda: al.cknna(X, Y, 25, unbiased=False),
+          lambda A, B: dense_cknna(A, B, 25, False), "dense n x n masks, platonic-rep formulas")
+    bench("distance_correlation (default)", lambda: al.distance_correlation(X, Y), dense_dcor, "n x n cdist numpy")
+    bench("information_imbalance k=1", lambda: al.information_imbalance(X, Y, 1).x_to_y, dense_imbalance,
           "n x n cdist numpy")
-    bench("information_imbalance k=1", lambda: al.information_imbalance(X, Y, 1).x_to_y,
-          lambda: dense_imbalance(X, Y), "n x n cdist numpy")
+    bench("information_imbalance k=50 (align)", lambda: al.information_imbalance(X, Y, 50).x_to_y, None, "none")
     bench("twonn", lambda: al.twonn(X).dimension,
-          None if args.skip_slow_baselines else (lambda: skdim.id.TwoNN().fit(X).dimension_), "skdim TwoNN")
+          None if args.skip_slow_baselines else (lambda A, B: skdim.id.TwoNN().fit(A).dimension_), "skdim TwoNN")
     bench("mle_id k=50", lambda: al.mle_id(X, 50).dimension,
-          lambda: skdim.id.MLE().fit(X, n_neighbors=50, comb="mle").dimension_, "skdim MLE")
+          lambda A, B: skdim.id.MLE().fit(A, n_neighbors=50, comb="mle").dimension_, "skdim MLE")
     bench("id_vs_scale", lambda: float(al.id_vs_scale(X, n_min=100)["id"].iloc[-1]), None, "none")
-    bench("find_near_duplicates", lambda: al.find_near_duplicates(X).n_dropped,
-          lambda: int((NearestNeighbors(n_neighbors=2, algorithm="brute").fit(X).kneighbors(X)[0][:, 1] == 0).sum()),
-          "sklearn 1-NN only")
+    def nn1_zero(A, _B):
+        return int((NearestNeighbors(n_neighbors=2, algorithm="brute").fit(A).kneighbors(A)[0][:, 1] == 0).sum())
+
+    bench("find_near_duplicates", lambda: al.find_near_duplicates(X).n_dropped, nn1_zero, "sklearn 1-NN only")
+    bench("gfre (default)", lambda: global_reconstruction_error(X, Y), ref_gfre,
+          "loop transcription of skmatter", power=1)
+    bench("lfre 15 points (default)", lambda: local_reconstruction_error(X, Y, 15),
+          lambda A, B: ref_lfre(A, B, 15), "loop transcription of skmatter", power=1)
 
     nb, R = args.boot_n, args.boot_r
     if args.no_baselines or args.only:
@@ -172,7 +215,7 @@ def main(argv=None):
         t_boot, ci = timed(al.bootstrap_ci, f, Xb, Yb, n_boot=R, seed=0)
         m = nb // 2
         sub = [np.sort(np.random.default_rng(s).choice(nb, m, replace=False)) for s in range(3)]
-        t3, _ = timed(lambda: [dense_cknna(Xb[r], Yb[r], 25) for r in sub])
+        t3, _ = timed(lambda: [dense_cknna(Xb[r], Yb[r], 25, True) for r in sub])
         rows.append((f"bootstrap_ci cknna R={R} (m={m})", nb, d, t_boot, t3 / 3 * (R + 1),
                      "dense CKNNA x (R+1), from 3 timed", (ci.low, ci.high), None))
 
@@ -180,7 +223,9 @@ def main(argv=None):
     from threadpoolctl import threadpool_info
 
     blas = ", ".join(f"{i['internal_api']} {i['num_threads']} threads" for i in threadpool_info())
-    print(f"cores: {os.cpu_count()} ({blas}); monoculture seconds = fastest of {args.repeat} run(s)")
+    load = os.getloadavg()
+    print(f"cores: {os.cpu_count()} ({blas}); load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min); "
+          f"monoculture seconds = fastest of {args.repeat} run(s)")
     print(f"| metric | n | d | seconds | baseline s | ratio | baseline | value (ours / baseline) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, n_, d_, t, tb, label, v, vb in rows:
