@@ -149,15 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--descriptor-model", help="model-free entry of the zoo (e.g. composition, soap)")
     p.add_argument("--reference-set", nargs="+", metavar="PATH",
                    help="training / reference data for the coverage gap (gap vs collapse)")
-    p.add_argument("--k", type=int, default=25, help="neighbours of CKNNA / mutual k-NN (default 25, the study's)")
+    p.add_argument("--k", type=_int_at_least(1), default=25, help="neighbours of CKNNA / mutual k-NN (default 25, the study's)")
     p.add_argument("--normalisation", default="none", choices=["none", "l2", "max", "standard"],
                    help="scaling before every metric (default none: each metric's reference definition on the "
                         "embeddings as given; max = each row divided by its largest absolute element)")
     p.add_argument("--variant", action="append", default=[], metavar="METRIC=NAME",
                    help="metric variant instead of the reference default, e.g. cknna=biased, mutual_knn=euclidean "
                         "(repeatable; docs/alignment_metrics.md lists them)")
-    p.add_argument("--n-boot", type=int, default=200, help="bootstrap replicates (default 200)")
-    p.add_argument("--repeats", type=int, default=20, help="equal-size repeats R (default 20)")
+    p.add_argument("--n-boot", type=_int_at_least(1), default=200, help="bootstrap replicates (default 200)")
+    p.add_argument("--repeats", type=_int_at_least(1), default=20, help="equal-size repeats R (default 20)")
     p.add_argument("--match-atom-count", action="store_true", help="compare ID and OOD on atom-count-matched subsets")
     p.add_argument("--keep-near-duplicates", action="store_true", help="do not drop near-duplicates first")
     p.add_argument("--intersect-ids", action="store_true",
