@@ -41,7 +41,7 @@ from ..builder import ArrayColumns, raw_frames
 from ..registry import InputError, ReadOptions, UnknownFormatError
 
 __all__ = ["FORMATS", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
-           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records",
+           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records", "reader_functions",
            "check", "Context", "is_data_file", "file_format", "prefetched"]
 
 #: Registry names of the parquet formats and their modules, in detection order (most specific first).
@@ -625,3 +625,23 @@ def file_format(path: Path) -> str:
     if fmt is None:
         raise UnknownFormatError(unknown_schema_message(path, names))
     return fmt
+
+
+def reader_functions(fmt: str):
+    """The reader-module functions (``check``, ``shards``, ``iter_batches``, ``iter_records``) of format ``fmt``.
+
+    Every parquet reader module exposes these four for the registry; they only bind ``fmt`` to the shared
+    machinery here, so each module writes ``check, shards, iter_batches, iter_records = reader_functions(FORMAT)``.
+    """
+
+    def check_fmt(path: Path, options: ReadOptions) -> None:
+        check(path, options, fmt)
+
+    def iter_batches_fmt(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
+                         batch_size: int = 4096) -> Iterator[list]:
+        return iter_batches(path, options, accounting, shard, batch_size, fmt=fmt)
+
+    def iter_records_fmt(path: Path, options: ReadOptions, accounting: Accounting, shard=None):
+        return iter_records(path, options, accounting, shard, fmt=fmt)
+
+    return check_fmt, shards, iter_batches_fmt, iter_records_fmt

@@ -16,7 +16,6 @@ number of duplicates of a row in the dataset, **not** a spin multiplicity: it is
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns, RawFrame
+from ..builder import ArrayColumns
 from ..frames import EV_PER_A3_TO_GPA
 from ..registry import ReadOptions
 from . import _parquet as P
@@ -217,18 +216,5 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
     return None
 
 
-def check(path: Path, options: ReadOptions) -> None:
-    P.check(path, options, FORMAT)
-
-
-def shards(path: Path, n: int, options: ReadOptions | None = None) -> list:
-    return P.shards(path, n, options)
-
-
-def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
-                 batch_size: int = 4096) -> Iterator[list]:
-    return P.iter_batches(path, options, accounting, shard, batch_size, fmt=FORMAT)
-
-
-def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
-    return P.iter_records(path, options, accounting, shard, fmt=FORMAT)
+#: The reader-module functions the registry calls, bound to this format.
+check, shards, iter_batches, iter_records = P.reader_functions(FORMAT)

@@ -18,7 +18,6 @@ the config of a dataset folder read with several configs.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import pyarrow.compute as pc
 from ase.data import atomic_numbers as _ASE_Z
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns, RawFrame
+from ..builder import ArrayColumns
 from ..frames import KBAR_TO_GPA
 from ..registry import ReadOptions
 from . import _parquet as P
@@ -247,18 +246,5 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
     return None
 
 
-def check(path: Path, options: ReadOptions) -> None:
-    P.check(path, options, FORMAT)
-
-
-def shards(path: Path, n: int, options: ReadOptions | None = None) -> list:
-    return P.shards(path, n, options)
-
-
-def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
-                 batch_size: int = 4096) -> Iterator[list]:
-    return P.iter_batches(path, options, accounting, shard, batch_size, fmt=FORMAT)
-
-
-def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
-    return P.iter_records(path, options, accounting, shard, fmt=FORMAT)
+#: The reader-module functions the registry calls, bound to this format.
+check, shards, iter_batches, iter_records = P.reader_functions(FORMAT)
