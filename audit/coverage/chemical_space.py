@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .duplicates import near_duplicates
+from .duplicates import MAX_PAIRS, near_duplicates
 from .knn import knn_self
 from .reservoir import DescriptorReservoir, DescriptorSample
 from .scaling import FeatureScaler
@@ -139,7 +139,7 @@ class ChemicalSpaceCoverage:
 
     def __init__(self, sample_size: int = 5000, seed: int = 0, k: int = 10, descriptor: str = "descriptor",
                  vendi_max: int = 2000, umap_max: int = 5000, entropy_bandwidth: float | None = None,
-                 max_near_duplicate_pairs: int = 5000, umap: bool = True, quests_crosscheck: bool = True):
+                 max_near_duplicate_pairs: int = MAX_PAIRS, umap: bool = True, quests_crosscheck: bool = True):
         self.sample_size = sample_size
         self.seed = seed
         self.k = k

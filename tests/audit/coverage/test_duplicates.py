@@ -118,3 +118,21 @@ def test_smiles_stereoisomers_are_near_not_exact():
     nd = _space(batch)["near_duplicates"]
     assert nd["n"] == 3 and nd["n_pairs"] == 3  # the three C2H7NO records share one constitution
     assert pytest.approx(nd["share"]) == 3 / 5
+
+
+def test_near_duplicate_budget_gives_a_lower_bound():
+    rng = np.random.default_rng(2)
+    base = bulk("Cu", "fcc", a=3.6, cubic=True)
+    frames = []
+    for _ in range(8):
+        a = base.copy()
+        a.positions += rng.normal(scale=0.01, size=a.positions.shape)
+        frames.append(a)
+    batch = _frames(frames)
+    x = np.zeros((8, 3), np.float32)
+    full = ChemicalSpaceCoverage(sample_size=100, k=7, umap=False, quests_crosscheck=False).update(batch, x).result()
+    capped = ChemicalSpaceCoverage(sample_size=100, k=7, umap=False, quests_crosscheck=False,
+                                   max_near_duplicate_pairs=3).update(batch, x).result()
+    f, c = full["near_duplicates"], capped["near_duplicates"]
+    assert f["candidate_pairs"] == 28 and f["complete"] and not f["share_is_lower_bound"] and f["n"] == 8
+    assert c["pairs_checked"] == 3 and c["share_is_lower_bound"] and c["n"] <= f["n"] and c["match_rate"] == 1.0
