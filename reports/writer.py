@@ -167,6 +167,8 @@ def _alignment_context(doc: Mapping, figs: dict) -> dict | None:
         "near_duplicates": {"metric": nd.get("metric"), "threshold": nd.get("threshold"),
                             "rows": [r for r in nd.get("rows") or [] if isinstance(r, Mapping)]},
         "verdicts": verdicts,
+        "warnings": [str(w) for w in al.get("warnings") or []],
+        "calibration_note": view.dig(al, "calibration", "explanation"),
     }
 
 

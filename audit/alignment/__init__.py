@@ -9,9 +9,11 @@ Metrics: :func:`mutual_knn`, :func:`cka`, :func:`cknna`, :func:`distance_correla
 :data:`DEFAULT_VARIANTS`. Intrinsic dimension: :func:`twonn`, :func:`mle_id`, :func:`id_vs_scale`.
 Hygiene: :func:`find_near_duplicates`, :func:`normalise`. Statistics: :func:`bootstrap_ci`,
 :func:`bootstrap_diff_ci`, :func:`equal_size_comparison`, :func:`permutation_test`, :func:`k_sweep`,
-:func:`spearman_with_ci`. Shared exact k-NN: :func:`knn`.
+:func:`spearman_with_ci`. Scores against chance (permutation nulls, arXiv 2602.14486): :func:`calibrate`,
+:func:`calibrate_pairs`. Shared exact k-NN: :func:`knn`.
 """
 
+from .calibration import Calibration, calibrate, calibrate_pairs
 from .dependence import distance_correlation
 from .imbalance import InformationImbalance, information_imbalance
 from .intrinsic_dim import IntrinsicDimension, drop_exact_duplicates, id_vs_scale, mle_id, twonn
@@ -35,6 +37,9 @@ from .stats import (
 )
 
 __all__ = [
+    "Calibration",
+    "calibrate",
+    "calibrate_pairs",
     "knn",
     "l2_normalise_rows",
     "mutual_knn",

@@ -31,6 +31,14 @@ Pipeline (every step recorded in the output)
    (:func:`~.stats.equal_size_comparison`) and a permutation test of the ID/OOD labels
    (:func:`~.stats.permutation_test`, for ``permutation_metrics``: CKNNA and dCor by default) of the mean
    over model pairs.
+7b. **Against chance** (:mod:`.calibration`, arXiv 2602.14486): every pair metric of every set gets a
+    permutation null (P = 200 row shuffles of one model against the other): ``metrics.<name>.calibration``
+    holds per set the matrices ``null_mean``, ``tau``, ``p_value``, ``calibrated``; CKNNA and mutual k-NN
+    are also calibrated over the k-sweep. ``k`` and ``k_over_n`` are stated for every neighbourhood metric;
+    k/n > 0.1 adds a sentence to ``warnings`` and the local verdict then uses the largest sweep k with
+    k/n <= 0.1. The verdicts are stated on calibrated scores (raw beside them, under ``raw``); a verdict
+    that does not survive calibration or whose calibrated local difference changes sign over the k-sweep
+    at k/n <= 0.1 is "not established". ``family_tree_calibrated`` uses ``1 - calibrated CKNNA``.
 8. **Intrinsic dimension** (TwoNN, the study's estimator, used by the verdict; MLE with k = 50 capped
    below n as a cross-check) per model per set on the near-duplicate-free rows, with the raw estimate
    beside it; TwoNN against scale by decimation (:func:`~.intrinsic_dim.id_vs_scale`).
@@ -59,6 +67,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from .calibration import (CALIBRATION_QUANTILE, MAX_K_OVER_N, calibrate_pairs, calibrated_replicates,
+                          calibration_matrices, k_over_n_warning, settle_verdict)
 from .dependence import distance_correlation
 from .embeddings_io import join_embeddings
 from .family_tree import family_tree
@@ -232,6 +242,28 @@ def _mean_over(res: _Resampled, metric: str, keys) -> tuple[float, np.ndarray]:
     keys = [p for p in keys if p in res.estimate[metric]]
     est = float(np.mean([res.estimate[metric][p] for p in keys]))
     reps = np.mean([res.reps[metric][p] for p in keys], axis=0)
+    return est, reps
+
+
+CALIBRATION_FIELDS = (
+    "per set, matrices shaped like the raw one: null_mean (mean score under row permutations), tau (the "
+    "quantile of the null with the observed score included), p_value ((1 + #null at least as aligned) / (1 + P)) "
+    "and calibrated (max(0, (raw - tau) / (1 - tau)); for information imbalance the calibration of 1 - Delta, "
+    "higher = more aligned); arXiv 2602.14486, Algorithm 1")
+CALIBRATION_EXPLANATION = (
+    "Every alignment score is compared with what the same score gives when the structures of one model are "
+    "shuffled against the other's, so that the two models share nothing: the calibrated score is 0 when the "
+    "observed score is within what shuffling produces 95% of the time, and 1 for a perfect match. Raw scores "
+    "rise with the number of features per structure and with the neighbourhood size, calibrated ones do not, so "
+    "the verdicts below are stated on calibrated scores, with the raw ones beside them.")
+
+
+def _calibrated_mean(cal: dict, res: "_Resampled", metric: str, pairs) -> tuple[float, np.ndarray]:
+    """Mean over model pairs of the calibrated scores, and its replicates: each pair's raw subsample
+    replicates mapped through that pair's tau (:func:`~.calibration.calibrated_replicates`)."""
+    keys = [p for p in _ordered_keys(metric, pairs) if p in cal]
+    est = float(np.mean([cal[p].calibrated for p in keys]))
+    reps = np.mean([calibrated_replicates(res.reps[metric][p], cal[p]) for p in keys], axis=0)
     return est, reps
 
 
@@ -477,6 +509,58 @@ def _verdict(kind: str, primary: str, summary: dict, supporting: Sequence[str], 
     return out
 
 
+def _calibrated_comparison(metric, by_set, pairs, level) -> dict:
+    """ID and OOD means over model pairs of the calibrated scores, their difference and its interval."""
+    (ca, ra), (cb, rb) = by_set["id"], by_set["ood"]
+    ea, reps_a = _calibrated_mean(ca[metric], ra, metric, pairs)
+    eb, reps_b = _calibrated_mean(cb[metric], rb, metric, pairs)
+    div = _iv(_diff_interval(ea, reps_a, ra.n, ra.m, eb, reps_b, rb.n, rb.m, level))
+    return {"id": _num(ea), "ood": _num(eb), "difference": _num(ea - eb), "difference_interval": div,
+            "verdict": _direction(div, True)}
+
+
+def _calibrate_verdict(v: dict, metrics: Sequence[str], by_set: dict, pairs, k_local, n_by_set, sweep_ks,
+                       sweep_diffs, params) -> None:
+    """Restate a raw ID-vs-OOD verdict on calibrated scores (in place), raw beside them."""
+    level = params["ci_level"]
+    primary = metrics[0]
+    cs = {m: _calibrated_comparison(m, by_set, pairs, level) for m in metrics}
+    c = cs[primary]
+    word, reasons = settle_verdict(v["verdict"], c["verdict"], sweep_diffs)
+    kname = f" (k = {k_local}, k/n = {k_local / min(n_by_set.values()):.2f} at most)" if k_local else ""
+    iv = c["difference_interval"]
+    lines = [
+        f"Calibrated against chance ({params['calibration']['n_permutations']} row permutations per pair): mean "
+        f"over model pairs of calibrated {LABELS[primary]}{kname}: ID {_fmt(c['id'])}, OOD {_fmt(c['ood'])}; "
+        f"ID − OOD = {_fmt(c['difference'], True)}"
+        + (f", {round(100 * level)}% interval [{_fmt(iv[0], True)}, {_fmt(iv[1], True)}]" if iv else "")
+        + f": {c['verdict']}."]
+    for other in metrics[1:]:
+        o = cs[other]
+        lines.append(f"Calibrated {LABELS[other]}: ID − OOD = {_fmt(o['difference'], True)}, {o['verdict']}.")
+    if sweep_ks:
+        lines.append("Calibrated ID − OOD over the k-sweep at k/n <= 0.1: " + ", ".join(
+            f"k = {kk}: {_fmt(d, True)}" for kk, d in zip(sweep_ks, sweep_diffs)) + ".")
+    if reasons:
+        lines.append("Not established: " + "; ".join(reasons) + ".")
+    raw = {key: v.get(key) for key in ("statistic", "estimate", "interval", "verdict")}
+    v["raw"] = raw
+    v["calibrated"] = {"metric": primary, "k": k_local, **c,
+                       "supporting": {m: cs[m] for m in metrics[1:]},
+                       "k_sweep": ({"k": list(sweep_ks), "difference": [_num(d) for d in sweep_diffs]}
+                                   if sweep_ks else None),
+                       "not_established_because": reasons}
+    v["verdict"] = word
+    v["statistic"] = (f"mean over model pairs of calibrated {LABELS[primary]}{' (k = %d)' % k_local if k_local else ''}"
+                      f" (ID) − calibrated {LABELS[primary]} (OOD)")
+    v["estimate"] = c["difference"]
+    if iv:
+        v["interval"] = list(iv)
+    else:
+        v.pop("interval", None)
+    v["explanation"] = " ".join(lines) + f" Raw scores: {v['explanation']}"
+
+
 # -- gap vs collapse ---------------------------------------------------------------------------------------
 def _gap_vs_collapse(per_set, models, descriptor_name, reference_descriptor, md, reference_element_counts,
                      gap_k, k, n_boot, n_perm, level, seed, max_points) -> dict:
@@ -598,6 +682,10 @@ def align(
     set_names: Mapping[str, str] | None = None,
     max_points: int = 2000,
     spearman_n_perm: int = 999,
+    calibration: bool = True,
+    n_calibration: int = 200,
+    calibration_quantile: float = CALIBRATION_QUANTILE,
+    calibration_subsample: int | None = 2000,
 ) -> dict:
     """Alignment section of the audit document from model embeddings.
 
@@ -681,6 +769,19 @@ def align(
         Points of gap vs collapse written to JSON (statistics use all).
     spearman_n_perm : int
         Permutations of the Spearman p-values.
+    calibration : bool
+        Calibrate every pair metric against chance (:mod:`.calibration`, arXiv 2602.14486): per set,
+        ``metrics.<name>.calibration`` holds the null mean, tau, p-value and calibrated score of every pair,
+        and the ID-vs-OOD verdicts are stated on calibrated scores (raw beside them). A verdict that does
+        not survive calibration, or whose calibrated local difference changes sign across the k-sweep at
+        k/n <= 0.1, is "not established".
+    n_calibration : int
+        Row permutations of every null (P).
+    calibration_quantile : float
+        q of tau (0.95).
+    calibration_subsample : int or None
+        Rows of the seeded subsample the information imbalance is calibrated on (with k scaled to keep
+        k/n), for sets larger than this.
 
     Returns
     -------
@@ -693,6 +794,8 @@ def align(
         raise ValueError("give both id_ids and ood_ids, or neither")
     if n_boot < 2:
         raise ValueError(f"n_boot must be >= 2; got {n_boot}")
+    if calibration and n_calibration < 1:
+        raise ValueError(f"n_calibration must be >= 1; got {n_calibration}")
     resolved = resolve_variants(variants)
     fns = _metric_fns(resolved)
     joined = join_embeddings(embeddings, how=ids)
@@ -816,6 +919,19 @@ def align(
     k_used, ii_k_used = _cap_k(k, smallest), _cap_k(ii_k, smallest)
     k_list = sorted({_cap_k(kk, n_min) for kk in ks})
     model_pairs = list(combinations(range(len(models)), 2))
+    n_by_set = {key: int(r.size) for key, r in clean_rows.items()}
+
+    def local_enough(kk):
+        return all(kk / nn <= MAX_K_OVER_N for nn in n_by_set.values())
+
+    # the local verdict's k: k itself while k/n <= 0.1 in every set, else the largest such k of the sweep
+    sweep_local = [kk for kk in k_list if local_enough(kk)]
+    k_local = (k_used if local_enough(k_used) else
+               max(sweep_local) if sweep_local else max(1, int(MAX_K_OVER_N * n_min)))
+    section_warnings = [w for w in (
+        k_over_n_warning(["CKNNA", "mutual k-NN"], k_used, n_by_set),
+        k_over_n_warning(["information imbalance"], ii_k_used, n_by_set, local_verdict=False)) if w]
+    cal_options = {mt: dict(resolved[mt].kwargs) for mt in METRICS}
 
     params = {
         "k": k_used, "k_requested": int(k), "information_imbalance_k": ii_k_used,
@@ -834,6 +950,9 @@ def align(
         "id_estimator_for_verdict": "twonn", "k_sweep": k_list, "match_atom_count": bool(match_atom_count),
         "max_n": max_n, "n": {key: int(r.size) for key, r in clean_rows.items()},
         "n_skipped_structures": joined.n_skipped,
+        "calibration": ({"n_permutations": int(n_calibration), "quantile": float(calibration_quantile),
+                         "local_verdict_k": int(k_local), "information_imbalance_subsample": calibration_subsample}
+                        if calibration else None),
     }
 
     # -- per set ------------------------------------------------------------------------------------------
@@ -842,6 +961,8 @@ def align(
                         "higher_is_more_aligned": HIGHER_IS_MORE_ALIGNED[mt], "description": "",
                         "variant": resolved[mt].name, "variant_description": resolved[mt].description,
                         "reference": resolved[mt].reference, "normalisation": normalisation} for mt in METRICS}
+    for mt in ("cknna", "mutual_knn", "information_imbalance"):
+        metrics_out[mt]["k_over_n"] = {key: metrics_out[mt]["k"] / nn for key, nn in n_by_set.items()}
     metrics_out["information_imbalance"]["description"] = (
         "row i, column j: Delta(model_i -> model_j), small when model_i's neighbourhoods predict model_j's; "
         "diagonal not computed")
@@ -873,6 +994,7 @@ def align(
     ref_idx = models.index(reference_model) if reference_model is not None else None
     sweep_pairs = [p for p in model_pairs if ref_idx in p] if ref_idx is not None else model_pairs
     res_by_set, id_reps, desc_out, per_set_gap = {}, {}, {}, {}
+    cal_by_set, local_by_set, cal_sweep = {}, {}, {}
     for key in keys:
         rows = clean_rows[key]
         arrays = [normed[m][rows] for m in models]
@@ -894,6 +1016,41 @@ def align(
             est, reps = _mean_over(res, mt, _ordered_keys(mt, model_pairs))
             metrics_out[mt].setdefault("mean_over_pairs", {})[key] = {
                 "estimate": _num(est), "interval": _iv(_interval(est, reps, n, res.m, ci_level))}
+        if calibration:  # every pair metric against its permutation null (one set of permutations per pair)
+            cal = calibrate_pairs(arrays, metrics=METRICS, k=k_used, ii_k=ii_k_used, n_permutations=n_calibration,
+                                  quantile=calibration_quantile, seed=_seed(seed, "calibration", key),
+                                  options=cal_options, ii_subsample=calibration_subsample)
+            cal_by_set[key] = cal
+            for mt in METRICS:
+                entry = metrics_out[mt].setdefault("calibration", {
+                    "n_permutations": int(n_calibration), "quantile": float(calibration_quantile),
+                    "description": CALIBRATION_FIELDS})
+                mats = calibration_matrices(cal[mt], len(models), directed=mt in DIRECTED_METRICS)
+                first = next(iter(cal[mt].values()))
+                entry[key] = {f: mats[f] for f in ("null_mean", "tau", "p_value", "calibrated")}
+                entry[key].update(method=first.method, n_rows=int(first.n_rows))
+                if first.n_rows != n:
+                    entry[key]["raw_on_subsample"] = mats["raw"]
+                est, reps = _calibrated_mean(cal[mt], res, mt, model_pairs)
+                entry.setdefault("mean_over_pairs", {})[key] = {
+                    "estimate": _num(est), "interval": _iv(_interval(est, reps, n, res.m, ci_level))}
+            # the local metrics over the k-sweep, and at the local verdict's k
+            cal_sweep[key] = {mt: [] for mt in LOCAL_METRICS}
+            for kk in k_list:
+                ck = calibrate_pairs(arrays, metrics=LOCAL_METRICS, k=kk, n_permutations=n_calibration,
+                                     quantile=calibration_quantile, seed=_seed(seed, "calibration", key, kk),
+                                     options=cal_options)
+                for mt in LOCAL_METRICS:
+                    cal_sweep[key][mt].append(float(np.mean([c.calibrated for c in ck[mt].values()])))
+            if k_local == k_used:
+                local_by_set[key] = (cal, res)
+            else:
+                local_by_set[key] = (
+                    calibrate_pairs(arrays, metrics=LOCAL_METRICS, k=k_local, n_permutations=n_calibration,
+                                    quantile=calibration_quantile, seed=_seed(seed, "calibration", key, k_local),
+                                    options=cal_options),
+                    _resample(arrays, model_pairs, LOCAL_METRICS, k_local, ii_k_used, n_boot,
+                              _seed(seed, "boot", key), fns))
         # joint TwoNN
         J = np.full((len(models), len(models)), np.nan)
         for i, A in enumerate(arrays):
@@ -1077,6 +1234,20 @@ def align(
     tree_set = "id" if two_sets else "all"
     tree = family_tree(np.array(metrics_out["cknna"][tree_set], dtype=float), models)
     section["family_tree"] = {**tree, "metric": f"1 - CKNNA (k = {k_used})", "set": tree_set}
+    section["warnings"] = list(section_warnings)
+    if calibration:
+        S = np.array(metrics_out["cknna"]["calibration"][tree_set]["calibrated"], dtype=float)
+        np.fill_diagonal(S, 1.0)
+        section["family_tree_calibrated"] = {**family_tree(S, models),
+                                             "metric": f"1 - calibrated CKNNA (k = {k_used})", "set": tree_set}
+        section["calibration"] = {"explanation": CALIBRATION_EXPLANATION, **params["calibration"],
+                                  "reference": "Gröger, Wen & Brbić (2026), arXiv 2602.14486, Algorithm 1 "
+                                               "(package calibrated-similarity)",
+                                  "k_sweep": {"k": k_list, "k_over_n": {key: [kk / nn for kk in k_list]
+                                                                        for key, nn in n_by_set.items()},
+                                              **{f"calibrated_{mt}": {key: [_num(x) for x in cal_sweep[key][mt]]
+                                                                      for key in cal_sweep}
+                                                 for mt in LOCAL_METRICS}}}
     if two_sets:
         warnings = (confounders["warnings"] if confounders else []) + outlier_warnings
         section["verdicts"] = {
@@ -1084,6 +1255,16 @@ def align(
             "global": _verdict("global", GLOBAL_METRICS[0], summary, GLOBAL_METRICS[1:], params, warnings),
         }
         section["verdicts"]["intrinsic_dimension"] = _id_verdict(idim, id_reps, models, res_by_set, params)
+        if calibration:
+            sweep_ks = [kk for kk in k_list if local_enough(kk)]
+            sweep_diffs = [cal_sweep["id"][LOCAL_METRICS[0]][k_list.index(kk)]
+                           - cal_sweep["ood"][LOCAL_METRICS[0]][k_list.index(kk)] for kk in sweep_ks]
+            for scope, metrics_, by_set, kk in (
+                    ("local", LOCAL_METRICS, local_by_set, k_local),
+                    ("global", GLOBAL_METRICS, {key: (cal_by_set[key], res_by_set[key]) for key in keys}, None)):
+                _calibrate_verdict(section["verdicts"][scope], metrics_, by_set, model_pairs, kk, n_by_set,
+                                   sweep_ks if scope == "local" else [], sweep_diffs if scope == "local" else [],
+                                   params)
     if descriptor_name is not None and reference_descriptor is not None:
         R = np.asarray(reference_descriptor, dtype=float)
         if R.ndim != 2 or R.shape[1] != joined.arrays[descriptor_name].shape[1]:

@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairwise-ids", action="store_true",
                    help="also compute every pair metric on the structures both models of the pair embedded")
     p.add_argument("--no-reconstruction", action="store_true", help="skip the GFRE / LFRE matrices")
+    p.add_argument("--n-calibration", type=_int_at_least(0), default=200,
+                   help="row permutations of the null every pair metric is calibrated against (default 200; "
+                        "0 = no calibration, raw verdicts; docs/alignment_calibration.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
     p.add_argument("--report", help="write the report into this folder")
@@ -413,6 +416,7 @@ def cmd_align(args) -> int:
             match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
             intersect=not args.same_ids, variants=parse_variant_options(args.variant),
             pairwise_ids=args.pairwise_ids, reconstruction=not args.no_reconstruction,
+            calibration=args.n_calibration > 0, n_calibration=max(1, args.n_calibration),
         )
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None

@@ -105,10 +105,23 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
     return paths["html"]
 
 
+def _est(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def print_verdicts(section: dict) -> None:
+    for warning in section.get("warnings") or []:
+        print(f"warning: {warning}")
     for scope, v in (section.get("verdicts") or {}).items():
         lo, hi = (v.get("interval") or [float("nan"), float("nan")])[:2]
-        print(f"{scope} alignment: {v.get('verdict')} — {v.get('statistic')} = {v.get('estimate'):.3f} "
+        print(f"{scope} alignment: {v.get('verdict')} — {v.get('statistic')} = {_est(v.get('estimate'))} "
               f"[{lo:.3f}, {hi:.3f}] ({v.get('level', 0.95):.0%} CI)")
+        raw = v.get("raw")
+        if raw:
+            rlo, rhi = (raw.get("interval") or [float("nan"), float("nan")])[:2]
+            print(f"  raw: {raw.get('verdict')} — {raw.get('statistic')} = {_est(raw.get('estimate'))} "
+                  f"[{rlo:.3f}, {rhi:.3f}]")
+        for reason in (v.get("calibrated") or {}).get("not_established_because") or []:
+            print(f"  not established: {reason}")
         for warning in v.get("warnings") or []:
             print(f"  warning: {warning}")
