@@ -64,6 +64,7 @@ __all__ = [
     "sweep_workers",
     "assign_blocks",
     "run_workers",
+    "run_upper_blocks",
     "sweep",
     "working_dtype",
     "PRECISIONS",
@@ -242,6 +243,22 @@ def assign_blocks(blocks: list, n: int, workers: int) -> list[list]:
     return [sorted(o) for o in out if o]
 
 
+def run_upper_blocks(fn: Callable, n: int, block_size: int, workers: int | None = None) -> list:
+    """``fn`` over every upper-triangle block of ``n`` rows: the first block on this thread, the rest split
+    between workers (:func:`assign_blocks`, :func:`run_workers`); returns each call's result, in order.
+
+    ``fn`` takes a list of ``(s, e)`` blocks. ``workers`` defaults to :func:`sweep_workers` from
+    :data:`FLOAT32_MIN_N` rows on, else 1.
+    """
+    blocks = list(upper_blocks(n, block_size))
+    parts = [fn(blocks[:1])]
+    if len(blocks) > 1:
+        if workers is None:
+            workers = sweep_workers() if n >= FLOAT32_MIN_N else 1
+        parts += run_workers(fn, assign_blocks(blocks[1:], n, workers))
+    return parts
+
+
 def run_workers(fn: Callable, assignments: list[list]) -> list:
     """``[fn(blocks) for blocks in assignments]``, each on its own thread with single-threaded BLAS.
 
@@ -363,12 +380,7 @@ def pairwise_sums(
                     acc[t] += 2.0 * np.einsum("ij,ij->i", M1[:, b:], M2[:, b:]).sum(dtype=np.float64)
         return acc, r_a, r_b
 
-    blocks = list(upper_blocks(n, block_size))
-    parts = [run(blocks[:1])]
-    if len(blocks) > 1:
-        if workers is None:
-            workers = sweep_workers() if n >= FLOAT32_MIN_N else 1
-        parts += run_workers(run, assign_blocks(blocks[1:], n, workers))
+    parts = run_upper_blocks(run, n, block_size, workers)
     acc = sum(p[0] for p in parts)
     r_a = sum(p[1] for p in parts)
     r_b = sum(p[2] for p in parts)

@@ -626,8 +626,7 @@ def distance_sweep(arrays: Sequence[np.ndarray], *, precision: str = "auto", blo
     stats : list of _DistanceStats
         Per model ``T = tr A``, ``T2 = sum A_ij^2``, ``S2 = sum A_ii^2``.
     """
-    from ._pairwise import (FLOAT32_MIN_N, assign_blocks, run_workers, sqdist_block, sweep_workers,
-                            upper_blocks)
+    from ._pairwise import run_upper_blocks, sqdist_block
 
     n = arrays[0].shape[0]
     M = len(arrays)
@@ -660,12 +659,7 @@ def distance_sweep(arrays: Sequence[np.ndarray], *, precision: str = "auto", blo
                         S[i, j] += 2.0 * np.einsum("ij,ij->i", Ds[i][:, b:], Ds[j][:, b:]).sum(dtype=np.float64)
         return S, r
 
-    blocks = list(upper_blocks(n, block_size))
-    parts = [run(blocks[:1])]
-    if len(blocks) > 1:
-        if workers is None:
-            workers = sweep_workers() if n >= FLOAT32_MIN_N else 1
-        parts += run_workers(run, assign_blocks(blocks[1:], n, workers))
+    parts = run_upper_blocks(run, n, block_size, workers)
     S = sum(p[0] for p in parts)
     r = sum(p[1] for p in parts)
     inner = np.zeros((M, M))
