@@ -41,7 +41,7 @@ from ..builder import ArrayColumns, raw_frames
 from ..registry import InputError, ReadOptions, UnknownFormatError
 
 __all__ = ["FORMATS", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
-           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records", "reader_functions",
+           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records", "reader_functions", "optional_vectors",
            "check", "Context", "is_data_file", "file_format", "prefetched"]
 
 #: Registry names of the parquet formats and their modules, in detection order (most specific first).
@@ -493,6 +493,16 @@ def flat_values(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
         counts = np.bincount(owners, weights=inner, minlength=len(col)).astype(np.int64)
         arr = arr.flatten()
     return arr, counts
+
+
+def optional_vectors(rb: pa.RecordBatch, name: str, width: int, expected: np.ndarray, absent="empty"
+                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """:func:`vectors` of column ``name`` of ``rb``; without that column ``(values, no row valid, no row bad)``
+    where ``values`` is an empty array, or None when ``absent`` is None (per-atom columns: no array at all)."""
+    if name in rb.schema.names:
+        return vectors(rb.column(name), width, expected)
+    n = rb.num_rows
+    return (None if absent is None else np.zeros(0)), np.zeros(n, bool), np.zeros(n, bool)
 
 
 def vectors(col: pa.Array, width: int, expected: np.ndarray | None = None

@@ -61,14 +61,8 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     z_col = rb.column("numbers")
     lengths = P.list_lengths(z_col)
     pos, pos_valid, pos_bad = P.vectors(rb.column("positions"), 3, lengths)
-    if "cell" in names:
-        cell, cell_valid, cell_bad = P.vectors(rb.column("cell"), 3, np.full(n, 3))
-    else:
-        cell, cell_valid, cell_bad = np.zeros(0), np.zeros(n, bool), np.zeros(n, bool)
-    if opts.forces_key in names:
-        forces, f_valid, f_bad = P.vectors(rb.column(opts.forces_key), 3, lengths)
-    else:
-        forces, f_valid, f_bad = None, np.zeros(n, bool), np.zeros(n, bool)
+    cell, cell_valid, cell_bad = P.optional_vectors(rb, "cell", 3, np.full(n, 3))
+    forces, f_valid, f_bad = P.optional_vectors(rb, opts.forces_key, 3, lengths, absent=None)
     s_counts = np.zeros(n, np.int64)
     if opts.stress_key in names:
         s_col = rb.column(opts.stress_key)

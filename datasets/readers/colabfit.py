@@ -116,18 +116,9 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     z_col = rb.column("atomic_numbers")
     lengths = P.list_lengths(z_col)
     pos, pos_valid, pos_bad = P.vectors(rb.column("positions"), 3, lengths)
-    if "cell" in names:
-        cell, cell_valid, cell_bad = P.vectors(rb.column("cell"), 3, np.full(n, 3))
-    else:
-        cell, cell_valid, cell_bad = np.zeros(0), np.zeros(n, bool), np.zeros(n, bool)
-    if "atomic_forces" in names:
-        forces, f_valid, f_bad = P.vectors(rb.column("atomic_forces"), 3, lengths)
-    else:
-        forces, f_valid, f_bad = None, np.zeros(n, bool), np.zeros(n, bool)
-    if "cauchy_stress" in names:
-        stress, s_valid, s_bad = P.vectors(rb.column("cauchy_stress"), 3, np.full(n, 3))
-    else:
-        stress, s_valid, s_bad = np.zeros(0), np.zeros(n, bool), np.zeros(n, bool)
+    cell, cell_valid, cell_bad = P.optional_vectors(rb, "cell", 3, np.full(n, 3))
+    forces, f_valid, f_bad = P.optional_vectors(rb, "atomic_forces", 3, lengths, absent=None)
+    stress, s_valid, s_bad = P.optional_vectors(rb, "cauchy_stress", 3, np.full(n, 3))
     checks = [(lengths == 0, "no_atoms", "atomic_numbers is null or empty"),
               (~pos_valid, "bad_positions", "positions is null"),
               (pos_bad, "bad_positions", "positions is not nsites x 3"),

@@ -180,14 +180,8 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     pos, pos_valid, pos_bad = P.vectors(rb.column("cartesian_site_positions"), 3, lengths)
     cell, cell_valid, cell_bad = P.vectors(rb.column("lattice_vectors"), 3, np.full(n, 3))
     numbers, disordered, details = _numbers(rb, n, lengths)
-    if "forces" in names:
-        forces, f_valid, f_bad = P.vectors(rb.column("forces"), 3, lengths)
-    else:
-        forces, f_valid, f_bad = None, np.zeros(n, bool), np.zeros(n, bool)
-    if "stress_tensor" in names:
-        stress, s_valid, s_bad = P.vectors(rb.column("stress_tensor"), 3, np.full(n, 3))
-    else:
-        stress, s_valid, s_bad = np.zeros(0), np.zeros(n, bool), np.zeros(n, bool)
+    forces, f_valid, f_bad = P.optional_vectors(rb, "forces", 3, lengths, absent=None)
+    stress, s_valid, s_bad = P.optional_vectors(rb, "stress_tensor", 3, np.full(n, 3))
     checks = [(lengths == 0, "no_atoms", "no species_at_sites"),
               (~pos_valid, "bad_positions", "cartesian_site_positions is null"),
               (pos_bad, "bad_positions", "cartesian_site_positions is not nsites x 3"),
