@@ -862,6 +862,13 @@ def calibrate_pairs(
         return calibrate_scores(value, null, quantile=quantile, s_max=1.0 if hi else 0.0,
                                 higher_is_more_aligned=hi, null_mean=mean, method=how, n_rows=rows)
 
+    def plain_loop(metric, fn):
+        """Every pair by a plain permutation loop of ``fn`` (variants without a fast null)."""
+        for p in pairs:
+            X, Y = arrays[p[0]], arrays[p[1]]
+            out[metric][p] = summarise(metric, fn(X, Y), np.array([fn(X, Y[pi]) for pi in perms[p]]),
+                                       how="permutation (plain loop)")
+
     # neighbourhood metrics
     kk = check_k(min(int(k), n - 1), n)
     ck = {"unbiased": True, "self_pairs": None, "eps": 1e-6, **opts["cknna"]}
@@ -926,11 +933,7 @@ def calibrate_pairs(
         else:
             from .metrics import cka as cka_fn
 
-            for p in pairs:
-                fn = lambda X, Y: cka_fn(X, Y, **co)  # noqa: E731
-                out["cka"][p] = summarise("cka", fn(arrays[p[0]], arrays[p[1]]),
-                                          np.array([fn(arrays[p[0]], arrays[p[1]][pi]) for pi in perms[p]]),
-                                          how="permutation (plain loop)")
+            plain_loop("cka", lambda X, Y: cka_fn(X, Y, **co))
 
     # distance correlation
     if "dcor" in metrics:
@@ -950,11 +953,7 @@ def calibrate_pairs(
                                                     stats=(st[p[0]], st[p[1]]), raw=value)
                 out["dcor"][p] = summarise("dcor", value, null, mean, desc)
         else:
-            for p in pairs:
-                fn = lambda X, Y: distance_correlation(X, Y, **do)  # noqa: E731
-                out["dcor"][p] = summarise("dcor", fn(arrays[p[0]], arrays[p[1]]),
-                                           np.array([fn(arrays[p[0]], arrays[p[1]][pi]) for pi in perms[p]]),
-                                           how="permutation (plain loop)")
+            plain_loop("dcor", lambda X, Y: distance_correlation(X, Y, **do))
 
     # information imbalance, on a seeded subsample
     if "information_imbalance" in metrics:

@@ -455,3 +455,25 @@ def test_bundled_models_crystals_vs_molecules_calibrated_verdicts(tmp_path):
     cknna_ = sec10["metrics"]["cknna"]["calibration"]["mean_over_pairs"]
     assert cka_["ood"]["estimate"] > cka_["id"]["estimate"]
     assert cknna_["ood"]["estimate"] < cknna_["id"]["estimate"]
+
+
+def test_variants_without_fast_null_use_a_plain_permutation_loop():
+    """Unbiased CKA and the unbiased squared dCor fall back to a plain loop over the same permutations."""
+    from monoculture.audit.alignment import calibration as cal
+    from monoculture.audit.alignment.dependence import distance_correlation
+    from monoculture.audit.alignment.metrics import cka
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 5))
+    Y = X @ rng.normal(size=(5, 5)) + rng.normal(size=(40, 5))
+    opts = {"cka": {"unbiased": True}, "dcor": {"estimator": "unbiased", "squared": True}}
+    out = cal.calibrate_pairs([X, Y], metrics=("cka", "dcor"), n_permutations=30, seed=5, options=opts)
+    perms = cal.permutations(40, 30, cal._pair_seed(5, 0, 1))
+    for name, fn in (("cka", lambda a, b: cka(a, b, unbiased=True)),
+                     ("dcor", lambda a, b: distance_correlation(a, b, estimator="unbiased", squared=True))):
+        got = out[name][(0, 1)]
+        null = np.array([fn(X, Y[p]) for p in perms])
+        assert got.method == "permutation (plain loop)"
+        assert got.raw == pytest.approx(fn(X, Y), abs=1e-12)
+        assert got.null_mean == pytest.approx(null.mean(), abs=1e-12)
+        assert got.p_value == pytest.approx((1 + (null >= got.raw).sum()) / 31)
