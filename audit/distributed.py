@@ -6,9 +6,11 @@ dask-jobqueue on a batch system, or by the Dask Kubernetes operator); every work
 installed and read access to the data path.
 
 Work units come from :meth:`~monoculture.datasets.Dataset.shards` (OMat24 / sAlex / OMol25 shard files or
-LMDB key ranges; MPTrj byte ranges cut at material boundaries). Each unit is one task that opens the
-dataset on the worker, reads its frames and returns a :class:`~.run.ShardAudit` (counts, coverage
-accumulators, record accounting: small, picklable). The results are merged pairwise in a tree
+LMDB key ranges; MPTrj byte ranges cut at material boundaries). Each unit is one task that receives the
+opened dataset (a :class:`~monoculture.datasets.Dataset` pickles as its path and options; the worker imports
+its reader again), reads the unit's frames and returns what the ``audit_shard`` function passed in by
+:mod:`~.run` returns (a ``ShardAudit``: counts, coverage accumulators, record accounting: small, picklable).
+This module imports nothing of :mod:`~.run`, so the two form no import cycle. The results are merged pairwise in a tree
 (``dask.bag`` ``reduction`` with ``split_every``), never gathered all at once. Because every merge is exact
 and order independent (integer counts, fixed-edge histograms, bottom-k reservoirs by seeded hash,
 canonical accounting examples), the document equals the serial one for the same seed.
@@ -40,10 +42,7 @@ def shards_for(ds, n_workers: int) -> list:
     return ds.shards(max(1, 4 * n_workers))
 
 
-def _audit_unit(path, options, descriptor, shard):
-    from .run import _open, audit_shard
-
-    ds = _open(path, options)
+def _audit_unit(audit_shard, ds, options, descriptor, shard):
     return audit_shard(ds, shard, options, descriptor)
 
 
@@ -52,13 +51,27 @@ def _merge_all(parts):
     return reduce(lambda a, b: a.merge(b), parts[1:], parts[0])
 
 
-def dask_audit(path, ds, options, descriptor, client):
-    """Audit ``path`` on the workers of ``client``; returns the merged ShardAudit."""
+def dask_audit(path, ds, options, descriptor, client, audit_shard):
+    """Audit the dataset ``ds`` (opened from ``path``) on the workers of ``client``; returns the merged result.
+
+    Parameters
+    ----------
+    path : str or Path
+        The dataset's path (kept for the callers' signature; the workers use the pickled ``ds``).
+    ds : Dataset
+        The opened dataset; its :meth:`~monoculture.datasets.Dataset.shards` are the work units.
+    options, descriptor
+        Passed to ``audit_shard`` unchanged (the audit options and the fitted descriptor, or None).
+    client : distributed.Client
+    audit_shard : callable
+        ``audit_shard(ds, shard, options, descriptor) -> ShardAudit`` (a module-level function, so that
+        it pickles by reference); results are merged with their ``merge`` in a tree.
+    """
     import dask.bag as db
 
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     units = shards_for(ds, n_workers)
     bag = db.from_sequence(units, npartitions=len(units))
-    audits = bag.map(lambda unit: _audit_unit(path, options, descriptor, unit))
+    audits = bag.map(lambda unit: _audit_unit(audit_shard, ds, options, descriptor, unit))
     merged = audits.reduction(_merge_all, _merge_all, split_every=4)
     return client.compute(merged).result()

@@ -1,26 +1,40 @@
 """Readers and the frame table: every dataset becomes a stream of ``pyarrow.Table`` batches.
 
-See :mod:`monoculture.datasets.frames` for the columns and units.
+See :mod:`monoculture.datasets.frames` for the columns and units. The names below are imported on first
+use (PEP 562), so that importing a light module of this package (:mod:`~monoculture.datasets.errors`, which
+the command line needs before any data is read) does not import numpy, pyarrow and the readers.
 """
-from .accounting import Accounting, RecordIssue
-from .builder import FrameBuilder, RawFrame, level_of_theory_label
-from .cards import DatasetCard, UnknownCardError, get_card, load_cards, parse_level_of_theory
-from .frames import (
-    FRAME_SCHEMA,
-    METHODS,
-    AtomsArrays,
-    atoms_arrays,
-    concat_batches,
-    iter_ase_atoms,
-    to_ase_atoms,
-)
-from .reading import Dataset, DatasetOpenError, open_dataset, read_frames
-from .registry import READERS, InputError, ReadOptions, UnknownFormatError, get_reader, sniff_format
+from __future__ import annotations
 
-__all__ = [
-    "Accounting", "RecordIssue", "FrameBuilder", "RawFrame", "level_of_theory_label", "DatasetCard",
-    "UnknownCardError", "get_card", "load_cards", "parse_level_of_theory", "FRAME_SCHEMA", "METHODS",
-    "AtomsArrays", "atoms_arrays", "concat_batches", "iter_ase_atoms", "to_ase_atoms", "Dataset",
-    "DatasetOpenError", "open_dataset", "read_frames", "READERS", "InputError", "ReadOptions", "UnknownFormatError",
-    "get_reader", "sniff_format",
-]
+import importlib
+
+#: Public name -> the submodule defining it.
+_EXPORTS = {
+    "Accounting": "accounting", "RecordIssue": "accounting",
+    "FrameBuilder": "builder", "RawFrame": "builder", "level_of_theory_label": "builder",
+    "DatasetCard": "cards", "UnknownCardError": "cards", "get_card": "cards", "load_cards": "cards",
+    "parse_level_of_theory": "cards",
+    "FRAME_SCHEMA": "frames", "METHODS": "frames", "AtomsArrays": "frames", "atoms_arrays": "frames",
+    "concat_batches": "frames", "iter_ase_atoms": "frames", "to_ase_atoms": "frames",
+    "Dataset": "reading", "DatasetOpenError": "errors", "open_dataset": "reading", "read_frames": "reading",
+    "READERS": "registry", "get_reader": "registry", "sniff_format": "registry",
+    "InputError": "errors", "UnknownFormatError": "errors", "MonocultureError": "errors",
+    "ReadOptions": "options", "ReaderSpec": "options",
+    "MemoryDataset": "memory", "frames_from_atoms": "memory", "frames_from_structures": "memory",
+    "dataset_from_atoms": "memory", "dataset_from_structures": "memory",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

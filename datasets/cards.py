@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
 
+from .errors import UsageError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -19,7 +21,7 @@ else:  # pragma: no cover
 __all__ = ["DatasetCard", "load_cards", "get_card", "parse_level_of_theory", "UnknownCardError"]
 
 
-class UnknownCardError(KeyError):
+class UnknownCardError(UsageError, KeyError):
     """Raised for a card name that is not in the registry."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable

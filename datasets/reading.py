@@ -23,14 +23,12 @@ import pyarrow as pa
 from .accounting import Accounting
 from .builder import FrameBuilder
 from .cards import DatasetCard, get_card, parse_level_of_theory
-from .registry import InputError, ReadOptions, ReaderSpec, get_reader, sniff_format
+from .errors import DatasetOpenError, InputError
+from .options import ReaderSpec, ReadOptions
+from .registry import get_reader, sniff_format
 from .theory import mp_hubbard_u_mask
 
 __all__ = ["Dataset", "open_dataset", "read_frames", "DatasetOpenError", "gc_paused"]
-
-
-class DatasetOpenError(OSError):
-    """A path that does not exist, has no reader, or whose container cannot be opened at all."""
 
 
 class Dataset:
@@ -102,6 +100,20 @@ class Dataset:
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.path)!r}, format={self.format!r}, card={self.card.name if self.card else None!r})"
+
+    def __fspath__(self) -> str:
+        """The dataset's path: an open dataset stands wherever a path of one is accepted (``os.PathLike``)."""
+        return str(self.path)
+
+    def __getstate__(self) -> dict:
+        """Picklable (Dask ships datasets to workers): the reader module is imported again on unpickling."""
+        state = dict(self.__dict__)
+        state.pop("_module", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._module = self.spec.load()
 
     # -- level of theory -------------------------------------------------------------------------------
     def _fill_theory(self, functional: list, hubbard_u: list, basis: list, numbers: np.ndarray,
@@ -235,7 +247,14 @@ def _progress(enabled: bool, label: str):
 
 
 def open_dataset(path, **kwargs) -> Dataset:
-    """Open one dataset; keyword arguments as in :class:`Dataset`."""
+    """Open one dataset; keyword arguments as in :class:`Dataset`.
+
+    ``path`` may also be an already open :class:`Dataset` (or an in-memory
+    :class:`~monoculture.datasets.memory.MemoryDataset`), which is returned unchanged: it keeps the format,
+    card and options it was opened with, and the keyword arguments are not used.
+    """
+    if isinstance(path, Dataset):
+        return path
     return Dataset(path, **kwargs)
 
 

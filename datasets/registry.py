@@ -1,148 +1,139 @@
-"""The reader registry: one table of formats, sniffed by extension, file-name pattern or content.
+"""The reader registry: every format is one :class:`ReaderSpec`, sniffed by file name, magic bytes or content.
 
-Modelled on ASE's ``ase.io.formats``: every format is one :class:`ReaderSpec` row naming the module that
-parses it; the module is imported only when used. A reader module provides
+Modelled on ASE's ``ase.io.formats``: a format is declared by its reader module, in one line,
+``READER = ReaderSpec(name, description, __name__, extensions=..., globs=..., magic=...)`` (see
+:class:`~monoculture.datasets.options.ReaderSpec` for every field). The registry collects the bundled
+readers (:data:`monoculture.datasets.readers.BUNDLED`, in detection order) and then those of other
+installed packages, declared in the entry-point group :data:`ENTRY_POINT_GROUP`::
+
+    # pyproject.toml of a package adding a format
+    [project.entry-points."monoculture.readers"]
+    myformat = "my_package.my_reader"          # a module with READER = ReaderSpec(...)
+    # or   myformat = "my_package.my_reader:READER"
+
+A reader module provides
 
 ``iter_records(path: pathlib.Path, options: ReadOptions, accounting: Accounting) -> Iterator[RawFrame]``
+(or ``iter_batches``) and may provide ``detect_card(path, options) -> str | None`` (the dataset card it
+recognises), ``sniff(path, head: bytes) -> bool`` (content check, asked when the file starts with one of the
+spec's ``magic`` or its name ends with one of its ``sniff_extensions``), ``sniff_directory(path) -> bool``
+(a folder it reads as one dataset) and ``check(path, options)`` (raises :class:`InputError` when a file
+cannot be read at all with these options, e.g. a table without the SMILES column; called once when a
+single file is opened).
 
-and may provide ``detect_card(path, options) -> str | None`` (the dataset card it recognises),
-``sniff(path, head: bytes) -> bool`` (content check used when the extension is ambiguous) and
-``check(path, options)`` (raises :class:`InputError` when a file cannot be read at all with these options,
-e.g. a table without the SMILES column; called once when a single file is opened).
+How a file is sniffed (:func:`sniff_format`), each step over the readers in registry order: file-name
+patterns (``globs``); content (``magic`` on an uncompressed file, ``sniff_extensions`` on the name without
+its compression suffix, then the module's ``sniff``); file-name ``extensions``. A compressed file (``.gz``,
+``.bz2``, ``.xz``) is sniffed by its name without the compression suffix and its first decompressed bytes.
+A folder is read by the first folder reader whose ``sniff_directory`` accepts it, else file by file by the
+``folder`` reader, each file through the reader its own sniffing picks. Parquet and Arrow files are sniffed
+by their schema: one of an unknown schema raises :class:`UnknownFormatError` naming its columns and the
+known schemas.
 
-Parquet and Arrow files are sniffed by their schema (``PAR1`` magic or suffix): a file of an unknown schema
-raises :class:`UnknownFormatError` naming its columns and the known schemas. Atompack stores by their
-``ATPK`` magic. A folder of ``.atp`` shards is ``atompack``; a Hugging Face dataset folder (README with
-``configs:``, or nothing but parquet / Arrow shards) takes the format of its data files.
-
-A compressed file (``.gz``, ``.bz2``, ``.xz``) is sniffed by the name and the content inside: its name
-without the compression suffix and the first decompressed bytes. A folder that is not a folder of shards
-(``.aselmdb``, QM9) is read file by file by the ``folder`` reader, each file through the reader its own
-sniffing picks.
+The registry is imported by the ``folder`` reader only; the other readers import
+:mod:`~monoculture.datasets.options` and :mod:`~monoculture.datasets.errors`, and the registry imports
+reader modules by name (``importlib``) when it is first used, so there is no import cycle.
 """
 from __future__ import annotations
 
 import fnmatch
 import importlib
-from dataclasses import dataclass, field
+import logging
+from collections.abc import Iterator, Mapping
+from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["ReaderSpec", "ReadOptions", "READERS", "get_reader", "sniff_format", "UnknownFormatError", "InputError",
-           "COMPRESSIONS", "inner_name"]
+from .errors import InputError, UnknownFormatError
+from .options import BUNDLED_PACKAGE, COMPRESSIONS, ReaderSpec, ReadOptions, inner_name
+from .readers import BUNDLED
 
-#: File-name suffixes of the compressions read on the fly (``readers._common.open_maybe_compressed``).
-COMPRESSIONS = (".gz", ".bz2", ".xz", ".lzma")
+__all__ = ["ReaderSpec", "ReadOptions", "READERS", "ReaderRegistry", "get_reader", "sniff_format",
+           "UnknownFormatError", "InputError", "COMPRESSIONS", "inner_name", "ENTRY_POINT_GROUP", "FALLBACK_FOLDER"]
 
+#: Entry-point group through which other packages add readers.
+ENTRY_POINT_GROUP = "monoculture.readers"
+#: Reader of a folder no folder reader claims: every file read by its own sniffed reader.
+FALLBACK_FOLDER = "folder"
 
-class UnknownFormatError(ValueError):
-    """Raised when no reader recognises a file."""
-
-
-class InputError(ValueError):
-    """A file its reader cannot read at all with the given options (one line: file, what is wrong, the fix)."""
-
-
-def inner_name(name: str) -> str:
-    """File name without its compression suffix (``"a.extxyz.gz"`` -> ``"a.extxyz"``; others unchanged)."""
-    lower = name.lower()
-    for suffix in COMPRESSIONS:
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
+_log = logging.getLogger("monoculture")
 
 
-@dataclass(frozen=True)
-class ReadOptions:
-    """Options passed to every reader.
+class ReaderRegistry(Mapping):
+    """Format name -> :class:`ReaderSpec`, in detection order: the bundled readers, then the entry points.
 
-    Parameters
-    ----------
-    dataset : str or None
-        Dataset name for the ``dataset`` column (default: the detected card name, else the file stem).
-    level_of_theory : str or None
-        Override of the level of theory (e.g. ``"PBE+U"`` or ``"wB97M-V/def2-TZVPD"``).
-    energy_key, forces_key, stress_key : str
-        Keys of energy (eV), forces (eV/Å) and stress (eV/Å^3, ASE sign) in ``atoms.info`` / ``atoms.arrays``
-        for the ``ase`` reader (the calculator's results are used when the key is absent).
-    smiles_column : str or None
-        Column holding SMILES in a CSV / TSV table (default: the first column named ``smiles``,
-        ``canonical_smiles`` or ``smi``, else the first whose name contains ``smiles``; any case).
-    id_column : str or None
-        Column holding the molecule id in a CSV / TSV table (default: the first named ``id``, ``name`` or
-        ``mol_id``; else ids are ``<file name>:<line>``).
-    file_format : str or None
-        Reader of every file of a folder read by the ``folder`` reader (default: each file's sniffed one).
-    config : str or None
-        Configs of a Hugging Face dataset folder to read, by name, comma-separated (``compatible_pbe``);
-        default: every config holding frames. Files and other folders ignore it.
+    Collected on first use (importing each bundled reader module, about 0.05 s, and every entry point of
+    :data:`ENTRY_POINT_GROUP`). An entry point that cannot be loaded, is not a ``ReaderSpec`` (or a module
+    with ``READER``), or reuses a taken name is skipped with a warning and listed in :attr:`problems`:
+    another package's broken plugin never stops monoculture from reading the formats it knows.
     """
 
-    dataset: str | None = None
-    level_of_theory: str | None = None
-    energy_key: str = "energy"
-    forces_key: str = "forces"
-    stress_key: str = "stress"
-    smiles_column: str | None = None
-    id_column: str | None = None
-    file_format: str | None = None
-    config: str | None = None
-    extra: dict = field(default_factory=dict)
+    def __init__(self, group: str = ENTRY_POINT_GROUP):
+        self.group = group
+        self._specs: dict[str, ReaderSpec] | None = None
+        self.problems: list[str] = []
+
+    def _table(self) -> dict[str, ReaderSpec]:
+        if self._specs is None:
+            self._specs = self._collect()
+        return self._specs
+
+    def _collect(self) -> dict[str, ReaderSpec]:
+        self.problems = []
+        specs: dict[str, ReaderSpec] = {}
+        for name in BUNDLED:
+            spec = importlib.import_module(f"{BUNDLED_PACKAGE}.{name}").READER
+            specs[spec.name] = spec
+        for ep in sorted(entry_points(group=self.group), key=lambda e: (e.name, e.value)):
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any error of another package's module
+                self._problem(f"reader entry point {ep.name} = {ep.value}: cannot be loaded "
+                              f"({type(exc).__name__}: {exc})")
+                continue
+            spec = getattr(obj, "READER", None) if isinstance(obj, ModuleType) else obj
+            if not isinstance(spec, ReaderSpec):
+                self._problem(f"reader entry point {ep.name} = {ep.value}: not a ReaderSpec "
+                              f"(or a module with READER = ReaderSpec(...))")
+            elif spec.name in specs:
+                self._problem(f"reader entry point {ep.name} = {ep.value}: format {spec.name!r} is already "
+                              f"registered by {specs[spec.name].module_path}")
+            else:
+                specs[spec.name] = spec
+        return specs
+
+    def _problem(self, message: str) -> None:
+        self.problems.append(message)
+        _log.warning(message)
+
+    def reload(self) -> None:
+        """Collect the readers again on next use (after installing a package or changing ``sys.path``)."""
+        self._specs = None
+
+    def register(self, spec: ReaderSpec) -> None:
+        """Add a reader at run time (the entry-point group is the way for an installed package)."""
+        if not isinstance(spec, ReaderSpec):
+            raise TypeError(f"expected a ReaderSpec, got {type(spec).__name__}")
+        table = self._table()
+        if spec.name in table:
+            raise ValueError(f"format {spec.name!r} is already registered by {table[spec.name].module_path}")
+        table[spec.name] = spec
+
+    def __getitem__(self, name: str) -> ReaderSpec:
+        return self._table()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __repr__(self) -> str:
+        return f"ReaderRegistry({', '.join(self._table())})"
 
 
-@dataclass(frozen=True)
-class ReaderSpec:
-    """One row of the registry.
-
-    ``directories``: the reader reads a folder itself (shards of one container). ``unique_ids``: the ids it
-    gives are unique across files (material / molecule ids of the source); otherwise the ``folder`` reader
-    qualifies them with the file name.
-    """
-
-    name: str
-    description: str
-    module: str
-    extensions: tuple[str, ...] = ()
-    globs: tuple[str, ...] = ()
-    directories: bool = False
-    unique_ids: bool = False
-
-    def load(self) -> ModuleType:
-        return importlib.import_module(f"monoculture.datasets.readers.{self.module}")
-
-
-READERS: dict[str, ReaderSpec] = {
-    spec.name: spec
-    for spec in [
-        ReaderSpec("mptrj", "MPTrj JSON {mp_id: {frame_id: {...}}} (plain or .gz / .bz2 / .xz)", "mptrj",
-                   globs=("*mptrj*.json", "*MPtrj*.json"), unique_ids=True),
-        ReaderSpec("aselmdb", "ASE LMDB (.aselmdb) of OMat24, sAlex, OMol25; a file or a folder of shards",
-                   "aselmdb", extensions=(".aselmdb", ".lmdb"), directories=True, unique_ids=True),
-        ReaderSpec("alexandria", "Alexandria {'entries': [ComputedStructureEntry]} (.json.bz2 / .json)",
-                   "alexandria", globs=("*alexandria*.json",), unique_ids=True),
-        ReaderSpec("qm9", "QM9 xyz (dsgdb9nsd_*.xyz): one molecule per file, a folder or a tar of them", "qm9",
-                   globs=("dsgdb9nsd_*.xyz", "*qm9*.tar", "*qm9*.tar.bz2", "*dsgdb9nsd*.tar.bz2",
-                          "*dsgdb9nsd*.tar"), directories=True, unique_ids=True),
-        ReaderSpec("smiles", "SMILES tables: .smi, or .csv/.tsv with a SMILES column (RDKit)", "smiles",
-                   extensions=(".smi", ".smiles", ".csv", ".tsv")),
-        ReaderSpec("sdf", "SDF / MOL files (RDKit), 3D when present", "sdf", extensions=(".sdf", ".mol", ".sd")),
-        ReaderSpec("ase", "anything ase.io reads: extxyz, xyz, traj, cif, POSCAR/CONTCAR (also .gz / .bz2 / .xz), "
-                   "ASE .db", "ase",
-                   extensions=(".extxyz", ".xyz", ".traj", ".cif", ".db", ".vasp", ".poscar", ".json"),
-                   globs=("POSCAR*", "CONTCAR*", "*.vasp")),
-        ReaderSpec("lemat", "LeMat-Bulk / LeMat-Traj parquet (LeMaterial on Hugging Face; also datasets' .arrow "
-                   "cache): a file, a shard folder or a dataset folder (--config)", "lemat", directories=True, unique_ids=True),
-        ReaderSpec("colabfit", "ColabFit Exchange parquet (co tables, 2025 export and colabfit-tools schemas; "
-                   "OMat24 / OMol25 / sAlex mirrors): a file or a dataset folder (--config)", "colabfit",
-                   directories=True, unique_ids=True),
-        ReaderSpec("ase-parquet", "parquet / Arrow with ASE columns (numbers, positions, cell, pbc, energy, forces, "
-                   "stress)", "ase_parquet", directories=True),
-        ReaderSpec("atompack", "Atompack store (.atp, atompack-db): a file or a shard folder with manifest.json",
-                   "atp", extensions=(".atp",), directories=True),
-        ReaderSpec("folder", "a folder of files in any of these formats (CIF, POSCAR, xyz, MPTrj shards, SDF...), "
-                   "each read by its own reader", "folder", directories=True),
-    ]
-}
+#: Every reader, by format name (a read-only mapping, collected on first use).
+READERS = ReaderRegistry()
 
 
 def get_reader(name: str) -> ReaderSpec:
@@ -170,51 +161,41 @@ def _head(path: Path, n: int = 4096) -> bytes:
 def sniff_format(path: Path) -> str:
     """Name of the reader for ``path``: by file-name pattern, then by content, then by extension.
 
-    A compressed file is sniffed by its name without the compression suffix and by its decompressed
-    content. A folder is a folder of shards (``aselmdb``, ``qm9``) or else read file by file (``folder``).
+    Parameters
+    ----------
+    path : str or Path
+        A file (plain or compressed) or a folder.
+
+    Returns
+    -------
+    str
+        A format name of :data:`READERS`.
 
     Raises
     ------
     UnknownFormatError
-        When nothing recognises the file.
+        When nothing recognises the file (or a parquet file has a schema no reader knows).
     """
     path = Path(path)
     if path.is_dir():
         return _sniff_directory(path)
+    specs = list(READERS.values())
     names = {path.name, inner_name(path.name)}
-    for spec in READERS.values():
+    for spec in specs:
         if any(fnmatch.fnmatch(name, g) for g in spec.globs for name in names):
             return spec.name
     head = _head(path)
     inner = inner_name(path.name).lower()
-    if inner == path.name.lower():  # columnar formats, by magic bytes and schema (never compressed)
-        if head.startswith(b"PAR1") or inner.endswith((".parquet", ".arrow")):
-            from .readers import _parquet
-
-            return _parquet.file_format(path)
-        if head.startswith(b"ATPK"):
-            return "atompack"
-    # Content rules (magic bytes and shapes), cheapest first.
-    if inner.endswith(".json"):
-        from .readers import mptrj
-
-        if mptrj.sniff(path, head):
-            return "mptrj"
-        from .readers import alexandria
-
-        if alexandria.sniff(path, head):
-            return "alexandria"
-        if path.name.lower().endswith(".json.bz2") and _head_raw(path, 3) == b"BZh":
-            return "alexandria"  # Alexandria's own compression, whatever the first bytes say
-    if inner.endswith(".xyz"):
-        from .readers import qm9
-
-        if qm9.sniff(path, head):
-            return "qm9"
-    if inner.endswith(".db") and head.startswith(b"SQLite format 3"):
-        return "ase"
+    compressed = inner != path.name.lower()
+    for spec in specs:
+        by_magic = not compressed and any(head.startswith(m) for m in spec.magic)
+        if not (by_magic or (spec.sniff_extensions and inner.endswith(spec.sniff_extensions))):
+            continue
+        sniff = getattr(spec.load(), "sniff", None)
+        if (sniff is None and by_magic) or (sniff is not None and sniff(path, head)):
+            return spec.name
     suffix = Path(inner).suffix
-    for spec in READERS.values():
+    for spec in specs:
         if suffix in spec.extensions:
             return spec.name
     raise UnknownFormatError(
@@ -222,27 +203,13 @@ def sniff_format(path: Path) -> str:
     )
 
 
-def _head_raw(path: Path, n: int) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(n)
-
-
 def _sniff_directory(path: Path) -> str:
-    """``aselmdb`` for a folder holding ``.aselmdb`` shards, ``atompack`` for ``.atp`` shards, a parquet format
-    for a dataset folder, ``qm9`` for QM9 xyz files, else ``folder``."""
-    if any(path.rglob("*.aselmdb")):
-        return "aselmdb"
-    if any(path.rglob("*.atp")):
-        return "atompack"
-    from .readers import _parquet
-
-    fmt = _parquet.folder_format(path)  # a Hugging Face dataset folder or a folder of parquet shards
-    if fmt is not None:
-        return fmt
-    xyz = sorted(path.glob("*.xyz"))
-    if xyz:
-        from .readers import qm9
-
-        if qm9.sniff(xyz[0], _head(xyz[0])):
-            return "qm9"
-    return "folder"
+    """The first folder reader whose ``sniff_directory`` accepts ``path`` (shards of ``.aselmdb`` or ``.atp``,
+    a Hugging Face dataset folder, QM9 xyz files...), else :data:`FALLBACK_FOLDER`."""
+    for spec in READERS.values():
+        if not spec.directories or spec.name == FALLBACK_FOLDER:
+            continue
+        sniff = getattr(spec.load(), "sniff_directory", None)
+        if sniff is not None and sniff(path):
+            return spec.name
+    return FALLBACK_FOLDER

@@ -33,6 +33,8 @@ import pyarrow as pa
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
+from ..datasets.errors import UsageError
+
 __all__ = [
     "FrameDescriptor",
     "Featurized",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-class DescriptorSizeError(ValueError):
+class DescriptorSizeError(UsageError, ValueError):
     """A descriptor would need more memory than its limit; the message names the options that fix it."""
 
 

@@ -68,7 +68,7 @@ def get_descriptor(name: str, **params: Any) -> FrameDescriptor:
 
 
 def _union(name: str, params: dict[str, Any]) -> FrameDescriptor:
-    from .union import UnionDescriptor
+    UnionDescriptor = import_module(f"{__package__}.union").UnionDescriptor  # by name, as every entry: no cycle
 
     parts = name.split("+")
     if not is_descriptor_name(name):

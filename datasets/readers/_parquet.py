@@ -38,7 +38,8 @@ import pyarrow.parquet as pq
 
 from ..accounting import Accounting
 from ..builder import ArrayColumns, raw_frames
-from ..registry import InputError, ReadOptions, UnknownFormatError
+from ..errors import InputError, UnknownFormatError
+from ..options import ReadOptions
 
 __all__ = ["FORMATS", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
            "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records", "reader_functions", "optional_vectors",

@@ -18,15 +18,26 @@ import ijson
 
 from ..accounting import Accounting
 from ..builder import RawFrame
-from ..registry import ReadOptions
+from ..options import ReaderSpec, ReadOptions
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
-__all__ = ["iter_records", "detect_card", "sniff"]
+__all__ = ["READER", "iter_records", "detect_card", "sniff"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("alexandria", "Alexandria {'entries': [ComputedStructureEntry]} (.json.bz2 / .json)",
+                    __name__, globs=("*alexandria*.json",), sniff_extensions=(".json",), unique_ids=True,
+                    cards=("alexandria-pbe", "alexandria-pbesol", "alexandria-scan"))
 
 
 def sniff(path: Path, head: bytes) -> bool:
-    """True when ``head`` (the first bytes, decompressed by the registry) is an Alexandria entries document."""
-    return head.lstrip().startswith(b'{"entries"') or (b'"entries"' in head[:64] and b"ComputedStructureEntry" in head)
+    """True when ``head`` (the first bytes, decompressed by the registry) is an Alexandria entries document, or
+    the file is a ``.json.bz2`` in bzip2 (Alexandria's own compression, whatever the first bytes say)."""
+    if head.lstrip().startswith(b'{"entries"') or (b'"entries"' in head[:64] and b"ComputedStructureEntry" in head):
+        return True
+    if Path(path).name.lower().endswith(".json.bz2"):
+        with open(path, "rb") as fh:
+            return fh.read(3) == b"BZh"
+    return False
 
 
 def detect_card(path: Path, options: ReadOptions) -> str:

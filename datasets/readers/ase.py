@@ -27,10 +27,16 @@ import numpy as np
 from ..accounting import Accounting
 from ..builder import RawFrame
 from ..frames import METHODS, stress_ase_ev_a3_to_gpa
-from ..registry import ReadOptions, inner_name
+from ..options import ReaderSpec, ReadOptions, inner_name
 from ._common import open_maybe_compressed
 
-__all__ = ["iter_records", "atoms_to_raw", "detect_card"]
+__all__ = ["READER", "iter_records", "atoms_to_raw", "detect_card"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("ase", "anything ase.io reads: extxyz, xyz, traj, cif, POSCAR/CONTCAR (also .gz / .bz2 / .xz), "
+                    "ASE .db", __name__,
+                    extensions=(".extxyz", ".xyz", ".traj", ".cif", ".db", ".vasp", ".poscar", ".json"),
+                    globs=("POSCAR*", "CONTCAR*", "*.vasp"), options=("energy_key", "forces_key", "stress_key"))
 
 _TEMPERATURE_KEYS = ("temperature_K", "temperature", "T")
 

@@ -28,9 +28,15 @@ import orjson
 from ..accounting import Accounting
 from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import EV_PER_A3_TO_GPA
-from ..registry import ReadOptions
+from ..options import ReaderSpec, ReadOptions
 
-__all__ = ["iter_records", "iter_batches", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
+__all__ = ["READER", "sniff_directory",
+           "iter_records", "iter_batches", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("aselmdb", "ASE LMDB (.aselmdb) of OMat24, sAlex, OMol25; a file or a folder of shards",
+                    __name__, extensions=(".aselmdb", ".lmdb"), directories=True, unique_ids=True,
+                    cards=("omat24", "omol25", "salex"))
 
 OMAT24_SUBSETS = (
     "rattled-300", "rattled-500", "rattled-1000", "rattled-300-subsampled", "rattled-500-subsampled",
@@ -399,3 +405,8 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
     """Yield one :class:`RawFrame` per row (the per-record form of :func:`iter_row_batches`)."""
     yield from raw_frames(iter_batches(path, options, accounting, shard))
+
+
+def sniff_directory(path: Path) -> bool:
+    """A folder holding ``.aselmdb`` shards (at any depth)."""
+    return any(Path(path).rglob("*.aselmdb"))

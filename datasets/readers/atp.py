@@ -25,10 +25,17 @@ import numpy as np
 from ..accounting import Accounting
 from ..builder import ArrayColumns, RawFrame, raw_frames
 from ..frames import EV_PER_A3_TO_GPA
-from ..registry import InputError, ReadOptions
+from ..errors import InputError
+from ..options import ReaderSpec, ReadOptions
 from . import _parquet as P
 
-__all__ = ["list_shards", "manifest", "detect_card", "check", "shards", "iter_batches", "iter_records", "GROUP"]
+__all__ = ["READER", "sniff_directory",
+           "list_shards", "manifest", "detect_card", "check", "shards", "iter_batches", "iter_records", "GROUP"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("atompack", "Atompack store (.atp, atompack-db): a file or a shard folder with manifest.json",
+                    __name__, extensions=(".atp",), magic=(b"ATPK",), directories=True,
+                    cards=("lemat-bulk", "omat24", "omol25", "mptrj"))
 
 #: Records fetched per ``get_molecules`` call.
 GROUP = 1024
@@ -211,3 +218,8 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:
     yield from raw_frames(iter_batches(path, options, accounting, shard))
+
+
+def sniff_directory(path: Path) -> bool:
+    """A folder holding ``.atp`` shards (at any depth)."""
+    return any(Path(path).rglob("*.atp"))

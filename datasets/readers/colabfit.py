@@ -26,11 +26,19 @@ import pyarrow.compute as pc
 from ..accounting import Accounting
 from ..builder import ArrayColumns
 from ..frames import EV_PER_A3_TO_GPA
-from ..registry import ReadOptions
+from ..options import ReaderSpec, ReadOptions, inner_name
 from . import _parquet as P
+from . import parquet_folder_format, parquet_format
 
-__all__ = ["FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "parse_method", "detect_card", "check",
+__all__ = ["READER", "sniff", "sniff_directory",
+           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "parse_method", "detect_card", "check",
            "shards", "iter_batches", "iter_records", "CARD_HINTS"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("colabfit", "ColabFit Exchange parquet (co tables, 2025 export and colabfit-tools schemas; "
+                    "OMat24 / OMol25 / sAlex mirrors): a file or a dataset folder (--config)", __name__,
+                    magic=(b"PAR1",), sniff_extensions=P.DATA_SUFFIXES, directories=True, unique_ids=True,
+                    options=("config",), cards=("colabfit-omat24", "colabfit-omol25", "colabfit-salex"))
 
 FORMAT = "colabfit"
 DESCRIPTION = "ColabFit co table: atomic_numbers, positions, cell, property_id or configuration_id"
@@ -209,3 +217,13 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
 
 #: The reader-module functions the registry calls, bound to this format.
 check, shards, iter_batches, iter_records = P.reader_functions(FORMAT)
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """An uncompressed parquet / Arrow file of this schema (an unknown schema raises ``UnknownFormatError``)."""
+    return inner_name(path.name) == path.name and parquet_format(path) == FORMAT
+
+
+def sniff_directory(path: Path) -> bool:
+    """A Hugging Face dataset folder or folder of parquet shards of this schema."""
+    return parquet_folder_format(path) == FORMAT

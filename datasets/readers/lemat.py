@@ -29,11 +29,19 @@ from ase.data import atomic_numbers as _ASE_Z
 from ..accounting import Accounting
 from ..builder import ArrayColumns
 from ..frames import KBAR_TO_GPA
-from ..registry import ReadOptions
+from ..options import ReaderSpec, ReadOptions, inner_name
 from . import _parquet as P
+from . import parquet_folder_format, parquet_format
 
-__all__ = ["FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "detect_card", "check", "shards",
+__all__ = ["READER", "sniff", "sniff_directory",
+           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "detect_card", "check", "shards",
            "iter_batches", "iter_records", "FUNCTIONALS"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("lemat", "LeMat-Bulk / LeMat-Traj parquet (LeMaterial on Hugging Face; also datasets' .arrow "
+                    "cache): a file, a shard folder or a dataset folder (--config)", __name__, magic=(b"PAR1",),
+                    sniff_extensions=P.DATA_SUFFIXES, directories=True, unique_ids=True, options=("config",),
+                    cards=("lemat-bulk", "lemat-traj"))
 
 FORMAT = "lemat"
 DESCRIPTION = "LeMat-Bulk / LeMat-Traj: species_at_sites, cartesian_site_positions, lattice_vectors, species"
@@ -242,3 +250,13 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
 
 #: The reader-module functions the registry calls, bound to this format.
 check, shards, iter_batches, iter_records = P.reader_functions(FORMAT)
+
+
+def sniff(path: Path, head: bytes) -> bool:
+    """An uncompressed parquet / Arrow file of this schema (an unknown schema raises ``UnknownFormatError``)."""
+    return inner_name(path.name) == path.name and parquet_format(path) == FORMAT
+
+
+def sniff_directory(path: Path) -> bool:
+    """A Hugging Face dataset folder or folder of parquet shards of this schema."""
+    return parquet_folder_format(path) == FORMAT

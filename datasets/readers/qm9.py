@@ -34,11 +34,17 @@ from ase.units import Hartree
 
 from ..accounting import Accounting
 from ..builder import RawFrame
-from ..registry import ReadOptions
+from ..options import ReaderSpec, ReadOptions
 from ._common import open_maybe_compressed, symbols_to_numbers
 
-__all__ = ["iter_records", "detect_card", "sniff", "parse_qm9_xyz", "QM9FormatError", "qm9_float",
+__all__ = ["READER", "sniff_directory",
+           "iter_records", "detect_card", "sniff", "parse_qm9_xyz", "QM9FormatError", "qm9_float",
            "TAR_SUFFIXES"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("qm9", "QM9 xyz (dsgdb9nsd_*.xyz): one molecule per file, a folder or a tar of them", __name__,
+                    globs=("dsgdb9nsd_*.xyz", "*qm9*.tar", "*qm9*.tar.bz2", "*dsgdb9nsd*.tar.bz2", "*dsgdb9nsd*.tar"),
+                    sniff_extensions=(".xyz",), directories=True, unique_ids=True, cards=("qm9",))
 
 #: File-name endings read as tar archives.
 TAR_SUFFIXES = (".tar", ".tar.bz2", ".tbz2", ".tar.gz", ".tgz", ".tar.xz", ".txz")
@@ -207,3 +213,12 @@ def iter_records(path: Path, options: ReadOptions, accounting: Accounting) -> It
         yield from _iter_tar(path, accounting)
     else:
         yield from _iter_files([path], accounting)
+
+
+def sniff_directory(path: Path) -> bool:
+    """A folder whose first ``.xyz`` file (by name) is a QM9 file."""
+    xyz = sorted(Path(path).glob("*.xyz"))
+    if not xyz:
+        return False
+    with open(xyz[0], "rb") as fh:
+        return sniff(xyz[0], fh.read(4096))

@@ -29,11 +29,16 @@ from pathlib import Path
 
 from ..accounting import Accounting
 from ..builder import RawFrame
-from ..registry import InputError, ReadOptions, inner_name
+from ..errors import InputError
+from ..options import ReaderSpec, ReadOptions, inner_name
 from ._common import open_maybe_compressed
 
-__all__ = ["iter_records", "check", "mol_from_smiles", "molecule_frame", "composition", "rdkit_messages",
+__all__ = ["READER", "iter_records", "check", "mol_from_smiles", "molecule_frame", "composition", "rdkit_messages",
            "SMILES_COLUMNS", "ID_COLUMNS"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("smiles", "SMILES tables: .smi, or .csv/.tsv with a SMILES column (RDKit)", __name__,
+                    extensions=(".smi", ".smiles", ".csv", ".tsv"), options=("smiles_column", "id_column"))
 
 #: Column names (lower case) recognised as holding SMILES, in order of preference.
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "smi")

@@ -1,4 +1,5 @@
-"""Frames for the descriptor tests, built from real ASE structures through the project's FrameBuilder."""
+"""Frames for the descriptor tests, built from real ASE structures through the project's FrameBuilder
+(``frames_from_atoms`` is the package's own, :func:`monoculture.datasets.memory.frames_from_atoms`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,20 +7,7 @@ import pytest
 
 from monoculture.datasets.accounting import Accounting
 from monoculture.datasets.builder import FrameBuilder, RawFrame
-
-
-def frames_from_atoms(atoms_list, ids=None, **per_frame):
-    """One frame batch from ASE Atoms; ``per_frame`` maps a RawFrame field to a list of values."""
-    builder = FrameBuilder("test", "test.xyz", Accounting(quiet=True), batch_size=10**9)
-    for i, atoms in enumerate(atoms_list):
-        extra = {k: v[i] for k, v in per_frame.items()}
-        has_cell = bool(atoms.pbc.any())
-        builder.add(RawFrame(
-            id=ids[i] if ids else f"f{i}", key=str(i), numbers=atoms.numbers,
-            positions=atoms.positions, cell=np.array(atoms.cell) if has_cell else None, pbc=atoms.pbc,
-            **extra,
-        ))
-    return builder.flush()
+from monoculture.datasets.memory import frames_from_atoms  # noqa: F401 - imported by the tests from here
 
 
 def frames_from_smiles(smiles, ids=None):
