@@ -10,16 +10,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
+from matplotlib.ticker import StrMethodFormatter
 
 from .style import COUNT_CMAP, MISSING_COLOUR, category_colour, log_colorbar_ticks, new_figure, text_colour_for
 
-__all__ = ["bar_chart", "histogram_chart", "labelled_heatmap", "grouped_scatter", "curves_chart",
-           "format_edge"]
+__all__ = ["bar_chart", "histogram_chart", "labelled_heatmap", "grouped_scatter", "density_map", "curves_chart",
+           "format_edge", "DENSITY_MIN_POINTS"]
+
+#: From this many points on, a map is drawn as hexagonal-bin densities instead of overplotted markers.
+DENSITY_MIN_POINTS = 1500
+#: A panel of a density map with fewer points than this shows them as markers.
+SPARSE_PANEL_POINTS = 200
 
 
 def bar_chart(counts: Mapping[str, float], *, xlabel: str, ylabel: str, title: str | None = None,
               horizontal: bool | None = None, errors: Mapping[str, Sequence[float]] | None = None,
-              width_in: float = 6.5):
+              width_in: float = 6.5, colour: str | None = None):
     """Bars of ``{label: value}`` in the given order.
 
     Parameters
@@ -33,6 +39,8 @@ def bar_chart(counts: Mapping[str, float], *, xlabel: str, ylabel: str, title: s
     errors : mapping of str to (low, high), optional
         Interval per label, drawn as error bars.
     width_in : float
+    colour : str, optional
+        Bar colour (the dataset's colour across the report; default the first Okabe-Ito colour).
 
     Returns
     -------
@@ -44,7 +52,7 @@ def bar_chart(counts: Mapping[str, float], *, xlabel: str, ylabel: str, title: s
         horizontal = len(labels) > 6 or any(len(s) > 12 for s in labels)
     height = max(1.8, 0.28 * len(labels) + 1.0) if horizontal else 3.0
     fig, ax = new_figure(width_in, height)
-    colours = [category_colour(0)] * len(labels)
+    colours = [colour or category_colour(0)] * len(labels)
     pos = np.arange(len(labels))
     err = None
     if errors:
@@ -82,7 +90,7 @@ def format_edge(x: float) -> str:
 
 def histogram_chart(edges: Sequence[float], counts: Sequence[int], *, xlabel: str, ylabel: str = "frames",
                     title: str | None = None, categorical: bool | None = None, log_y: bool = False,
-                    note: str | None = None, width_in: float = 6.5):
+                    note: str | None = None, width_in: float = 6.5, colour: str | None = None):
     """Histogram from fixed edges and counts.
 
     Parameters
@@ -99,6 +107,8 @@ def histogram_chart(edges: Sequence[float], counts: Sequence[int], *, xlabel: st
     note : str, optional
         Small text in the upper right corner (e.g. frames outside the range or without a value).
     width_in : float
+    colour : str, optional
+        Bar colour (the dataset's colour across the report).
 
     Returns
     -------
@@ -114,11 +124,11 @@ def histogram_chart(edges: Sequence[float], counts: Sequence[int], *, xlabel: st
     fig, ax = new_figure(width_in, 2.8)
     if categorical:
         pos = np.arange(counts.size)
-        ax.bar(pos, counts, width=0.9, color=category_colour(0))
+        ax.bar(pos, counts, width=0.9, color=colour or category_colour(0))
         labels = [f"{format_edge(a)}–{format_edge(b)}" for a, b in zip(edges[:-1], edges[1:])]
         ax.set_xticks(pos, labels, rotation=45, ha="right", fontsize=7)
     else:
-        ax.bar(edges[:-1], counts, width=widths, align="edge", color=category_colour(0), edgecolor="white",
+        ax.bar(edges[:-1], counts, width=widths, align="edge", color=colour or category_colour(0), edgecolor="white",
                linewidth=0.4)
     if log_y and counts.max() > 0:
         ax.set_yscale("symlog", linthresh=1)
@@ -181,15 +191,16 @@ def labelled_heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str
         fig, ax = new_figure(w, h)
     colours = colormaps[cmap].with_extremes(bad=MISSING_COLOUR)
     im = ax.imshow(np.ma.masked_invalid(shown), cmap=colours, norm=norm, aspect="auto", interpolation="nearest")
-    ax.set_xticks(np.arange(len(col_labels)), [str(c) for c in col_labels], rotation=45 if len(col_labels) > 4 else 0,
-                  ha="right" if len(col_labels) > 4 else "center")
+    tilt = len(col_labels) > 4 or max((len(str(c)) for c in col_labels), default=0) * len(col_labels) > 24
+    ax.set_xticks(np.arange(len(col_labels)), [str(c) for c in col_labels], rotation=45 if tilt else 0,
+                  ha="right" if tilt else "center", rotation_mode="anchor" if tilt else "default")
     ax.set_yticks(np.arange(len(row_labels)), [str(r) for r in row_labels])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.spines[:].set_visible(False)
     if annotate is None:
-        annotate = m.size <= 400
-    small = 7 if m.size <= 100 else 5
+        annotate = m.size <= 225
+    small = 8 if m.size <= 64 else (7 if m.size <= 144 else 6)
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             if np.isfinite(shown[i, j]):
@@ -199,7 +210,7 @@ def labelled_heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str
             elif empty_label:
                 ax.text(j, i, empty_label, ha="center", va="center", fontsize=small, color="#555555")
     if colorbar:
-        cbar = fig.colorbar(im, ax=ax, label=colorbar_label, shrink=0.9)
+        cbar = fig.colorbar(im, ax=ax, label=colorbar_label, shrink=1.0, fraction=0.05, pad=0.02, aspect=30)
         if log:
             log_colorbar_ticks(cbar)
     if title:
@@ -209,7 +220,8 @@ def labelled_heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str
 
 def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None, *, xlabel: str,
                     ylabel: str, title: str | None = None, labels: Sequence[str] | None = None,
-                    note: str | None = None, width_in: float = 6.0, height_in: float = 4.5):
+                    note: str | None = None, width_in: float = 6.0, height_in: float = 4.5,
+                    colours: Mapping[str, str] | None = None):
     """Scatter plot coloured by group (Okabe-Ito, one legend entry per group).
 
     Parameters
@@ -225,6 +237,8 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     note : str, optional
         Text in the upper left corner (e.g. a correlation and its interval).
     width_in, height_in : float
+    colours : mapping of str to str, optional
+        Colour of each group (the dataset's colour across the report); default Okabe-Ito in order.
 
     Returns
     -------
@@ -234,6 +248,8 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"x and y differ in length: {x.size} vs {y.size}")
+    if x.size >= DENSITY_MIN_POINTS and labels is None:
+        return density_map(x, y, groups, xlabel=xlabel, ylabel=ylabel, title=title, colours=colours)
     groups = [str(g) for g in groups] if groups is not None else [""] * x.size
     fig, ax = new_figure(width_in, height_in)
     order = list(dict.fromkeys(groups))
@@ -241,7 +257,8 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     markers = "os^Dv<>P"
     for i, g in enumerate(order):
         sel = np.array([gg == g for gg in groups])
-        ax.scatter(x[sel], y[sel], s=size, color=category_colour(i), marker=markers[i % len(markers)],
+        colour = (colours or {}).get(g, category_colour(i))
+        ax.scatter(x[sel], y[sel], s=size, color=colour, marker=markers[i % len(markers)],
                    alpha=0.75, linewidths=0, label=g if g else None)
     if labels is not None:
         for xi, yi, t in zip(x, y, labels):
@@ -255,6 +272,76 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None, *, xlabel: str,
+                ylabel: str, title: str | None = None, colours: Mapping[str, str] | None = None,
+                gridsize: int | None = None, panel_in: float = 3.4):
+    """Hexagonal-bin density of a large 2-D sample, one panel per group on shared axes.
+
+    Overplotted markers hide where most points are; a density map shows it. Each panel shades its group's
+    counts per hexagon (logarithmic scale, white to the group's colour) over the other groups' points in light
+    grey, so that groups can be compared region by region.
+
+    Parameters
+    ----------
+    x, y : sequence of float, shape (n,)
+    groups : sequence of str, optional
+        Group of each point; None = one group.
+    xlabel, ylabel : str
+        Axis labels with units.
+    title : str, optional
+    colours : mapping of str to str, optional
+        Colour of each group.
+    gridsize : int, optional
+        Hexagons across (default from the data: about sqrt(n) / 2, between 15 and 60).
+    panel_in : float
+        Width of one panel (inches).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.figure import Figure
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    groups = np.array([str(g) for g in groups] if groups is not None else [""] * x.size)
+    order = list(dict.fromkeys(groups.tolist()))
+    ncol = min(3, len(order))
+    nrow = -(-len(order) // ncol)
+    fig = Figure(figsize=(panel_in * ncol + 0.9, panel_in * 0.9 * nrow + 0.5), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)).ravel()
+    extent = (np.nanmin(x), np.nanmax(x), np.nanmin(y), np.nanmax(y))
+    for i, (ax, g) in enumerate(zip(axes, order)):
+        sel = groups == g
+        n = int(sel.sum())
+        gs = gridsize or int(np.clip(np.sqrt(n), 20, 60))
+        colour = (colours or {}).get(g, category_colour(i))
+        cmap = LinearSegmentedColormap.from_list(f"density_{i}", ["#f4f4f4", colour])
+        if (~sel).any():
+            ax.scatter(x[~sel], y[~sel], s=2, color="#c8c8c8", linewidths=0, rasterized=True)
+        if n < SPARSE_PANEL_POINTS:  # too few points for densities: markers in the group's colour
+            ax.scatter(x[sel], y[sel], s=10, color=colour, linewidths=0)
+        else:
+            hb = ax.hexbin(x[sel], y[sel], gridsize=gs, extent=extent, cmap=cmap, bins="log", mincnt=1,
+                           linewidths=0.1, edgecolors="face")
+            cb = fig.colorbar(hb, ax=ax, shrink=1.0, fraction=0.06, pad=0.02, aspect=25)
+            cb.set_label("points per hexagon (count)", fontsize=7)
+            cb.ax.tick_params(labelsize=7)
+            log_colorbar_ticks(cb)
+        ax.set_title(f"{g} ({n:,} points)" if g else f"{n:,} points", fontsize=9, color="#222222")
+        ax.spines[["top", "right"]].set_visible(False)
+    for ax in axes[len(order):]:
+        ax.set_visible(False)
+    for ax in axes[: len(order)]:
+        ax.set_xlabel(xlabel)
+    for r in range(nrow):
+        axes[r * ncol].set_ylabel(ylabel)
+    if title:
+        fig.suptitle(title)
     return fig
 
 
@@ -282,7 +369,12 @@ def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: 
         ax.plot(np.asarray(c["x"], dtype=float), y, marker=markers[i % len(markers)], markersize=3.5,
                 color=category_colour(i), linestyle="--" if c.get("dashed") else "-", label=str(c["label"]))
     if log_x:
+        from matplotlib.ticker import LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if len(curves) > 1:

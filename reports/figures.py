@@ -18,7 +18,11 @@ from .view import comparisons, coverage_section, dig, level_of_theory_counts, no
 __all__ = ["FigurePlan", "plan_figures", "SECTIONS"]
 
 #: Report sections that hold figures, in page order.
-SECTIONS = ("elements", "level_of_theory", "regimes", "chemical_space", "comparison", "alignment")
+SECTIONS = ("context", "elements", "level_of_theory", "regimes", "chemical_space", "comparison", "alignment")
+
+#: A histogram whose fullest bin holds more than this share of the frames says little: it is left out and the
+#: quantiles are given in words instead (the audit stores fixed-width bins, not the distances).
+CROWDED_BIN_SHARE = 0.6
 
 
 @dataclass
@@ -29,8 +33,8 @@ class FigurePlan:
     ----------
     section : str
         One of :data:`SECTIONS`.
-    dataset : str or None
-        Dataset name (None for document-level figures).
+    dataset : int or None
+        Index of the dataset in ``doc["datasets"]`` (None for document-level figures).
     name : str
         File stem under ``figures/``, safe for any file system (content + slug of the dataset).
     title : str
@@ -39,7 +43,7 @@ class FigurePlan:
     """
 
     section: str
-    dataset: str | None
+    dataset: int | None
     name: str
     title: str
     caption: str
@@ -78,46 +82,64 @@ def _hist_note(h: Mapping) -> str | None:
     return ", ".join(parts) + " frames" if parts else None
 
 
-def _dataset_plans(ds: Mapping) -> list[FigurePlan]:
-    name = str(ds.get("name", "dataset"))
+def crowded_histogram(h: Mapping | None) -> bool:
+    """Whether one bin of a histogram dict holds more than :data:`CROWDED_BIN_SHARE` of its counts."""
+    counts = [c for c in (h or {}).get("counts") or [] if c is not None]
+    total = sum(counts)
+    return bool(total) and max(counts) / total > CROWDED_BIN_SHARE
+
+
+def grid_has_known_cells(grid: Mapping | None) -> bool:
+    """Whether any frame of a temperature x pressure grid has both a known temperature and a known pressure."""
+    counts = (grid or {}).get("counts") or []
+    return any(any(c for c in row[:-1]) for row in counts[:-1])
+
+
+def _dataset_plans(ds: Mapping, idx: int = 0, name: str | None = None,
+                   colours: Mapping[str, str] | None = None, reference: str | None = None) -> list[FigurePlan]:
+    name = name or str(ds.get("name", "dataset"))
     plans: list[FigurePlan] = []
+    colours = colours or {}
+    colour = colours.get(name)
 
     spe = dig(ds, "elements", "structures_per_element") or {}
     if spe:
         plans.append(FigurePlan(
-            "elements", name, _stem("elements_ptable", name), f"Structures per element — {name}",
+            "elements", idx, _stem("elements_ptable", name), f"Structures per element — {name}",
             "Frames containing each element (log colour scale); grey elements are absent.",
-            lambda spe=spe: ptable_heatmap(spe, log=True, colorbar_label="structures containing the element (frames)")))
+            lambda spe=spe: ptable_heatmap(spe, log=True, fmt="{:.0f}",
+                                          colorbar_label="structures containing the element (frames)")))
     el = coverage_section(ds, "elements")
     pairs = dig(el, "pairs", "counts")
     if pairs:
         diag = el.get("structures_per_element") or spe
         plans.append(FigurePlan(
-            "elements", name, _stem("elements_pairs", name), f"Element pairs — {name}",
+            "elements", idx, _stem("elements_pairs", name), f"Element pairs — {name}",
             "Frames containing both elements (log colour scale; diagonal = frames with the element; grey = never "
             "together).",
             lambda: _pair_figure(pairs, diag)))
 
     lot = level_of_theory_counts(ds)
-    if lot:
+    if len(lot) > 1:  # one label is said in one line, not drawn
         plans.append(FigurePlan(
-            "level_of_theory", name, _stem("level_of_theory_bars", name), f"Level of theory — {name}",
+            "level_of_theory", idx, _stem("level_of_theory_bars", name), f"Level of theory — {name}",
             "Frames per level-of-theory label.",
-            lambda: charts.bar_chart(lot, xlabel="frames (count)", ylabel="level of theory", horizontal=True)))
+            lambda: charts.bar_chart(lot, xlabel="frames (count)", ylabel="level of theory", horizontal=True,
+                                     colour=colour)))
     per_el = dig(coverage_section(ds, "level_of_theory"), "per_element") or {}
     plus_u = {s: d.get("plus_u_share") for s, d in per_el.items() if isinstance(d, Mapping)}
     if plus_u and any(v for v in plus_u.values()):
         plans.append(FigurePlan(
-            "level_of_theory", name, _stem("plus_u_ptable", name), f"+U share per element — {name}",
+            "level_of_theory", idx, _stem("plus_u_ptable", name), f"+U share per element — {name}",
             "Share of the frames containing each element that were computed with a Hubbard U.",
             lambda: ptable_heatmap(plus_u, log=False, cmap=SHARE_CMAP, vmin=0.0, vmax=1.0, fmt="{:.2f}",
                                    colorbar_label="frames with +U / frames with the element (share)")))
 
     reg = coverage_section(ds, "regimes")
     grid = dig(reg, "grid")
-    if grid and grid.get("counts"):
+    if grid and grid.get("counts") and grid_has_known_cells(grid):
         plans.append(FigurePlan(
-            "regimes", name, _stem("regimes_t_p_grid", name), f"Temperature × pressure — {name}",
+            "regimes", idx, _stem("regimes_t_p_grid", name), f"Temperature × pressure — {name}",
             "Frames per temperature class (K) and pressure class (GPa, compression > 0); '0' cells are empty, "
             "the last row / column holds frames without a temperature / stress.",
             lambda: charts.labelled_heatmap(grid["counts"], grid["temperature_classes"], grid["pressure_classes"],
@@ -132,45 +154,46 @@ def _dataset_plans(ds: Mapping) -> list[FigurePlan]:
         h = hists.get(key)
         if isinstance(h, Mapping) and h.get("counts") and sum(h["counts"]) > 0:
             plans.append(FigurePlan(
-                "regimes", name, _stem(f"regimes_{key}", name), f"{label[0].upper()}{label[1:]} — {name}",
+                "regimes", idx, _stem(f"regimes_{key}", name), f"{label[0].upper()}{label[1:]} — {name}",
                 f"Histogram of {label} with the audit's fixed bin edges.",
                 lambda h=h, label=label, log_y=log_y: charts.histogram_chart(
-                    h["edges"], h["counts"], xlabel=label, ylabel="frames (count)", log_y=log_y, note=_hist_note(h))))
-    methods = dig(reg, "methods") or dig(ds, "method") or {}
-    if methods:
+                    h["edges"], h["counts"], xlabel=label, ylabel="frames (count)", log_y=log_y, note=_hist_note(h),
+                    colour=colour)))
+    methods = {k: v for k, v in (dig(reg, "methods") or dig(ds, "method") or {}).items() if v}
+    if len(methods) > 1:
         plans.append(FigurePlan(
-            "regimes", name, _stem("regimes_methods", name), f"Method — {name}",
+            "regimes", idx, _stem("regimes_methods", name), f"Method — {name}",
             "Frames per generating method (relaxation, static, MD, rattled, unknown).",
-            lambda: charts.bar_chart(methods, xlabel="method", ylabel="frames (count)")))
+            lambda: charts.bar_chart(methods, xlabel="method", ylabel="frames (count)", colour=colour)))
     if not grid:
         temps = dig(ds, "temperature_K", "values") or {}
         if temps:
             temps_sorted = dict(sorted(temps.items(), key=lambda kv: float(kv[0])))
             plans.append(FigurePlan(
-                "regimes", name, _stem("regimes_temperatures", name), f"Temperatures — {name}",
+                "regimes", idx, _stem("regimes_temperatures", name), f"Temperatures — {name}",
                 f"Frames per recorded temperature; {dig(ds, 'temperature_K', 'unknown', default=0)} frames "
                 "have none.",
                 lambda: charts.bar_chart({f"{k} K": v for k, v in temps_sorted.items()}, xlabel="temperature (K)",
-                                         ylabel="frames (count)")))
+                                         ylabel="frames (count)", colour=colour)))
 
     cs = coverage_section(ds, "chemical_space")
     umap = dig(cs, "umap")
     if isinstance(umap, Mapping) and not_applicable_reason(umap) is None and umap.get("x"):
-        plans.append(_umap_plan(umap, name))
+        plans.append(_umap_plan(umap, name, idx, {name: colours.get(name, "#0072B2")}, [name] * len(umap["x"])))
     nn1 = dig(cs, "knn", "nn1_histogram")
-    if isinstance(nn1, Mapping) and nn1.get("counts"):
+    if isinstance(nn1, Mapping) and nn1.get("counts") and not crowded_histogram(nn1):
         plans.append(FigurePlan(
-            "chemical_space", name, _stem("chemical_space_nn1", name), f"Nearest-neighbour distances — {name}",
+            "chemical_space", idx, _stem("chemical_space_nn1", name), f"Nearest-neighbour distances — {name}",
             "Distance from each sampled frame to its nearest other frame in descriptor space.",
-            lambda: charts.histogram_chart(nn1["edges"], nn1["counts"], categorical=False,
+            lambda: charts.histogram_chart(nn1["edges"], nn1["counts"], categorical=False, colour=colour,
                                            xlabel="1-NN distance (descriptor units)", ylabel="frames (count)")))
 
     for c in comparisons(ds):
         pen = c.get("per_element_novelty") or {}
-        if pen:
-            other = str(c.get("b", "other"))
+        if pen and len({round(float(d.get("novelty") or 0), 3) for d in pen.values() if isinstance(d, Mapping)}) > 1:
+            other = str(reference or c.get("b") or "the reference")
             plans.append(FigurePlan(
-                "comparison", name, _stem("novelty_ptable", f"{name}_vs_{other}"),
+                "comparison", idx, _stem("novelty_ptable", f"{name}_vs_{other}"),
                 f"Per-element novelty — {name} vs {other}",
                 f"Share of the {name} frames containing each element that lie outside the coverage radius of "
                 f"{other}.",
@@ -180,14 +203,18 @@ def _dataset_plans(ds: Mapping) -> list[FigurePlan]:
     return plans
 
 
-def _umap_plan(umap: Mapping, name: str | None) -> FigurePlan:
-    groups = umap.get("datasets") or None
+def _umap_plan(umap: Mapping, name: str | None, idx: int | None, colours: Mapping[str, str],
+               groups: list[str] | None) -> FigurePlan:
+    n = len(umap.get("x") or [])
+    dense = n >= charts.DENSITY_MIN_POINTS
     caption = (f"UMAP of the descriptor sample (n_neighbors = {umap.get('n_neighbors', '?')}, min_dist = "
-               f"{umap.get('min_dist', '?')}, seed = {umap.get('seed', '?')}); coloured by dataset.")
+               f"{umap.get('min_dist', '?')}, seed = {umap.get('seed', '?')}); "
+               + (f"{n:,} points drawn as densities (hexagonal bins, logarithmic shading; other datasets in grey)."
+                  if dense else "one colour per dataset, as in every figure of this report."))
     title = f"Chemical-space map — {name}" if name else "Chemical-space map — all datasets"
-    return FigurePlan("chemical_space", name, _stem("chemical_space_umap", name), title, caption,
+    return FigurePlan("chemical_space", idx, _stem("chemical_space_umap", name), title, caption,
                       lambda: charts.grouped_scatter(umap["x"], umap["y"], groups, xlabel="UMAP 1 (arb. units)",
-                                                     ylabel="UMAP 2 (arb. units)"))
+                                                     ylabel="UMAP 2 (arb. units)", colours=colours))
 
 
 _METRIC_NAMES = {"cknna": "CKNNA", "mutual_knn": "mutual k-NN", "cka": "CKA", "dcor": "distance correlation",
@@ -195,9 +222,14 @@ _METRIC_NAMES = {"cknna": "CKNNA", "mutual_knn": "mutual k-NN", "cka": "CKA", "d
 _DIRECTED = ("information_imbalance", "gfre", "lfre")  # row = source model, column = target model
 
 
-def _set_name(al: Mapping, key: str) -> str:
+def _set_name(al: Mapping, key: str, width: int = 26) -> str:
+    """Panel title of an evaluation set: its key and name, wrapped so that two panels' titles never overlap."""
+    import textwrap
+
     nm = dig(al, "sets", key, "name")
-    return f"{key.upper()}: {nm}" if nm else key.upper()
+    if not nm or str(nm).lower() in ("in distribution", "out of distribution"):
+        return key.upper()
+    return "\n".join(textwrap.wrap(f"{key.upper()}: {nm}", width, break_on_hyphens=False)[:3])
 
 
 def _alignment_plans(al: Mapping) -> list[FigurePlan]:
@@ -238,8 +270,8 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
         plans.append(FigurePlan(
             "alignment", None, "alignment_k_sweep", f"{metric} against k",
             "Alignment as the neighbourhood size k grows (dashed: OOD set).",
-            lambda: charts.curves_chart(curves, xlabel="neighbours k (count)", ylabel=f"{metric} (unitless)",
-                                        log_x=True)))
+            lambda curves=curves, metric=metric: charts.curves_chart(
+                curves, xlabel="neighbours k (count)", ylabel=f"{metric} (unitless)", log_x=True)))
     ivs = al.get("id_vs_scale")
     if isinstance(ivs, Mapping) and ivs.get("curves"):
         curves = [{"label": c["label"] + (f" ({c['set'].upper()})" if c.get("set") else ""), "x": c["scale"],
@@ -247,8 +279,9 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
         plans.append(FigurePlan(
             "alignment", None, "alignment_id_vs_scale", "Intrinsic dimension against scale",
             f"Estimator: {ivs.get('estimator', 'not stated')} (dashed: OOD set).",
-            lambda: charts.curves_chart(curves, xlabel=ivs.get("scale_label", "scale (neighbours k)"),
-                                        ylabel="intrinsic dimension (count)", log_x=True)))
+            lambda curves=curves, ivs=ivs: charts.curves_chart(
+                curves, xlabel=ivs.get("scale_label", "scale (neighbours k)"), ylabel="intrinsic dimension (count)",
+                log_x=True)))
     gvc = al.get("gap_vs_collapse")
     if isinstance(gvc, Mapping) and gvc.get("points"):
         pts = gvc["points"]
@@ -278,26 +311,70 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
     return plans
 
 
-def plan_figures(doc: Mapping) -> list[FigurePlan]:
+def joint_groups(doc: Mapping, labels: list, names: list[str], reference: str | None) -> list[str]:
+    """The dataset of each point of the joint map, by display name.
+
+    The audit labels points with dataset names, which two datasets may share; its points come dataset by
+    dataset (in the order of ``doc["datasets"]``, then the reference), at most ``max_per_dataset`` each, so
+    runs of one label are split by the datasets' sample sizes when names repeat.
+    """
+    raw = [str(ds.get("name")) for ds in doc.get("datasets") or []]
+    ref_raw = dig(doc, "parameters", "reference")
+    if len(set(raw)) == len(raw):
+        mapping = dict(zip(raw, names))
+        if ref_raw is not None and str(ref_raw) not in mapping:
+            mapping[str(ref_raw)] = reference or str(ref_raw)
+        return [mapping.get(str(g), str(g)) for g in labels]
+    cap = dig(doc, "chemical_space", "umap", "max_per_dataset") or len(labels)
+    sizes = [min(int(dig(ds, "coverage", "chemical_space", "sample", "size", default=0) or 0), int(cap))
+             for ds in doc.get("datasets") or []]
+    out, pos = [], 0
+    for size, nm, rn in zip(sizes, names, raw):
+        run = [str(g) for g in labels[pos:pos + size]]
+        if any(g != rn for g in run):
+            return [str(g) for g in labels]  # not the layout described: keep the labels as they are
+        out += [nm] * size
+        pos += size
+    rest = [str(g) for g in labels[pos:]]
+    return out + [reference or g for g in rest]
+
+
+def plan_figures(doc: Mapping, names: list[str] | None = None, colours: Mapping[str, str] | None = None,
+                 reference: str | None = None) -> list[FigurePlan]:
     """All figures the document supports, in page order within each section.
 
     Parameters
     ----------
     doc : dict
         Audit document.
+    names : list of str, optional
+        Display name of each dataset (default :func:`view.display_names`).
+    colours : mapping of str to str, optional
+        Colour of each dataset and of the reference (default: Okabe-Ito in order).
+    reference : str, optional
+        Display name of the reference.
 
     Returns
     -------
     list of FigurePlan
         File stems are unique (a numeric suffix is added on collision).
     """
+    from .style import dataset_colours
+    from .view import display_names
+
+    from .view import reference_display_name
+
+    names = names if names is not None else display_names(doc)
+    reference = reference if reference is not None else reference_display_name(doc)
+    colours = colours if colours is not None else dataset_colours(names + ([reference] if reference else []))
     plans: list[FigurePlan] = []
-    for ds in doc.get("datasets") or []:
+    for i, (ds, nm) in enumerate(zip(doc.get("datasets") or [], names)):
         if isinstance(ds, Mapping):
-            plans += _dataset_plans(ds)
+            plans += _dataset_plans(ds, i, nm, colours, reference)
     joint = dig(doc, "chemical_space", "umap")
     if isinstance(joint, Mapping) and not_applicable_reason(joint) is None and joint.get("x"):
-        plans.append(_umap_plan(joint, None))
+        groups = joint_groups(doc, list(joint.get("datasets") or []), names, reference)
+        plans.append(_umap_plan(joint, None, None, colours, groups))
     al = doc.get("alignment")
     if isinstance(al, Mapping) and not_applicable_reason(al) is None:
         plans += _alignment_plans(al)

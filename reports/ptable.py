@@ -107,10 +107,10 @@ def ptable_heatmap(values: Mapping[str, float], *, log: bool = True, cmap: str =
         ax.add_patch(Rectangle((col - 0.47, row - 0.47), 0.94, 0.94, facecolor=face,
                                edgecolor="white", linewidth=0.5))
         ink = text_colour_for(face if value is not None else (0.85, 0.85, 0.85)) if value is not None else "#666666"
-        ax.text(col, row - (0.12 if value is not None else 0), sym, ha="center", va="center", fontsize=6.5,
+        ax.text(col, row - (0.14 if value is not None else 0), sym, ha="center", va="center", fontsize=7.5,
                 color=ink, fontweight="bold" if value is not None else "normal")
         if value is not None:
-            ax.text(col, row + 0.25, fmt.format(value), ha="center", va="center", fontsize=4.5, color=ink)
+            ax.text(col, row + 0.26, fmt.format(value), ha="center", va="center", fontsize=5.5, color=ink)
     ax.set_xlim(0.4, 18.6)
     ax.set_ylim(10.1, 0.4)
     ax.set_aspect("equal")
@@ -120,7 +120,7 @@ def ptable_heatmap(values: Mapping[str, float], *, log: bool = True, cmap: str =
     cbar.set_label(colorbar_label)
     if log:
         log_colorbar_ticks(cbar)
-    ax.text(3.0, 0.75, "grey: absent", fontsize=6, color="#666666", ha="left", va="center")
+    ax.text(3.0, 0.75, "grey: absent; Z > 94 drawn, not counted", fontsize=7, color="#666666", ha="left", va="center")
     if title:
         ax.set_title(title)
     return fig

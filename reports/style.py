@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["log_colorbar_ticks", "OKABE_ITO", "COUNT_CMAP", "SHARE_CMAP", "MISSING_COLOUR", "RC", "figure_context", "new_figure",
+__all__ = ["dataset_colours", "log_colorbar_ticks", "OKABE_ITO", "COUNT_CMAP", "SHARE_CMAP", "MISSING_COLOUR", "RC", "figure_context", "new_figure",
            "category_colour", "SavedFigure", "save_figure", "text_colour_for"]
 
 #: Okabe & Ito (2008) colour-blind-safe categorical colours (black dropped, it is used for text).
@@ -56,6 +56,15 @@ def new_figure(width_in: float = 7.0, height_in: float = 3.5):
 def category_colour(i: int) -> str:
     """The i-th Okabe-Ito colour (cycled)."""
     return OKABE_ITO[i % len(OKABE_ITO)]
+
+
+def dataset_colours(names) -> dict[str, str]:
+    """One Okabe-Ito colour per dataset name, in the order given (the same colour in every figure)."""
+    out: dict[str, str] = {}
+    for name in names:
+        if name is not None and str(name) not in out:
+            out[str(name)] = category_colour(len(out))
+    return out
 
 
 def text_colour_for(rgba) -> str:
@@ -105,13 +114,19 @@ def save_figure(fig, stem: Path) -> SavedFigure:
 
 
 def log_colorbar_ticks(cbar) -> None:
-    """Label a logarithmic colour bar at 1-2-5 steps in plain numbers (no ``3 x 10^0`` minor labels)."""
+    """Label a logarithmic colour bar in plain numbers (1-2-5 steps over a short range, fewer over a long one;
+    no ``3 x 10^0`` minor labels), so that the labels of a short horizontal bar never overlap."""
     import numpy as np
     from matplotlib.ticker import FixedLocator, NullFormatter, StrMethodFormatter
 
     lo, hi = cbar.norm.vmin, cbar.norm.vmax
+    decades = np.log10(hi) - np.log10(lo)
+    # few enough labels not to overlap: 1-2-5 over up to two decades, 1-3 up to three, powers of ten beyond
+    mantissas = (1, 2, 5) if decades <= 2 else ((1, 3) if decades <= 3 else (1,))
     ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
-             for m in (1, 2, 5) if lo <= m * 10.0 ** e <= hi]
+             for m in mantissas if lo <= m * 10.0 ** e <= hi]
+    if len(ticks) < 2:
+        ticks = sorted({lo, hi} | set(ticks))
     axis = cbar.ax.yaxis if cbar.orientation == "vertical" else cbar.ax.xaxis
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(StrMethodFormatter("{x:g}"))

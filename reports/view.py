@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from importlib import metadata
 
 __all__ = ["dig", "coverage_section", "not_applicable_reason", "dataset_summary", "priorities", "comparisons",
+           "compare_section", "comparison_reason", "raw_priorities", "display_names", "report_kind",
+           "reference_display_name", "report_title", "set_label",
            "accounting", "card_rows", "parameters", "package_versions", "level_of_theory_counts",
            "REPORT_PACKAGES", "PARAMETER_KEYS"]
 
@@ -69,7 +71,8 @@ def priorities(ds: Mapping) -> list[dict]:
     rows = []
     for i, r in enumerate(x for x in raw if isinstance(x, Mapping)):
         rows.append({"rank": i + 1, "kind": r.get("kind"), "item": r.get("item"), "score": r.get("score"),
-                     "evidence": format_evidence(r.get("evidence")), "suggestion": r.get("suggestion")})
+                     "evidence": format_evidence(r.get("evidence")), "suggestion": r.get("suggestion"),
+                     "why": r.get("why")})
     return rows
 
 
@@ -126,14 +129,172 @@ def dataset_summary(ds: Mapping) -> dict:
     }
 
 
-def comparisons(ds: Mapping) -> list[dict]:
-    """This dataset's comparison results as a list (accepts one result, a list, or ``{name: result}``)."""
+def compare_section(ds: Mapping) -> dict | None:
+    """``ds["compare"]`` in the layout :func:`monoculture.audit.run.run_audit` writes (``elements``,
+    ``chemical_space``, ``reference``), or None."""
     raw = ds.get("compare")
+    if isinstance(raw, Mapping) and ("chemical_space" in raw or "elements" in raw):
+        return dict(raw)
+    return None
+
+
+def comparisons(ds: Mapping) -> list[dict]:
+    """This dataset's descriptor-space comparison results as a list.
+
+    Accepts the audit layout (``{"elements", "chemical_space", "reference"}``: its ``chemical_space`` is
+    returned, with ``b`` set to the reference when missing), one result, a list, or ``{name: result}``.
+    Results that are ``{"not_applicable": reason}`` are left out (:func:`comparison_reason` gives it).
+    """
+    raw = ds.get("compare")
+    sec = compare_section(ds)
+    if sec is not None:
+        cs = sec.get("chemical_space")
+        if not isinstance(cs, Mapping) or not_applicable_reason(cs) is not None:
+            return []
+        out = dict(cs)
+        if out.get("b") is None and sec.get("reference") is not None:
+            out["b"] = sec["reference"]
+        return [out]
     if isinstance(raw, Mapping):
         raw = [raw] if "a" in raw or "coverage_of_b_by_a" in raw else list(raw.values())
     if not isinstance(raw, list):
         return []
     return [dict(c) for c in raw if isinstance(c, Mapping) and not_applicable_reason(c) is None]
+
+
+def comparison_reason(ds: Mapping) -> str | None:
+    """Why the descriptor-space comparison of this dataset is missing (None when it exists or was not asked)."""
+    sec = compare_section(ds)
+    if sec is None:
+        return None
+    return not_applicable_reason(sec.get("chemical_space"))
+
+
+def raw_priorities(ds: Mapping) -> list[dict]:
+    """The priority rows as the audit wrote them (``coverage.priorities``, a list or ``{"rows": [...]}``)."""
+    raw = dig(ds, "coverage", "priorities")
+    if isinstance(raw, Mapping):
+        raw = raw.get("rows")
+    return [dict(r) for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else []
+
+
+def _user_name(ds: Mapping) -> str:
+    """The name the user gave: the file stem when the reader replaced it by the dataset card's name."""
+    from pathlib import PurePath
+
+    name = str(ds.get("name") or "dataset")
+    card = ds.get("card") if isinstance(ds.get("card"), Mapping) else None
+    files = ds.get("files") or []
+    if card and card.get("name") == name and files:
+        stem = PurePath(str(files[0])).name
+        for suffix in (".gz", ".bz2", ".xz", ".zst"):
+            if stem.endswith(suffix):
+                stem = stem[: -len(suffix)]
+        stem = PurePath(stem).stem or stem
+        if stem and stem != name:
+            return stem
+    return name
+
+
+def display_names(doc: Mapping) -> list[str]:
+    """One distinct display name per ``doc["datasets"]`` entry, as the user gave it.
+
+    The dataset's name, or its file stem when a dataset card's name replaced it (:func:`_user_name`). Two
+    datasets of the same name are told apart by the shortest tail of their paths that differs
+    (``a/g2`` and ``b/g2``), else by a number (``g2 [2]``).
+
+    Returns
+    -------
+    list of str
+        Same length and order as ``doc["datasets"]``.
+    """
+    from pathlib import PurePath
+
+    datasets = [ds for ds in doc.get("datasets") or [] if isinstance(ds, Mapping)]
+    names = [_user_name(ds) for ds in datasets]
+    out = list(names)
+    for name in set(names):
+        idx = [i for i, n in enumerate(names) if n == name]
+        if len(idx) < 2:
+            continue
+        parts = [PurePath(str((datasets[i].get("files") or [""])[0])).parts for i in idx]
+        done = False
+        for depth in range(2, max(len(p) for p in parts) + 1):
+            tails = ["/".join(p[-depth:-1] + (name,)) for p in parts]
+            if len(set(tails)) == len(tails):
+                for i, t in zip(idx, tails):
+                    out[i] = t
+                done = True
+                break
+        if not done:
+            for j, i in enumerate(idx):
+                out[i] = name if j == 0 else f"{name} [{j + 1}]"
+    return out
+
+
+def report_kind(doc: Mapping) -> str:
+    """What run made the document: ``"audit"``, ``"compare"`` (a reference was given), ``"align"`` (an
+    alignment section and no dataset) or ``"audit and align"`` (both, as the demo)."""
+    has_data = bool(doc.get("datasets"))
+    al = doc.get("alignment")
+    has_al = isinstance(al, Mapping) and not_applicable_reason(al) is None
+    ref = dig(doc, "parameters", "reference") is not None
+    if has_data:
+        base = "compare" if ref else "audit"
+        return f"{base} and align" if has_al else base
+    return "align" if isinstance(al, Mapping) else "audit"
+
+
+def reference_display_name(doc: Mapping, path: str | None = None) -> str | None:
+    """Name of the reference dataset: the stem of ``path`` when the caller knows the path the user gave,
+    else ``parameters.reference``."""
+    from pathlib import PurePath
+
+    if path:
+        stem = PurePath(str(path).rstrip("/")).name
+        for suffix in (".gz", ".bz2", ".xz", ".zst"):
+            if stem.endswith(suffix):
+                stem = stem[: -len(suffix)]
+        return PurePath(stem).stem or stem
+    ref = dig(doc, "parameters", "reference")
+    if ref is None:
+        return None
+    raw = [str(ds.get("name")) for ds in doc.get("datasets") or [] if isinstance(ds, Mapping)]
+    if raw.count(str(ref)) == 1:  # the reference is also one of the audited datasets: the same name
+        return display_names(doc)[raw.index(str(ref))]
+    return str(ref)
+
+
+_GENERIC_SET_NAMES = {"id": "in distribution", "ood": "out of distribution"}
+
+
+def set_label(al: Mapping, key: str) -> str:
+    """``ID crystals (143 structures)``: the set's key, its name unless that only repeats the key, its size."""
+    s = dig(al, "sets", key) or {}
+    name = s.get("name")
+    n = s.get("n")
+    label = key.upper()
+    if name and str(name).lower() not in (_GENERIC_SET_NAMES.get(key), key):
+        label += f" {name}"
+    else:
+        label += " set"
+    return label + (f" ({n:,} structures)" if isinstance(n, int) else "")
+
+
+def report_title(doc: Mapping, names: list[str], reference: str | None) -> str:
+    """Title saying what the run was: ``audit — A, B``, ``compare A against B``, ``align — ID: X, OOD: Y``."""
+    kind = report_kind(doc)
+    parts = []
+    if kind.startswith("compare"):
+        parts.append(f"compare {', '.join(names)} against {reference}")
+    elif kind.startswith("audit"):
+        parts.append(f"audit of {', '.join(names)}" if names else "audit")
+    if kind.endswith("align"):
+        al = doc.get("alignment") or {}
+        sets = [set_label(al, k) for k in ("id", "ood") if isinstance(dig(al, "sets", k), Mapping)]
+        n = len(al.get("models") or [])
+        parts.append("align " + (f"{n} embeddings" if n else "embeddings") + (f" on {' and '.join(sets)}" if sets else ""))
+    return "monoculture: " + "; ".join(parts)
 
 
 def accounting(ds: Mapping) -> dict:

@@ -97,11 +97,14 @@ def run_demo(out: str | Path = "demo_report", with_models: bool | None = None, s
         for line in dropped_structures_lines(doc["alignment"]):
             log(line)
         print_verdicts(doc["alignment"])
+    elif with_models is False:
+        log("alignment part skipped (--no-models)")
     else:
         doc["alignment"] = {"not_applicable": "the models extra (torch, chgnet, sevenn) is not installed: "
                                               "pip install 'monoculture[models]' to add the alignment demo"}
         log(doc["alignment"]["not_applicable"])
-    paths = write_report(doc, out)
+    sets = {"id": [str(p) for p in crystals], "ood": [str(molecules)]} if models else None
+    paths = write_report(doc, out, set_paths=sets)
     return paths["html"]
 
 

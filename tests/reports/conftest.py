@@ -120,3 +120,10 @@ def written(_full_doc_cached, tmp_path_factory) -> tuple[dict, dict]:
 
     doc = copy.deepcopy(_full_doc_cached)
     return doc, write_report(doc, tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture
+def hand_alignment() -> dict:
+    """The hand-made alignment section of :func:`alignment_section` (a fixture: test modules cannot import
+    this conftest by name when several test folders are collected together)."""
+    return alignment_section()

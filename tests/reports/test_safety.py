@@ -52,7 +52,7 @@ def test_injected_strings_are_escaped_everywhere(basic_doc, tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;&amp;" in html
     assert any(EVIL in t for t in parser.text)  # shown to the reader as text
     md = paths["markdown"].read_text()
-    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "<script>" not in md and "\\<script\\>" in md and "&lt;" not in md  # Markdown escapes, no HTML entities
     # nothing written outside the report folder; figure names are sanitised
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written and all(out in p.parents for p in written)

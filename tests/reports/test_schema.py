@@ -45,3 +45,16 @@ def test_schema_rejects_missing_required_key(basic_doc):
     doc = copy.deepcopy(basic_doc)
     del doc["datasets"][0]["name"]
     assert any("'name' is a required property" in e for e in schema_errors(doc))
+
+
+def test_priority_rows_carry_items_and_why(full_doc):
+    rows = full_doc["datasets"][0]["coverage"]["priorities"]
+    assert rows and all(isinstance(r["why"], str) and r["items"] for r in rows)
+    doc = copy.deepcopy(full_doc)
+    doc["datasets"][0]["coverage"]["priorities"][0]["why"] = 3
+    with pytest.raises(jsonschema.ValidationError):
+        validate_document(doc)
+    doc["datasets"][0]["coverage"]["priorities"][0]["why"] = "ok"
+    doc["datasets"][0]["coverage"]["priorities"][0]["items"] = "Fe"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_document(doc)

@@ -42,10 +42,11 @@ def test_every_planned_figure_is_written_and_embedded(written):
             assert f.is_file() and f.stat().st_size > 1000, f
         assert f'id="fig-{n}"' in html
     imgs = [a for t, a in _tags(html) if t == "img"]
-    assert len(imgs) == len(names)
+    assert len(imgs) == len(names) + 1  # + the context figure (dataset sizes beside the cards)
     assert all(a["src"].startswith("data:image/svg+xml;base64,") for a in imgs)
-    for content in ("elements_ptable_mptrj", "elements_pairs_omat24", "plus_u_ptable_mptrj", "regimes_t_p_grid_omat24",
-                    "regimes_fmax_eV_A_omat24", "novelty_ptable_mptrj_vs_omat24", "alignment_cknna",
+    for content in ("elements_ptable_mptrj_sample", "elements_pairs_omat24_sample", "plus_u_ptable_mptrj_sample",
+                    "regimes_t_p_grid_omat24_sample", "regimes_fmax_eV_A_omat24_sample",
+                    "novelty_ptable_mptrj_sample_vs_omat24_sample", "alignment_cknna",
                     "alignment_family_tree", "alignment_gap_vs_collapse"):
         assert content in names
 
@@ -72,20 +73,21 @@ def test_summary_numbers_match_the_document(written):
     share = f"{100 * lot['dominant_share']:.1f} %"
     assert lot["dominant"] == "PBE" and share == "88.9 %"  # 96 of the 108 bundled MPtrj sample frames are PBE
     assert share in html
-    row = next(line for line in md.splitlines() if line.startswith("| mptrj |"))
+    # names as the user gave them (the file stem, not the card's name), Markdown-escaped
+    row = next(line for line in md.splitlines() if line.startswith("| mptrj\\_sample | 1"))
     assert f"| {mp['n_frames']} |" in row and share in row
     eq = mp["coverage"]["regimes"]["equilibrium"]["near_equilibrium_share"]
     assert f"{100 * eq:.1f} %" in row
-    first = mp["coverage"]["priorities"][0]["item"]
-    assert f"1. {first}" in row
-    for section in ("summary", "accounting", "card", "elements", "lot", "regimes", "chemical-space", "comparison",
-                    "alignment", "priorities", "methods"):
+    first = mp["coverage"]["priorities"][0]
+    assert f"| 1 | {first['suggestion']}".replace("_", "\\_").split(" (")[0] in md.replace("\\(", "(")
+    for section in ("findings", "context", "summary", "accounting", "elements", "lot", "regimes", "chemical-space",
+                    "comparison", "alignment", "priorities", "methods"):
         assert f'id="{section}"' in html
     assert "CC BY 4.0" in html and "Deng et al." in html  # card licence and citation
     assert "matplotlib" in html and "jinja2" in html  # versions
     assert re.search(r"threshold_fmax_eV_A</td><td class=\"mono\">0.05<", html)
-    assert "95% interval [0.03, 0.13]" in html and "inconclusive" in html
-    assert re.search(r"!\[Structures per element — mptrj\]\(figures/elements_ptable_mptrj\.png\)", md)
+    assert "95 % interval [0.03, 0.13]" in html and "inconclusive" in html
+    assert re.search(r"!\[Structures per element — mptrj\\_sample\]\(figures/elements_ptable_mptrj_sample\.png\)", md)
 
 
 def test_basic_document_renders_without_optional_sections(basic_doc, tmp_path):
@@ -94,7 +96,7 @@ def test_basic_document_renders_without_optional_sections(basic_doc, tmp_path):
     html = paths["html"].read_text()
     assert 'id="alignment"' not in html and 'id="comparison"' not in html and 'id="chemical-space"' not in html
     assert "regime analyzer not run" in html
-    assert (tmp_path / "figures" / "elements_ptable_mptrj.png").is_file()
+    assert (tmp_path / "figures" / "elements_ptable_mptrj_sample.png").is_file()
 
 
 def test_not_applicable_reasons_are_shown(basic_doc, tmp_path):

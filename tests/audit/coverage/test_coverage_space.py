@@ -123,7 +123,7 @@ def test_audit_compare_and_priorities():
     json.dumps(doc)
     rows = doc["priorities"]
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
-    assert all(set(r) == {"rank", "kind", "item", "score", "evidence", "suggestion"} for r in rows)
+    assert all({"rank", "kind", "item", "items", "score", "evidence", "why", "suggestion"} == set(r) for r in rows)
     assert all(rows[i]["score"] >= rows[i + 1]["score"] for i in range(len(rows) - 1))
     kinds = {r["kind"] for r in rows}
     assert {"element_absent", "element_rare", "lot_monoculture", "regime_cell_empty"} <= kinds
@@ -134,7 +134,7 @@ def test_audit_compare_and_priorities():
 def test_priorities_scores_by_hand():
     b = five_frames()
     a = CoverageAudit(umap=False, quests_crosscheck=False).update(b)
-    rows = {(r["kind"], r["item"]): r for r in a.result()["priorities"]}
+    rows = {(r["kind"], it): r for r in a.result()["priorities"] for it in r["items"]}
     # Li: tech-relevant, absent, no reference -> 1.0 * 0.7
     assert rows[("element_absent", "Li")]["score"] == 0.7
     # Ne: not tech-relevant -> 0.4 * 0.7
@@ -163,9 +163,9 @@ def test_pair_absent_needs_reference():
     assert [(r["item"], r["score"], r["evidence"]) for r in pairs] == [
         ("O-Fe", 0.7, {"structures": 0, "reference_structures": 1})]
     assert not any(r["kind"] == "pair_absent" for r in build_priorities(mine, None))
-    # an element the reference also lacks weighs 0.5; one it has weighs 1.0
-    by = {(r["kind"], r["item"]): r["score"] for r in rows}
-    assert by[("element_absent", "Li")] == 0.5
+    # crystals: an element the reference also lacks scores 0.3 * w_el (docs/findings_and_priorities.md)
+    by = {(r["kind"], it): r["score"] for r in rows for it in r["items"]}
+    assert by[("element_absent", "Li")] == 0.3
 
 
 def test_deterministic_for_seed():
