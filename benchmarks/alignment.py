@@ -1,7 +1,7 @@
 """Benchmark of monoculture.audit.alignment against naive baselines measured in the same run.
 
 Usage: ``python benchmarks/alignment.py [--n 10000] [--d 256] [--repeat 3] [--budget 1.0]
-[--no-baselines] [--baseline-max-n 10000] [--boot-n 5000] [--boot-r 200]``.
+[--no-baselines] [--baseline-max-n 10000] [--boot-n 5000] [--boot-r 200] [--before COMMIT]``.
 Prints one row per metric: seconds for monoculture (the fastest of ``--repeat`` runs, since other work on
 shared cores only ever adds time), seconds for the baseline (one run), and their ratio (baseline / ours:
 > 1 means faster). Rows marked "(default)" are the variants ``monoculture align`` uses. Baselines are the
@@ -11,6 +11,8 @@ each) a baseline is timed on the first ``--baseline-max-n`` rows and scaled by i
 (``(n / n_b)^2`` for the O(n^2) ones, ``n / n_b`` for the O(n) ones); such rows say "extrapolated". With
 ``--budget S`` the metrics slower than S seconds are listed at the end and the exit status is 1. Data: a
 10-d latent Gaussian mapped linearly into d dimensions for X and, through another map plus noise, for Y.
+With ``--before COMMIT`` the information imbalance and LFRE modules of that commit (read with ``git show``,
+nothing checked out) are timed too, on the same data in the same run, as rows marked "(before COMMIT)".
 """
 
 from __future__ import annotations
@@ -113,6 +115,45 @@ def dense_imbalance(X, Y):
     return 2.0 / len(X) * float((1 + (DB < t[:, None]).sum(axis=1)).mean())
 
 
+def dense_imbalance_k(X, Y, k):
+    """Delta(X -> Y) for k neighbours from dense n x n distances: each Y row sorted once, mid-ranks by bisection."""
+    DA, DB = cdist(X, X, "sqeuclidean"), cdist(Y, Y, "sqeuclidean")
+    np.fill_diagonal(DA, np.inf)
+    np.fill_diagonal(DB, np.inf)
+    nn = np.argsort(DA, axis=1, kind="stable")[:, :k]
+    del DA
+    T = np.take_along_axis(DB, nn, axis=1)
+    DB.sort(axis=1)
+    total = 0.0
+    for r in range(len(X)):
+        lo = np.searchsorted(DB[r], T[r], side="left")
+        total += float((1 + lo + 0.5 * (np.searchsorted(DB[r], T[r], side="right") - lo - 1)).sum())
+    return 2.0 / len(X) * total / (len(X) * k)
+
+
+def load_before(commit):
+    """The imbalance and reconstruction modules of ``commit`` (``git show``), imported beside the current package."""
+    import importlib.util
+    import subprocess
+    import tempfile
+
+    root = os.path.join(_HERE, "..")
+    out = {}
+    tmp = tempfile.mkdtemp(prefix="alignment_before_")
+    for name in ("imbalance", "reconstruction"):
+        src = subprocess.run(["git", "-C", root, "show", f"{commit}:audit/alignment/{name}.py"], check=True,
+                             capture_output=True, text=True).stdout
+        src = src.replace("from .", "from monoculture.audit.alignment.")
+        path = os.path.join(tmp, f"before_{name}.py")
+        with open(path, "w") as fh:
+            fh.write(src)
+        spec = importlib.util.spec_from_file_location(f"before_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        out[name] = mod
+    return out
+
+
 def sklearn_mutual_knn(X, Y, k, metric="euclidean"):
     from sklearn.neighbors import NearestNeighbors
 
@@ -132,6 +173,7 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3, help="runs of each monoculture metric; the fastest is reported")
     ap.add_argument("--budget", type=float, default=None, help="seconds; list metrics over it and exit 1")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only metrics whose name starts with one of these")
+    ap.add_argument("--before", metavar="COMMIT", help="also time information imbalance k=50 and LFRE as of COMMIT")
     ap.add_argument("--baseline-max-n", type=int, default=10_000,
                     help="time baselines on at most this many rows and extrapolate (default 10,000)")
     args = ap.parse_args(argv)
@@ -191,7 +233,8 @@ def main(argv=None):
     bench("distance_correlation (default)", lambda: al.distance_correlation(X, Y), dense_dcor, "n x n cdist numpy")
     bench("information_imbalance k=1", lambda: al.information_imbalance(X, Y, 1).x_to_y, dense_imbalance,
           "n x n cdist numpy")
-    bench("information_imbalance k=50 (align)", lambda: al.information_imbalance(X, Y, 50).x_to_y, None, "none")
+    bench("information_imbalance k=50 (align)", lambda: al.information_imbalance(X, Y, 50).x_to_y,
+          lambda A, B: dense_imbalance_k(A, B, 50), "n x n cdist numpy, sorted rows")
     bench("twonn", lambda: al.twonn(X).dimension,
           None if args.skip_slow_baselines else (lambda A, B: skdim.id.TwoNN().fit(A).dimension_), "skdim TwoNN")
     bench("mle_id k=50", lambda: al.mle_id(X, 50).dimension,
@@ -205,6 +248,12 @@ def main(argv=None):
           "loop transcription of skmatter", power=1)
     bench("lfre 15 points (default)", lambda: local_reconstruction_error(X, Y, 15),
           lambda A, B: ref_lfre(A, B, 15), "loop transcription of skmatter", power=1)
+    if args.before:
+        before = load_before(args.before)
+        bench(f"information_imbalance k=50 (before {args.before})",
+              lambda: before["imbalance"].information_imbalance(X, Y, 50).x_to_y, None, "none")
+        bench(f"lfre 15 points (before {args.before})",
+              lambda: before["reconstruction"].local_reconstruction_error(X, Y, 15), None, "none")
 
     nb, R = args.boot_n, args.boot_r
     if args.no_baselines or args.only:
@@ -234,7 +283,8 @@ def main(argv=None):
         vbs = "" if vb is None else (vb if not isinstance(vb, float) else f"{vb:.6g}")
         print(f"| {name} | {n_} | {d_} | {t:.3f} | {tb:.3f} | {ratio:.1f}x | {label} | {vs} / {vbs} |")
     if args.budget is not None:
-        over = [(name, t) for name, _, _, t, *_ in rows if not name.startswith("bootstrap") and t > args.budget]
+        over = [(name, t) for name, _, _, t, *_ in rows
+                if not name.startswith("bootstrap") and "(before" not in name and t > args.budget]
         for name, t in over:
             print(f"over budget ({args.budget:g} s): {name} {t:.3f} s")
         return 1 if over else 0

@@ -43,8 +43,8 @@ import numpy as np
 from ._pairwise import Scratch, augmented_rows, exact_sqdist, sweep, where2d, working_dtype
 from ._validation import check_embeddings, check_k
 
-__all__ = ["knn", "l2_normalise_rows", "neighbour_search", "NeighbourSearch", "SweepNearest", "METRICS",
-           "BACKENDS"]
+__all__ = ["knn", "l2_normalise_rows", "neighbour_search", "candidate_count", "NeighbourSearch", "SweepNearest",
+           "METRICS", "BACKENDS"]
 
 METRICS = ("euclidean", "cosine")
 BACKENDS = ("auto", "faiss", "numpy")
@@ -326,6 +326,11 @@ class SweepNearest:
         return out_d2, out_idx
 
 
+def candidate_count(n: int, k: int) -> int:
+    """Candidates searched per row for k exact neighbours among n rows: ``min(n, k + 1 + max(4, k // 4))``."""
+    return min(n, k + 1 + max(4, k // 4))
+
+
 def neighbour_search(
     X: np.ndarray,
     k: int,
@@ -334,6 +339,7 @@ def neighbour_search(
     backend: str = "auto",
     exact_values: bool = True,
     block_size: int = 1024,
+    candidates: tuple | None = None,
 ) -> NeighbourSearch:
     """Exact k-NN sets of every row (the engine behind :func:`knn`); inputs are not validated.
 
@@ -350,6 +356,11 @@ def neighbour_search(
         imbalance) need.
     block_size : int
         Rows per block of the numpy search.
+    candidates : tuple, optional
+        ``(dsearch, cand, u)``: the ``candidate_count(n, k)`` smallest searched squared distances of every
+        row, ascending (n, m), their rows (n, m) and the unit roundoff of the search, as a caller's own
+        upper-triangle sweep collected them (:class:`_SweepHeap` on float32 :func:`augmented_rows` of X,
+        Euclidean); replaces the candidate search. The result is the same exact sets.
 
     Returns
     -------
@@ -360,8 +371,7 @@ def neighbour_search(
     n, d = X.shape
     Xc = X - X.mean(axis=0)
     sq = np.einsum("ij,ij->i", Xc, Xc)
-    margin = max(4, k // 4)
-    m = min(n, k + 1 + margin)
+    m = candidate_count(n, k)
     if m == n:  # every row is a candidate: exact for every row
         cand = np.broadcast_to(np.arange(n), (n, n)).copy()
         e2 = _refine(Xc, np.arange(n), cand)
@@ -377,7 +387,9 @@ def neighbour_search(
 
     small_n = _SMALL_N_REFINED if exact_values else _SMALL_N
     use_faiss = backend == "faiss" or (backend == "auto" and n >= small_n)
-    if backend == "auto" and n >= _SWEEP_MIN_N:
+    if candidates is not None:
+        dsearch, cand, u = candidates
+    elif backend == "auto" and n >= _SWEEP_MIN_N:
         dsearch, cand, u = _candidates_sweep(X, m)
     elif use_faiss:
         dsearch, cand, u = _candidates_faiss(Xc, m)

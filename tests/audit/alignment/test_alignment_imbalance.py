@@ -44,7 +44,7 @@ def test_sort_path_agrees_with_compare_path():
     rng = np.random.default_rng(3)
     X = rng.standard_normal((300, 3))
     Y = X + 0.5 * rng.standard_normal((300, 3))
-    # k = 9 uses per-row sorting, k = 8 direct comparisons; the k = 9 mean equals the weighted parts
+    # k = 1, 8 and 9 through the window counts of the blocked sweep, against ranks from dense distances
     from monoculture.audit.alignment.imbalance import _mean_rank
 
     r8 = _mean_rank(X, Y, 8, "numpy", 64)
