@@ -40,12 +40,12 @@ import pyarrow as pa
 from ..datasets import Accounting, Dataset, ReadOptions, open_dataset
 from .coverage import CoverageAudit
 from .coverage.chemical_space import joint_umap
+from .distributed import dask_audit
+from .document import SCHEMA_VERSION
 from .summary import BasicCounts
 
 __all__ = ["AuditOptions", "ShardAudit", "audit_shard", "audit_dataset", "run_audit", "choose_descriptor",
            "SCHEMA_VERSION", "AUTO_DESCRIPTOR_RULE"]
-
-SCHEMA_VERSION = "1"
 
 #: How ``descriptor="auto"`` is resolved (recorded as ``parameters.descriptor_rule``).
 AUTO_DESCRIPTOR_RULE = ("auto: 'molecule' (RDKit fingerprint and 2-D descriptors) when no frame in the first "
@@ -123,8 +123,11 @@ _NON_FINITE = "descriptor gave non-finite features"
 
 def choose_descriptor(datasets: Sequence[Dataset]) -> str:
     """The descriptor ``"auto"`` stands for, from the first batch of each dataset (see the module docstring)."""
-    for ds in datasets:
-        first = next(iter(ds.batches()), None)
+    return _choose(next(iter(ds.batches()), None) for ds in datasets)
+
+
+def _choose(first_batches) -> str:
+    for first in first_batches:
         if first is None:
             continue
         pbc = first.column("pbc").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(-1, 3)
@@ -138,18 +141,22 @@ def _open(path, options: AuditOptions) -> Dataset:
         path, format=options.format, dataset_card=options.dataset_card, level_of_theory=options.level_of_theory,
         batch_size=options.batch_size, quiet=options.quiet, progress=options.progress,
         options=ReadOptions(smiles_column=options.smiles_column, id_column=options.id_column,
-                            config=options.config),
+                            config=options.config, extra={"mptrj_scan_if_compiled": True}),
     )
 
 
-def fit_descriptor(ds: Dataset, options: AuditOptions):
-    """The chemical-space descriptor, fitted on the dataset's first batch (None when disabled)."""
+def fit_descriptor(ds: Dataset, options: AuditOptions, first: pa.Table | None = None):
+    """The chemical-space descriptor, fitted on the dataset's first batch (None when disabled).
+
+    ``first`` is that batch when it was already read (by :func:`_resolve_descriptor`); else it is read here.
+    """
     if not options.descriptor:
         return None
     from ..descriptors import get_descriptor
 
     desc = get_descriptor(options.descriptor)
-    first = next(iter(ds.batches()), None)
+    if first is None:
+        first = next(iter(ds.batches()), None)
     if first is None:
         return None
     return desc.fit(first)
@@ -217,15 +224,16 @@ class DatasetAudit:
         return doc
 
 
-def audit_dataset(path, options: AuditOptions, client=None) -> DatasetAudit:
-    """Audit one dataset, serially or (``client``: a ``distributed.Client``) on Dask workers."""
+def audit_dataset(path, options: AuditOptions, client=None, first_batch: pa.Table | None = None) -> DatasetAudit:
+    """Audit one dataset, serially or (``client``: a ``distributed.Client``) on Dask workers.
+
+    ``first_batch``: the dataset's first frame batch when already read (it fits the descriptor).
+    """
     ds = _open(path, options)
-    descriptor = fit_descriptor(ds, options)
+    descriptor = fit_descriptor(ds, options, first_batch)
     if client is None:
         return DatasetAudit(ds, audit_shard(ds, None, options, descriptor))
-    from .distributed import dask_audit
-
-    return DatasetAudit(ds, dask_audit(path, ds, options, descriptor, client))
+    return DatasetAudit(ds, dask_audit(path, ds, options, descriptor, client, audit_shard))
 
 
 class _Steps:
@@ -247,12 +255,19 @@ class _Steps:
             print(f"monoculture: {name}: {dt:.1f} s", file=sys.stderr, flush=True)
 
 
-def _resolve_descriptor(paths: Sequence, options: AuditOptions) -> AuditOptions:
+def _resolve_descriptor(paths: Sequence, options: AuditOptions, first_batches: dict | None = None) -> AuditOptions:
+    """``options`` with ``descriptor="auto"`` resolved; the first batch of each path read for it is put in
+    ``first_batches`` (path -> batch), so that fitting the descriptor does not read and parse it again
+    (4,096 SMILES parsed by RDKit: about 1 s)."""
     if options.descriptor != "auto":
         return options
     targets = ([options.reference] if options.reference else []) + list(paths)
     quiet = replace(options, quiet=True, progress=False)
-    return replace(options, descriptor=choose_descriptor([_open(p, quiet) for p in targets]),
+    firsts = first_batches if first_batches is not None else {}
+    for p in targets:
+        if str(p) not in firsts:
+            firsts[str(p)] = next(iter(_open(p, quiet).batches()), None)
+    return replace(options, descriptor=_choose(firsts[str(p)] for p in targets),
                    descriptor_rule=AUTO_DESCRIPTOR_RULE)
 
 
@@ -270,13 +285,15 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
     t0 = time.perf_counter()
     progress = options.progress if options.progress is not None else (sys.stderr.isatty() and not options.quiet)
     step = _Steps(progress)
-    options = _resolve_descriptor(paths, options)
+    first_batches: dict = {}
+    options = _resolve_descriptor(paths, options, first_batches)
     if progress and options.descriptor_rule:
         print(f"monoculture: descriptor {options.descriptor} ({options.descriptor_rule})", file=sys.stderr)
     reference = None
     if options.reference:
         with step(f"read and describe {Path(options.reference).name} (reference)"):
-            reference = audit_dataset(options.reference, options, client)
+            reference = audit_dataset(options.reference, options, client,
+                                      first_batches.pop(str(options.reference), None))
     datasets, audits = [], []
     for p in paths:
         same = reference is not None and Path(p).resolve() == Path(options.reference).resolve()
@@ -284,7 +301,7 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
             audited = reference
         else:
             with step(f"read and describe {Path(p).name}"):
-                audited = audit_dataset(p, options, client)
+                audited = audit_dataset(p, options, client, first_batches.pop(str(p), None))
         audits.append(audited)
         n = audited.audit.coverage.chemical_space_.reservoir_.n_seen_
         with step(f"analyse {audited.dataset.name} ({min(n, options.sample_size)} sampled frames)"):
@@ -307,6 +324,11 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
     if client is not None:
         run["dask_workers"] = len(client.scheduler_info().get("workers", {}))
     parameters = options.parameters()
+    if options.umap and options.descriptor:
+        from .coverage.chemical_space import UMAP_EPOCHS, UMAP_METHOD
+
+        parameters.update(map_method=UMAP_METHOD, map_epochs=UMAP_EPOCHS,
+                          map_frames=f"every sampled frame (up to sample_size = {options.sample_size})")
     if reference is not None:
         parameters["reference"] = reference.dataset.name
     doc = {

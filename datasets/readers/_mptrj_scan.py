@@ -1131,3 +1131,21 @@ class Scanner:
             return [], []
         return (ids[:p - 1].tobytes().decode("ascii").split("\n"),
                 keys[:r - 1].tobytes().decode("ascii").split("\n"))
+
+
+def compiled() -> bool:
+    """Whether :func:`scan` and :func:`gather_ids` are compiled in this process or cached by numba for this
+    source (their cache index exists and matches the file), so that using them costs no compilation.
+
+    Reads numba's cache index through its ``FunctionCache`` (``_cache_file._load_index``, numba 0.5x-0.6x);
+    any failure there answers False (the caller then reads without the scanner).
+    """
+    for fn in (scan, gather_ids):
+        if fn.signatures:
+            continue
+        try:
+            if not fn._cache._cache_file._load_index():
+                return False
+        except Exception:  # noqa: BLE001 - numba internals: no answer means "not known to be compiled"
+            return False
+    return True

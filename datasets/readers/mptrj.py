@@ -39,10 +39,15 @@ from ase.data import atomic_numbers
 from ..accounting import Accounting
 from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import KBAR_TO_GPA, stress_vasp_kbar_to_ase_gpa
-from ..registry import ReadOptions, inner_name
+from ..options import ReaderSpec, ReadOptions, inner_name
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
-__all__ = ["iter_records", "iter_batches", "detect_card", "sniff", "shards", "material_starts"]
+__all__ = ["READER", "iter_records", "iter_batches", "detect_card", "sniff", "shards", "material_starts"]
+
+#: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
+READER = ReaderSpec("mptrj", "MPTrj JSON {mp_id: {frame_id: {...}}} (plain or .gz / .bz2 / .xz)", __name__,
+                    globs=("*mptrj*.json", "*MPtrj*.json"), sniff_extensions=(".json",), unique_ids=True,
+                    cards=("mptrj",))
 
 # A top-level key followed by its first frame key, which repeats the material id: `, "mp-1": {"mp-1-`.
 _MATERIAL_START = re.compile(rb',\s*("([^"\\]{1,200})"\s*:\s*\{\s*"\2-)')
@@ -361,8 +366,28 @@ def _nan_fill(n: int) -> list[float]:
 #: Read MPTrj files with the compiled scanner (:mod:`._mptrj_scan`) from this size on disk (bytes). Its
 #: first use on a machine compiles it (20-40 s, then cached by numba), which only pays off on large files;
 #: smaller files are read by the reference reader alone. The two give the same batches and accounting
-#: (tested).
+#: (tested). ``ReadOptions.extra["mptrj_scan_min_bytes"]`` overrides it (a negative value: never; ``monoculture
+#: embed`` reads that way, its reading process must not wait for the compilation).
 SCAN_MIN_BYTES = 32 << 20
+#: With ``ReadOptions.extra["mptrj_scan_if_compiled"]`` (what ``audit`` / ``compare`` pass), a scanner that
+#: numba has not compiled and cached yet is used only for files of this size or more; smaller ones are read
+#: by the reference reader and the scanner is not compiled. The compilation (20-40 s, about 30 s of CPU
+#: measured here) was most of a first audit of 5,000 31-atom crystals (a 45 MB file: 44 s of CPU with it, 11 s
+#: without) and saves about 16 µs per frame (0.1 s on that file), so it pays for itself only from a few GB;
+#: from 1 GiB on it is compiled and cached, and every later run of any size uses it.
+SCAN_COMPILE_MIN_BYTES = 1 << 30
+
+
+def _use_scanner(size: int, options: ReadOptions) -> bool:
+    """Whether a file (or shard) of ``size`` bytes on disk is read by the compiled scanner."""
+    extra = getattr(options, "extra", None) or {}  # options may be None (direct calls, tests)
+    if not 0 <= extra.get("mptrj_scan_min_bytes", SCAN_MIN_BYTES) <= size:
+        return False
+    if not extra.get("mptrj_scan_if_compiled") or size >= SCAN_COMPILE_MIN_BYTES:
+        return True
+    from ._mptrj_scan import compiled
+
+    return compiled()
 
 
 def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
@@ -391,7 +416,7 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
             if shard is not None:
                 fh.seek(shard[0])
                 fh = stream = io.BytesIO(fh.read(size)) if size < (64 << 20) else _Bounded(fh, size)
-            if size >= SCAN_MIN_BYTES:
+            if _use_scanner(size, options):
                 stream = yield from _scanned(fh, whole, file, accounting, batcher)
             if stream is not None:
                 for mp_id, frames in _materials(stream, whole, file, accounting):
