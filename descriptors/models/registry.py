@@ -9,7 +9,7 @@ import numpy as np
 
 from .base import ModelEmbedder
 
-__all__ = ["MODELS", "ModelSpec", "available_models", "load_embedder", "embeddings_table"]
+__all__ = ["MODELS", "ModelSpec", "available_models", "load_embedder", "embeddings_table", "graph_worker_modules"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,23 @@ def available_models(installed_only: bool = True) -> list[str]:
         return importlib.util.find_spec(pkg) is not None
 
     return [n for n, s in MODELS.items() if has("torch") and has(s.package)]
+
+
+#: Modules the graph-building processes of each model family need, imported (and, for CHGNet, compiled) once in
+#: the process the workers fork from (:func:`~.base.graph_worker_pool`). CHGNet's need no torch; SevenNet's
+#: neighbour list lives in ``sevenn``, which imports torch.
+_GRAPH_WORKER_MODULES = {
+    "chgnet": ("pyarrow", "monoculture.datasets.frames", "monoculture.descriptors.models._warm_chgnet"),
+    "sevennet": ("pyarrow", "monoculture.datasets.frames", "monoculture.descriptors.models._sevennet",
+                 "sevenn.train.dataload"),
+}
+
+
+def graph_worker_modules(name: str) -> tuple[str, ...]:
+    """Modules to import in the graph-building worker processes of model ``name`` before they start (empty for
+    an unknown name)."""
+    spec = MODELS.get(name)
+    return _GRAPH_WORKER_MODULES.get(spec.family, ()) if spec is not None else ()
 
 
 def load_embedder(name: str, device: str = "cpu") -> ModelEmbedder:
