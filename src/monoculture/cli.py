@@ -20,17 +20,20 @@ import logging
 import sys
 from pathlib import Path
 
+from monoculture.datasets import errors as _errors
+from monoculture.datasets.errors import MonocultureError, UsageError
+
 __all__ = ["main", "build_parser"]
 
-EXIT_USAGE = 2
+EXIT_USAGE = _errors.EXIT_USAGE
 #: An input yielded nothing that could be audited.
-EXIT_NOTHING_AUDITED = 3
+EXIT_NOTHING_AUDITED = _errors.EXIT_NOTHING_AUDITED
 #: Ctrl-C (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 
 
-class UserError(Exception):
-    """An error reported as one line and exit status 2."""
+class UserError(UsageError):
+    """An error of the command line's own checks, reported as one line and exit status 2."""
 
 
 def _int_at_least(minimum: int):
@@ -80,6 +83,13 @@ def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> No
                    help="run on Dask: a scheduler address, or local:N for a local cluster of N workers")
 
 
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pdf", action="store_true",
+                   help="also print report.pdf with the installed Chromium (skipped with one line when there is none)")
+    p.add_argument("--context", nargs="+", default=[], metavar="AUDIT.json",
+                   help="audit JSON files whose datasets join the report's context table beside the dataset cards")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with usage errors as one line (``monoculture audit: error: ...``) and exit status 2."""
 
@@ -99,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(p)
     p.add_argument("--json", dest="json_out", help="write the audit document to this JSON file")
     p.add_argument("--report", help="write report.html, report.md, audit.json and figures/ into this folder")
+    _add_report_options(p)
     _add_audit_options(p)
 
     p = sub.add_parser("compare", help="audit NEW against a reference dataset REF (coverage, novelty, priorities)")
@@ -107,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(p)
     p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
     p.add_argument("--report", help="write the report into this folder")
+    _add_report_options(p)
     _add_audit_options(p, reference=False)
 
     sub.add_parser("formats", help="list the readers")
@@ -135,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_int_at_least(0), default=0, help="graph-building worker processes (default 0)")
     p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"])
     p.add_argument("--cache-dir", default=None, help="per-chunk cache folder (resumable runs)")
+    p.add_argument("--json", dest="json_out", metavar="FILE",
+                   help="write the run's summary (counts, seconds, timeline, share of the time the GPU had a "
+                        "forward in flight) to this JSON file")
 
     p = sub.add_parser("align", help="representation alignment of model embeddings (ID vs OOD, with intervals)")
     p.add_argument("--embeddings", nargs="+", required=True, metavar="DIR_OR_FILE",
@@ -173,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
     p.add_argument("--report", help="write the report into this folder")
+    _add_report_options(p)
 
     p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
     p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
@@ -186,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_report", help="report folder (default ./demo_report)")
     p.add_argument("--no-models", action="store_true", help="skip the model-embedding alignment part")
     p.add_argument("--seed", type=int, default=0)
+    from .cli_environments import add_parsers as _add_environment_parsers
+
+    _add_environment_parsers(sub)
     return parser
 
 
@@ -273,18 +292,26 @@ def _emit(doc: dict, args) -> None:
     if args.json_out:
         _write_json(doc, args.json_out)
     if args.report:
-        _write_report(doc, args.report)
+        sets = {k: getattr(args, f"{k}_set", None) for k in ("id", "ood") if getattr(args, f"{k}_set", None)}
+        _write_report(doc, args.report, pdf=getattr(args, "pdf", False), context=getattr(args, "context", ()),
+                      reference=getattr(args, "reference", None) or getattr(args, "against", None), sets=sets)
 
 
-def _write_report(doc: dict, folder: str) -> None:
+def _write_report(doc: dict, folder: str, pdf: bool = False, context=(), reference: str | None = None,
+                  sets: dict | None = None) -> None:
     from monoculture.reports import write_report
     from monoculture.reports.writer import ReportFolderError
 
     try:
-        paths = write_report(doc, Path(folder))
-    except ReportFolderError as exc:
+        paths = write_report(doc, Path(folder), pdf=pdf, context=context or (), reference_path=reference,
+                             set_paths=sets or None)
+    except (ReportFolderError, ValueError) as exc:
         raise UserError(str(exc)) from None
     print(f"report: {paths.get('html', folder)}")
+    if paths.get("pdf"):
+        print(f"pdf: {paths['pdf']}")
+    elif pdf:
+        print(f"monoculture: {paths.get('pdf_skipped')}", file=sys.stderr)
 
 
 def cmd_formats(args) -> int:
@@ -365,14 +392,31 @@ def cmd_featurize(args) -> int:
 
 
 def cmd_embed(args) -> int:
+    import time
+
+    t_start = time.perf_counter()
+    datasets = _open_all(args)  # first: a path or format error is reported at once
+    loading = None
+    if args.model.startswith(("chgnet-", "sevennet-")):
+        # Load the model (torch, the model library, the weights, the device) in a thread from now on: about a
+        # second of this overlaps the imports, sniffing and process starts below (docs/embedding.md).
+        from concurrent.futures import ThreadPoolExecutor
+
+        def load():
+            from monoculture.descriptors.models import load_embedder
+
+            return load_embedder(args.model, device=args.device)
+
+        pool = ThreadPoolExecutor(1, thread_name_prefix="monoculture-load-model")
+        loading = pool.submit(load)
+        pool.shutdown(wait=False)  # the thread ends once the model is loaded
     from monoculture.descriptors import available_descriptors, is_descriptor_name
 
-    datasets = _open_all(args)
     if is_descriptor_name(args.model):
         ns = argparse.Namespace(**{**vars(args), "descriptor": args.model, "n_jobs": 1, "param": []})
         return cmd_featurize(ns)
     from monoculture.descriptors.models import available_models
-    from monoculture.descriptors.models.pipeline import embed_dataset
+    from monoculture.descriptors.models.pipeline import ReadAhead, embed_dataset
 
     known = available_models(installed_only=False)
     if args.model not in known:
@@ -380,16 +424,45 @@ def cmd_embed(args) -> int:
                         f"descriptors: {', '.join(available_descriptors())}")
     if args.model not in available_models():
         raise UserError(f"model {args.model!r} needs the 'models' extra: pip install 'monoculture[models]'")
-    result = embed_dataset(_Datasets(datasets).batches(), args.model, args.out, device=args.device,
+    # With worker processes the input is read in its own process from now on, while the model loads.
+    batches = ReadAhead(datasets) if args.workers > 0 else _Datasets(datasets).batches()
+    t_embed = time.perf_counter()
+    result = embed_dataset(batches, args.model, args.out, device=args.device,
                            batch_size=args.model_batch_size, workers=args.workers, pooling=args.pooling,
-                           cache_dir=args.cache_dir)
+                           cache_dir=args.cache_dir, embedder=loading)
+    command_s = time.perf_counter() - t_start
     for ds in datasets:
         acc = ds.accounting
         print(f"{ds.name}: {acc.read} read, {acc.skipped} skipped, {acc.failed} failed", file=sys.stderr)
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.skip_reasons.items())) or "none"
+    tl = result.timeline
+    busy = tl.get("forward_busy_s") or 0.0
+    where = "GPU" if tl.get("timer") == "cuda_events" else "model"
     print(f"wrote {result.n_rows} embeddings of {args.model} ({result.metadata.get('layer', '')}) to {args.out}; "
           f"skipped {result.n_skipped} ({reasons}); {result.n_chunks_cached}/{result.n_chunks} chunks from cache; "
-          f"{result.elapsed_s:.1f} s")
+          f"{command_s:.1f} s ({(result.n_rows + result.n_skipped) / command_s:.0f} structures/s); {where} busy "
+          f"{busy:.1f} s ({busy / command_s:.0%} of the command), "
+          + (f"first forward at {tl['first_forward_s'] + t_embed - t_start:.1f} s"
+             if tl.get("first_forward_s") is not None else "no forward"))
+    if args.json_out:
+        offset = t_embed - t_start  # the timeline's origin, in seconds after the command started
+        doc = {"model": args.model, "out": str(args.out), "device": tl.get("device", args.device),
+               "n_rows": result.n_rows, "n_skipped": result.n_skipped,
+               "skip_reasons": dict(sorted(result.skip_reasons.items())),
+               "n_chunks": result.n_chunks, "n_chunks_cached": result.n_chunks_cached,
+               "batch_size": args.model_batch_size, "workers": args.workers,
+               "command_s": command_s, "structures_per_s": (result.n_rows + result.n_skipped) / command_s,
+               "forward_busy_share": busy / command_s,
+               "timeline_s": {"command_started": 0.0, "embed_started": offset,
+                              **{k: (v + offset if k.endswith("_s") and k not in ("forward_busy_s", "forward_sum_s")
+                                     and v is not None else v) for k, v in tl.items()}},
+               "datasets": [{"name": ds.name, "read": ds.accounting.read, "skipped": ds.accounting.skipped,
+                             "failed": ds.accounting.failed} for ds in datasets]}
+        path = Path(args.json_out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
+        tmp.replace(path)
     if result.n_rows == 0:
         print(f"monoculture: error: no record could be embedded with {args.model}", file=sys.stderr)
         return EXIT_NOTHING_AUDITED
@@ -399,12 +472,13 @@ def cmd_embed(args) -> int:
 def cmd_align(args) -> int:
     from datetime import datetime, timezone
 
-    from monoculture import __version__
     from monoculture.audit.alignment.runner import run_alignment
+    from monoculture.audit.document import alignment_document
 
     from monoculture.audit.alignment.runner import dropped_structures_lines
     from monoculture.audit.alignment.variants import parse_variant_options
 
+    started = datetime.now(timezone.utc)
     try:
         if args.same_ids and args.intersect_ids:
             raise ValueError("give --same-ids or --intersect-ids, not both")
@@ -420,9 +494,7 @@ def cmd_align(args) -> int:
         )
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    doc = {"schema_version": "1", "monoculture_version": __version__,
-           "run": {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "backend": "serial"},
-           "parameters": {"seed": args.seed}, "datasets": [], "alignment": section}
+    doc = alignment_document(section, seed=args.seed, started=started)
     _emit(doc, args)
     from monoculture.demo import print_verdicts
 
@@ -451,28 +523,19 @@ def cmd_demo(args) -> int:
 
 
 _COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
-             "featurize": cmd_featurize, "embed": cmd_embed, "align": cmd_align}
+             "featurize": cmd_featurize, "embed": cmd_embed, "align": cmd_align,
+             "select": lambda args: __import__("monoculture.cli_environments", fromlist=["_"]).cmd_select(args),
+             "prune": lambda args: __import__("monoculture.cli_environments", fromlist=["_"]).cmd_prune(args)}
 
 
-#: Errors shown as one line with exit status 2: (module, class name). A class is looked up only when its module
-#: was imported by the command that ran (an error of a module never imported cannot have been raised), so
-#: `monoculture --help` imports none of the data stack.
-_USER_ERRORS = (
-    ("monoculture.datasets.reading", "DatasetOpenError"),
-    ("monoculture.datasets.registry", "UnknownFormatError"),
-    ("monoculture.datasets.cards", "UnknownCardError"),
-    ("monoculture.descriptors.base", "DescriptorSizeError"),
-)
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    if isinstance(exc, (UserError, FileNotFoundError)):
-        return True
-    for module, name in _USER_ERRORS:
-        cls = getattr(sys.modules.get(module), name, None)
-        if cls is not None and isinstance(exc, cls):
-            return True
-    return False
+def _exit_code(exc: BaseException) -> int | None:
+    """Exit status of an error shown as one line (a :class:`MonocultureError`'s own, 2 for a missing file);
+    None for anything else (a bug: its traceback is kept)."""
+    if isinstance(exc, MonocultureError):
+        return exc.exit_code
+    if isinstance(exc, FileNotFoundError):
+        return EXIT_USAGE
+    return None
 
 
 def main(argv=None) -> int:
@@ -484,10 +547,11 @@ def main(argv=None) -> int:
         print("monoculture: interrupted; nothing was written for this run", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        if not _is_user_error(exc):
+        code = _exit_code(exc)
+        if code is None:
             raise
         print(f"monoculture: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover
