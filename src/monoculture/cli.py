@@ -20,6 +20,7 @@ import logging
 import sys
 from pathlib import Path
 
+from monoculture.cli_options import add_read_options, int_at_least
 from monoculture.datasets import errors as _errors
 from monoculture.datasets.errors import MonocultureError, UsageError
 
@@ -36,45 +37,13 @@ class UserError(UsageError):
     """An error of the command line's own checks, reported as one line and exit status 2."""
 
 
-def _int_at_least(minimum: int):
-    """argparse type: an integer >= ``minimum``, with a one-line message otherwise."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def _add_read_options(p: argparse.ArgumentParser, batch_flag: str = "--batch-size") -> None:
-    p.add_argument("--format", help="reader name (see `monoculture formats`); sniffed by default")
-    p.add_argument("--dataset-card", help="dataset card name (see `monoculture cards`) overriding detection")
-    p.add_argument("--level-of-theory", help="level of theory for every frame, e.g. 'PBE+U' or 'wB97M-V/def2-TZVPD'")
-    p.add_argument(batch_flag, dest="batch_size", type=_int_at_least(1), default=4096,
-                   help="frames per batch read (default 4096; for embed, one output/cache chunk)")
-    p.add_argument("--quiet", action="store_true", help="do not print skipped records (they are still counted)")
-    p.add_argument("--smiles-column", metavar="NAME",
-                   help="column of a CSV/TSV table holding the SMILES (default: one named like 'smiles')")
-    p.add_argument("--id-column", metavar="NAME",
-                   help="column of a CSV/TSV table holding the molecule id (default: 'id', 'name' or 'mol_id')")
-    p.add_argument("--config", metavar="NAME[,NAME]",
-                   help="configs of a Hugging Face dataset folder to read, e.g. compatible_pbe (default: every "
-                        "config holding frames)")
-
-
 def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of every sampled step (default 0)")
     p.add_argument("--descriptor", default="auto",
                    help="descriptor of the chemical-space analysis: 'auto' (default: molecule when no frame is "
                         "periodic, else composition+structure), a name of `featurize`, names joined by '+', "
                         "or 'none' to skip")
-    p.add_argument("--sample-size", type=_int_at_least(2), default=5000,
+    p.add_argument("--sample-size", type=int_at_least(2), default=5000,
                    help="reservoir size of the chemical-space analysis (frames, at least 2; default 5000)")
     p.add_argument("--no-umap", action="store_true", help="skip the 2-D UMAP map")
     if reference:
@@ -106,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("audit", help="audit one or more datasets (each PATH is one dataset)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="file or folder of shards")
-    _add_read_options(p)
+    add_read_options(p)
     p.add_argument("--json", dest="json_out", help="write the audit document to this JSON file")
     p.add_argument("--report", help="write report.html, report.md, audit.json and figures/ into this folder")
     _add_report_options(p)
@@ -115,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="audit NEW against a reference dataset REF (coverage, novelty, priorities)")
     p.add_argument("paths", nargs=1, metavar="NEW")
     p.add_argument("--against", required=True, metavar="REF", help="reference dataset (file or folder)")
-    _add_read_options(p)
+    add_read_options(p)
     p.add_argument("--json", dest="json_out", help="write the document to this JSON file")
     p.add_argument("--report", help="write the report into this folder")
     _add_report_options(p)
@@ -126,9 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("featurize", help="compute a descriptor for every structure and write parquet")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    _add_read_options(p)
+    add_read_options(p)
     p.add_argument("--descriptor", required=True, help="composition, soap, local, structure, molecule, regime")
-    p.add_argument("--n-jobs", type=_int_at_least(1), default=None, help="worker processes (default: all cores)")
+    p.add_argument("--n-jobs", type=int_at_least(1), default=None, help="worker processes (default: all cores)")
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--cache-dir", default=None, help="per-batch cache folder (resumable runs)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -136,15 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("embed", help="per-structure embeddings from a bundled model (or a descriptor)")
     p.add_argument("paths", nargs="+", metavar="PATH")
-    _add_read_options(p, batch_flag="--chunk-size")
+    add_read_options(p, batch_flag="--chunk-size")
     p.add_argument("--model", required=True,
                    help="chgnet-0.2.0, chgnet-0.3.0, chgnet-r2scan, sevennet-0, sevennet-l3i5, sevennet-mf-0, "
                         "or a descriptor name (composition, soap, local, structure, molecule)")
     p.add_argument("--out", required=True, help="output .parquet file")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--batch-size", dest="model_batch_size", type=_int_at_least(1), default=64,
+    p.add_argument("--batch-size", dest="model_batch_size", type=int_at_least(1), default=64,
                    help="structures per forward pass")
-    p.add_argument("--workers", type=_int_at_least(0), default=0, help="graph-building worker processes (default 0)")
+    p.add_argument("--workers", type=int_at_least(0), default=0, help="graph-building worker processes (default 0)")
     p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"])
     p.add_argument("--cache-dir", default=None, help="per-chunk cache folder (resumable runs)")
     p.add_argument("--json", dest="json_out", metavar="FILE",
@@ -164,15 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--descriptor-model", help="model-free entry of the zoo (e.g. composition, soap)")
     p.add_argument("--reference-set", nargs="+", metavar="PATH",
                    help="training / reference data for the coverage gap (gap vs collapse)")
-    p.add_argument("--k", type=_int_at_least(1), default=25, help="neighbours of CKNNA / mutual k-NN (default 25, the study's)")
+    p.add_argument("--k", type=int_at_least(1), default=25, help="neighbours of CKNNA / mutual k-NN (default 25, the study's)")
     p.add_argument("--normalisation", default="none", choices=["none", "l2", "max", "standard"],
                    help="scaling before every metric (default none: each metric's reference definition on the "
                         "embeddings as given; max = each row divided by its largest absolute element)")
     p.add_argument("--variant", action="append", default=[], metavar="METRIC=NAME",
                    help="metric variant instead of the reference default, e.g. cknna=biased, mutual_knn=euclidean "
                         "(repeatable; docs/alignment_metrics.md lists them)")
-    p.add_argument("--n-boot", type=_int_at_least(1), default=200, help="bootstrap replicates (default 200)")
-    p.add_argument("--repeats", type=_int_at_least(1), default=20, help="equal-size repeats R (default 20)")
+    p.add_argument("--n-boot", type=int_at_least(1), default=200, help="bootstrap replicates (default 200)")
+    p.add_argument("--repeats", type=int_at_least(1), default=20, help="equal-size repeats R (default 20)")
     p.add_argument("--match-atom-count", action="store_true", help="compare ID and OOD on atom-count-matched subsets")
     p.add_argument("--keep-near-duplicates", action="store_true", help="do not drop near-duplicates first")
     p.add_argument("--intersect-ids", action="store_true",
@@ -182,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairwise-ids", action="store_true",
                    help="also compute every pair metric on the structures both models of the pair embedded")
     p.add_argument("--no-reconstruction", action="store_true", help="skip the GFRE / LFRE matrices")
-    p.add_argument("--n-calibration", type=_int_at_least(0), default=200,
+    p.add_argument("--n-calibration", type=int_at_least(0), default=200,
                    help="row permutations of the null every pair metric is calibrated against (default 200; "
                         "0 = no calibration, raw verdicts; docs/alignment_calibration.md)")
     p.add_argument("--seed", type=int, default=0)
@@ -192,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write a synthetic dataset in a native format (for scale tests)")
     p.add_argument("--like", required=True, choices=["mptrj", "omat24"], help="native format to imitate")
-    p.add_argument("--frames", type=_int_at_least(1), required=True, help="number of frames")
+    p.add_argument("--frames", type=int_at_least(1), required=True, help="number of frames")
     p.add_argument("--out", required=True, help="output file (mptrj) or folder (omat24)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mean-atoms", type=float, default=None,

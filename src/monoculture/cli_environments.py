@@ -26,27 +26,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from monoculture.cli_options import add_read_options, int_at_least
 from monoculture.datasets.errors import EXIT_NOTHING_AUDITED, UsageError
 
 __all__ = ["add_parsers", "cmd_select", "cmd_prune"]
 
 _SUFFIXES = (".csv", ".parquet")
-
-
-def _int_at_least(minimum: int):
-    """argparse type: an integer >= ``minimum``, with a one-line message otherwise."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -72,25 +57,8 @@ def _bandwidth(text: str):
     return _positive_float(text)
 
 
-def _add_read_options(p: argparse.ArgumentParser) -> None:
-    """The read options of every dataset command (as ``monoculture.cli``'s, for ``featurize`` / ``audit``)."""
-    p.add_argument("--format", help="reader name (see `monoculture formats`); sniffed by default")
-    p.add_argument("--dataset-card", help="dataset card name (see `monoculture cards`) overriding detection")
-    p.add_argument("--level-of-theory", help="level of theory for every frame, e.g. 'PBE+U' or 'wB97M-V/def2-TZVPD'")
-    p.add_argument("--batch-size", dest="batch_size", type=_int_at_least(1), default=4096,
-                   help="frames per batch read (default 4096)")
-    p.add_argument("--quiet", action="store_true", help="do not print skipped records (they are still counted)")
-    p.add_argument("--smiles-column", metavar="NAME",
-                   help="column of a CSV/TSV table holding the SMILES (default: one named like 'smiles')")
-    p.add_argument("--id-column", metavar="NAME",
-                   help="column of a CSV/TSV table holding the molecule id (default: 'id', 'name' or 'mol_id')")
-    p.add_argument("--config", metavar="NAME[,NAME]",
-                   help="configs of a Hugging Face dataset folder to read, e.g. compatible_pbe (default: every "
-                        "config holding frames)")
-
-
 def _common(p: argparse.ArgumentParser) -> None:
-    _add_read_options(p)
+    add_read_options(p)
     p.add_argument("--out", required=True, help="output table: .csv or .parquet")
     p.add_argument("--json", dest="json_out", help="also write the summary to this JSON file")
     p.add_argument("--bandwidth", type=_bandwidth, default="quests",
@@ -105,7 +73,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("select", help="rank POOL structures by what they add to a training set")
     p.add_argument("paths", nargs=1, metavar="POOL", help="candidate structures (any readable dataset)")
     p.add_argument("--against", required=True, metavar="TRAINING", help="training dataset (file or folder)")
-    p.add_argument("--budget", type=_int_at_least(1), required=True, help="structures to rank (at most)")
+    p.add_argument("--budget", type=int_at_least(1), required=True, help="structures to rank (at most)")
     _common(p)
 
     p = sub.add_parser("prune", help="smallest subset keeping a share of the entropy and the elements")
