@@ -23,6 +23,7 @@ Reading streams ``pyarrow.parquet.ParquetFile.iter_batches`` (only the needed co
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import queue
 import re
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq
 from ..accounting import Accounting
 from ..builder import ArrayColumns, raw_frames
 from ..errors import InputError, UnknownFormatError
-from ..options import ReadOptions
+from ..options import ReadOptions, inner_name
 
 __all__ = ["FORMATS", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
            "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records", "reader_functions", "optional_vectors",
@@ -638,11 +639,34 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def reader_functions(fmt: str):
-    """The reader-module functions (``check``, ``shards``, ``iter_batches``, ``iter_records``) of format ``fmt``.
+def _stamp(path: Path) -> tuple:
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
 
-    Every parquet reader module exposes these four for the registry; they only bind ``fmt`` to the shared
-    machinery here, so each module writes ``check, shards, iter_batches, iter_records = reader_functions(FORMAT)``.
+
+def parquet_format(path: Path) -> str:
+    """The parquet format (``lemat``, ``colabfit``, ``ase-parquet``) of a parquet / Arrow file by its schema.
+
+    The three parquet readers share this one lookup, cached per file (path, modification time and size), so
+    that sniffing a file reads its schema once, not once per parquet reader. Raises
+    :class:`~monoculture.datasets.errors.UnknownFormatError` (one line: the columns and the known schemas)
+    when no parquet reader knows the schema.
+    """
+    return _parquet_format(_stamp(Path(path)))
+
+
+@functools.lru_cache(maxsize=16)
+def _parquet_format(stamp: tuple) -> str:
+    return file_format(Path(stamp[0]))
+
+
+def reader_functions(fmt: str):
+    """The reader-module functions (``check``, ``shards``, ``iter_batches``, ``iter_records``, ``sniff``,
+    ``sniff_directory``) of format ``fmt``.
+
+    Every parquet reader module exposes these six for the registry; they only bind ``fmt`` to the shared
+    machinery here, so each module writes
+    ``check, shards, iter_batches, iter_records, sniff, sniff_directory = reader_functions(FORMAT)``.
     """
 
     def check_fmt(path: Path, options: ReadOptions) -> None:
@@ -655,4 +679,12 @@ def reader_functions(fmt: str):
     def iter_records_fmt(path: Path, options: ReadOptions, accounting: Accounting, shard=None):
         return iter_records(path, options, accounting, shard, fmt=fmt)
 
-    return check_fmt, shards, iter_batches_fmt, iter_records_fmt
+    def sniff_fmt(path: Path, head: bytes) -> bool:
+        """An uncompressed parquet / Arrow file of this schema (an unknown schema raises ``UnknownFormatError``)."""
+        return inner_name(path.name) == path.name and parquet_format(path) == fmt
+
+    def sniff_directory_fmt(path: Path) -> bool:
+        """A Hugging Face dataset folder or folder of parquet shards of this schema."""
+        return folder_format(Path(path)) == fmt
+
+    return check_fmt, shards, iter_batches_fmt, iter_records_fmt, sniff_fmt, sniff_directory_fmt

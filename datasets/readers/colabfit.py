@@ -26,9 +26,8 @@ import pyarrow.compute as pc
 from ..accounting import Accounting
 from ..builder import ArrayColumns
 from ..frames import EV_PER_A3_TO_GPA
-from ..options import ReaderSpec, ReadOptions, inner_name
+from ..options import ReaderSpec, ReadOptions
 from . import _parquet as P
-from . import parquet_folder_format, parquet_format
 
 __all__ = ["READER", "sniff", "sniff_directory",
            "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "parse_method", "detect_card", "check",
@@ -216,14 +215,5 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
 
 
 #: The reader-module functions the registry calls, bound to this format.
-check, shards, iter_batches, iter_records = P.reader_functions(FORMAT)
+check, shards, iter_batches, iter_records, sniff, sniff_directory = P.reader_functions(FORMAT)
 
-
-def sniff(path: Path, head: bytes) -> bool:
-    """An uncompressed parquet / Arrow file of this schema (an unknown schema raises ``UnknownFormatError``)."""
-    return inner_name(path.name) == path.name and parquet_format(path) == FORMAT
-
-
-def sniff_directory(path: Path) -> bool:
-    """A Hugging Face dataset folder or folder of parquet shards of this schema."""
-    return parquet_folder_format(path) == FORMAT

@@ -29,9 +29,8 @@ from ase.data import atomic_numbers as _ASE_Z
 from ..accounting import Accounting
 from ..builder import ArrayColumns
 from ..frames import KBAR_TO_GPA
-from ..options import ReaderSpec, ReadOptions, inner_name
+from ..options import ReaderSpec, ReadOptions
 from . import _parquet as P
-from . import parquet_folder_format, parquet_format
 
 __all__ = ["READER", "sniff", "sniff_directory",
            "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "detect_card", "check", "shards",
@@ -249,14 +248,5 @@ def detect_card(path: Path, options: ReadOptions) -> str | None:
 
 
 #: The reader-module functions the registry calls, bound to this format.
-check, shards, iter_batches, iter_records = P.reader_functions(FORMAT)
+check, shards, iter_batches, iter_records, sniff, sniff_directory = P.reader_functions(FORMAT)
 
-
-def sniff(path: Path, head: bytes) -> bool:
-    """An uncompressed parquet / Arrow file of this schema (an unknown schema raises ``UnknownFormatError``)."""
-    return inner_name(path.name) == path.name and parquet_format(path) == FORMAT
-
-
-def sniff_directory(path: Path) -> bool:
-    """A Hugging Face dataset folder or folder of parquet shards of this schema."""
-    return parquet_folder_format(path) == FORMAT
