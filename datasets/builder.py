@@ -25,6 +25,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -41,8 +42,15 @@ __all__ = ["RawFrame", "ColumnBatch", "ArrayColumns", "SegmentBatcher", "FrameBu
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118
 
+
+@cache
+def _symbols() -> pa.Array:
+    """Element symbols by Z as an Arrow string array, built on first use: converting a Python list with
+    ``pa.array`` imports pandas (about 0.15 s), which ``monoculture formats`` and sniffing never need."""
+    return pa.array(chemical_symbols[: MAX_Z + 1], pa.string())
+
+
 # Hill order as ranks by Z: alphabetical by symbol; with carbon present, C first, then H, then alphabetical.
-_SYMBOLS = pa.array(chemical_symbols[: MAX_Z + 1], pa.string())
 _ALPHA_RANK = np.argsort(np.argsort(np.array(chemical_symbols[: MAX_Z + 1], dtype=object)))
 _HILL_RANK_WITH_C = _ALPHA_RANK + 2
 _HILL_RANK_WITH_C[6], _HILL_RANK_WITH_C[1] = 0, 1
@@ -531,7 +539,7 @@ class FrameBuilder:
         order = np.argsort(frame * 256 + rank, kind="stable")
         z, c = sp_z[order], counts[order]
         count_text = pc.if_else(pa.array(c == 1), "", pc.cast(pa.array(c.astype(np.int64)), pa.string()))
-        tokens = pc.binary_join_element_wise(_SYMBOLS.take(pa.array(z.astype(np.int64))), count_text, "")
+        tokens = pc.binary_join_element_wise(_symbols().take(pa.array(z.astype(np.int64))), count_text, "")
         return pc.binary_join(pa.ListArray.from_arrays(pa.array(sp_off.astype(np.int32)), tokens), "")
 
     def _labels(self, functionals: list, hubbard_u: list, basis: list) -> list[str]:
