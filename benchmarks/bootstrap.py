@@ -30,6 +30,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]  # ben
 from monoculture.audit.alignment import (  # noqa: E402
     bootstrap_ci, bootstrap_diff_ci, cka, cknna, distance_correlation, information_imbalance, mutual_knn, normalise)
 from monoculture.audit.alignment import analysis as an  # noqa: E402
+from monoculture.audit.alignment.resampling import resample  # noqa: E402
 
 
 def zoo(n_per_set: int, n_models: int, d: int, seed: int = 0):
@@ -71,7 +72,7 @@ def main(argv=None) -> None:
         sets = [[normalise(emb[m][1][sl], "max") for m in emb] for sl in (slice(0, n), slice(n, 2 * n))]
         pairs = list(combinations(range(args.models), 2))
         t = time.perf_counter()
-        res = [an._resample(a, pairs, an.METRICS, 25, 50, args.n_boot, 1) for a in sets]
+        res = [resample(a, pairs, an.METRICS, 25, 50, args.n_boot, 1) for a in sets]
         for mt in an.METRICS:
             for p in res[0].estimate[mt]:
                 for r in res:

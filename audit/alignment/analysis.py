@@ -59,7 +59,6 @@ O(n^2) metrics (dCor, information imbalance) dominate. ``benchmarks/bootstrap.py
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from itertools import combinations
 from typing import Mapping, Sequence
 
@@ -69,19 +68,17 @@ from scipy import stats as sps
 
 from .calibration import (CALIBRATION_QUANTILE, MAX_K_OVER_N, calibrate_pairs, calibrated_replicates,
                           calibration_matrices, k_over_n_warning, settle_verdict)
-from .dependence import distance_correlation
 from .embeddings_io import join_embeddings
 from .family_tree import family_tree
 from .gap import _overlap, coverage_gap, element_rarity, parse_elements
-from .imbalance import information_imbalance
 from .intrinsic_dim import id_vs_scale, mle_id, twonn
-from .metrics import NeighbourCache, cka, cknna, mutual_knn
 from .neardup import find_near_duplicates
 from .neighbours import knn
 from .normalise import NORMALISATIONS, EmbeddingNormaliser
-from .variants import Variant, metric_function, resolve_variants
+from .resampling import DIRECTED_METRICS, Resampled as _Resampled, mean_over as _mean_over
+from .resampling import metric_functions as _metric_fns, pair_values as _pair_values, resample as _resample
+from .variants import metric_function, resolve_variants
 from .stats import (
-    _draw,
     _scaled_deviations,
     _subsample_size,
     bootstrap_ci,
@@ -94,8 +91,6 @@ from .stats import (
 __all__ = ["align", "METRICS", "LOCAL_METRICS", "GLOBAL_METRICS", "HIGHER_IS_MORE_ALIGNED", "set_confounders"]
 
 METRICS = ("cknna", "mutual_knn", "cka", "dcor", "information_imbalance")
-#: Matrices whose entry (i, j) is not (j, i): row = source model, column = target model.
-DIRECTED_METRICS = ("information_imbalance", "gfre", "lfre")
 #: Feature reconstruction errors: point estimates per set, both directions (no intervals).
 RECONSTRUCTION_METRICS = ("gfre", "lfre")
 LOCAL_METRICS = ("cknna", "mutual_knn")  # first one decides the verdict
@@ -166,83 +161,6 @@ def _diff_interval(est_a, reps_a, n_a, m_a, est_b, reps_b, n_b, m_b, level: floa
 
 def _cap_k(k: int, n: int) -> int:
     return int(max(1, min(int(k), n - 1)))
-
-
-# -- pairwise metric engine ----------------------------------------------------------------------------
-def _metric_fns(variants: Mapping[str, Variant]) -> dict:
-    """``{metric: f(X, Y, k, ii_k)}`` for the resolved variants (k: CKNNA / mutual k-NN; ii_k: imbalance)."""
-    f = {m: metric_function(m, v) for m, v in variants.items()}
-    return {"cknna": lambda X, Y, k, ii_k, cache=None: f["cknna"](X, Y, k=k, cache=cache),
-            "mutual_knn": lambda X, Y, k, ii_k, cache=None: f["mutual_knn"](X, Y, k=k, cache=cache),
-            "cka": lambda X, Y, k, ii_k, cache=None: f["cka"](X, Y),
-            "dcor": lambda X, Y, k, ii_k, cache=None: f["dcor"](X, Y),
-            "information_imbalance": lambda X, Y, k, ii_k, cache=None: f["information_imbalance"](X, Y, k=ii_k),
-            "gfre": lambda X, Y, k, ii_k, cache=None: f["gfre"](X, Y),
-            "lfre": lambda X, Y, k, ii_k, cache=None: f["lfre"](X, Y)}
-
-
-_DEFAULT_FNS = None
-
-
-def _pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int, fns=None) -> dict:
-    """``{metric: {(i, j): value}}`` for the given index pairs (directed metrics add ``(j, i)``)."""
-    global _DEFAULT_FNS
-    if fns is None:
-        _DEFAULT_FNS = _DEFAULT_FNS or _metric_fns(resolve_variants())
-        fns = _DEFAULT_FNS
-    out = {m: {} for m in metrics}
-    cache = NeighbourCache()  # each array's k-NN search once, shared by its pairs and by CKNNA / mutual k-NN
-    for i, j in pairs:
-        X, Y = arrays[i], arrays[j]
-        for mt in out:
-            if mt == "information_imbalance":
-                r = fns[mt](X, Y, k, ii_k)
-                out[mt][(i, j)] = r.x_to_y
-                out[mt][(j, i)] = r.y_to_x
-            elif mt in DIRECTED_METRICS:
-                out[mt][(i, j)] = fns[mt](X, Y, k, ii_k)
-                out[mt][(j, i)] = fns[mt](Y, X, k, ii_k)
-            else:
-                out[mt][(i, j)] = fns[mt](X, Y, k, ii_k, cache)
-    return out
-
-
-@dataclass
-class _Resampled:
-    """Full-data values and subsample replicates of pairwise metrics on one set.
-
-    ``estimate[metric][(i, j)]`` float; ``reps[metric][(i, j)]`` array of shape (n_boot,); every
-    replicate b used the same rows for every pair and metric.
-    """
-
-    estimate: dict
-    reps: dict
-    n: int
-    m: int
-
-
-def _resample(arrays, pairs, metrics, k, ii_k, n_boot, seed, fns=None) -> _Resampled:
-    """Pairwise metrics with ``n_boot`` subsamples of ``m = n // 2`` rows (rows drawn exactly as
-    :func:`~.stats.bootstrap_ci` draws them for the same seed)."""
-    n = arrays[0].shape[0]
-    m = _subsample_size(n, None)
-    est = _pair_values(arrays, pairs, metrics, k, ii_k, fns)
-    reps = {mt: {p: np.empty(n_boot) for p in est[mt]} for mt in metrics}
-    rng = np.random.default_rng(seed)
-    for b in range(n_boot):
-        rows = _draw(rng, n, "subsample", m)
-        vals = _pair_values([A[rows] for A in arrays], pairs, metrics, k, ii_k, fns)
-        for mt in metrics:
-            for p, v in vals[mt].items():
-                reps[mt][p][b] = v
-    return _Resampled(est, reps, n, m)
-
-
-def _mean_over(res: _Resampled, metric: str, keys) -> tuple[float, np.ndarray]:
-    keys = [p for p in keys if p in res.estimate[metric]]
-    est = float(np.mean([res.estimate[metric][p] for p in keys]))
-    reps = np.mean([res.reps[metric][p] for p in keys], axis=0)
-    return est, reps
 
 
 CALIBRATION_FIELDS = (

@@ -10,6 +10,8 @@ from monoculture.audit.alignment import bootstrap_ci, bootstrap_diff_ci, twonn
 from monoculture.audit.alignment import analysis as an
 from monoculture.audit.alignment.analysis import align, set_confounders
 from monoculture.audit.alignment.stats import _draw
+from monoculture.audit.alignment.metrics import cka
+from monoculture.audit.alignment.resampling import resample
 
 N_ID = N_OOD = 150
 FAST = dict(n_boot=20, repeats=5, n_perm=19, spearman_n_perm=99)
@@ -258,18 +260,18 @@ def test_skipped_rows_are_dropped_for_every_model():
 
 def test_resampling_engine_reproduces_bootstrap_ci_and_diff_ci(related_pair):
     X, Y = related_pair
-    res = an._resample([X, Y], [(0, 1)], ("cka",), 10, 10, 25, 11)
-    ref = bootstrap_ci(lambda a, b: an.cka(a, b), X, Y, 25, 0.95, 11)
+    res = resample([X, Y], [(0, 1)], ("cka",), 10, 10, 25, 11)
+    ref = bootstrap_ci(lambda a, b: cka(a, b), X, Y, 25, 0.95, 11)
     iv = an._interval(res.estimate["cka"][(0, 1)], res.reps["cka"][(0, 1)], res.n, res.m, 0.95)
     np.testing.assert_allclose(res.reps["cka"][(0, 1)], ref.replicates)
     np.testing.assert_allclose(iv, (ref.low, ref.high))
     # difference interval: replicate bootstrap_diff_ci's draws (ID first, then OOD, one stream)
     Xb, Yb = X[:200] + 0.5, Y[:200]
-    ref_d = bootstrap_diff_ci(lambda a, b: an.cka(a, b), (X, Y), (Xb, Yb), 25, 0.95, 4)
+    ref_d = bootstrap_diff_ci(lambda a, b: cka(a, b), (X, Y), (Xb, Yb), 25, 0.95, 4)
     rng = np.random.default_rng(4)
-    ra = np.array([an.cka(X[r], Y[r]) for r in (_draw(rng, 300, "subsample", 150) for _ in range(25))])
-    rb = np.array([an.cka(Xb[r], Yb[r]) for r in (_draw(rng, 200, "subsample", 100) for _ in range(25))])
-    got = an._diff_interval(an.cka(X, Y), ra, 300, 150, an.cka(Xb, Yb), rb, 200, 100, 0.95)
+    ra = np.array([cka(X[r], Y[r]) for r in (_draw(rng, 300, "subsample", 150) for _ in range(25))])
+    rb = np.array([cka(Xb[r], Yb[r]) for r in (_draw(rng, 200, "subsample", 100) for _ in range(25))])
+    got = an._diff_interval(cka(X, Y), ra, 300, 150, cka(Xb, Yb), rb, 200, 100, 0.95)
     np.testing.assert_allclose(got, (ref_d.low, ref_d.high))
 
 
