@@ -492,9 +492,7 @@ def cmd_demo(args) -> int:
 
 
 _COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo, "synth": cmd_synth,
-             "featurize": cmd_featurize, "embed": cmd_embed, "align": cmd_align,
-             "select": lambda args: __import__("monoculture.cli_environments", fromlist=["_"]).cmd_select(args),
-             "prune": lambda args: __import__("monoculture.cli_environments", fromlist=["_"]).cmd_prune(args)}
+             "featurize": cmd_featurize, "embed": cmd_embed, "align": cmd_align}
 
 
 def _exit_code(exc: BaseException) -> int | None:
@@ -511,7 +509,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="monoculture: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
-        return _COMMANDS[args.command](args)
+        # A command registered by another module (``add_parsers`` of cli_environments) sets ``func`` itself.
+        command = getattr(args, "func", None) or _COMMANDS[args.command]
+        return command(args)
     except KeyboardInterrupt:
         print("monoculture: interrupted; nothing was written for this run", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -75,12 +75,14 @@ def add_parsers(sub) -> None:
     p.add_argument("--against", required=True, metavar="TRAINING", help="training dataset (file or folder)")
     p.add_argument("--budget", type=int_at_least(1), required=True, help="structures to rank (at most)")
     _common(p)
+    p.set_defaults(func=cmd_select)
 
     p = sub.add_parser("prune", help="smallest subset keeping a share of the entropy and the elements")
     p.add_argument("paths", nargs=1, metavar="DATASET")
     p.add_argument("--keep", type=_share, default=0.9,
                    help="share of the QUESTS entropy and of the elements to keep, in (0, 1] (default 0.9)")
     _common(p)
+    p.set_defaults(func=cmd_prune)
 
 
 def _check_out(path: str) -> Path:
