@@ -252,33 +252,9 @@ def _atoms_per_frame(path: Path) -> float:
     return sum(t["atoms_per_element"].values()) / t["frames"]
 
 
-def warm_scanner() -> float:
-    """Seconds to compile (first run on a machine) or load from numba's cache the MPTrj scanner."""
-    import numpy as np
-
-    t = time.perf_counter()
-    from monoculture.datasets.readers._mptrj_scan import Scanner
-
-    Scanner()(np.frombuffer(b'"a": {}', np.uint8), 0, 7, False)
-    return time.perf_counter() - t
-
-
-def mono_frames_reference(path: Path, repeat: int = 3) -> tuple[int, float]:
-    """:func:`mono_frames` with the compiled MPTrj scanner off (the reference reader: orjson per material)."""
-    from monoculture.datasets.readers import mptrj
-
-    saved = mptrj.SCAN_MIN_BYTES
-    mptrj.SCAN_MIN_BYTES = 1 << 62
-    try:
-        return mono_frames(path, repeat)
-    finally:
-        mptrj.SCAN_MIN_BYTES = saved
-
-
 def ingest_rows(mptrj_files: list[Path], omat: Path, naive_limit: int, repeat: int, jobs: int) -> tuple[list, list]:
     """The ingest table rows (strings) and notes on the raw decoders."""
     rows, notes = [], []
-    notes.append(f"MPTrj scanner: {warm_scanner():.1f} s to compile it or load it from numba's cache (not timed below)")
     cases = [(f"MPTrj JSON ({_atoms_per_frame(p):.0f} atoms/frame)", p, raw_mptrj,
               [("ijson + Structure.from_dict", naive_mptrj)]) for p in mptrj_files]
     cases.append((f"OMat24 aselmdb ({_atoms_per_frame(omat):.0f} atoms/frame)", omat, raw_aselmdb,
@@ -290,10 +266,6 @@ def ingest_rows(mptrj_files: list[Path], omat: Path, naive_limit: int, repeat: i
         r_raw, r_mono = _rate(n_raw, t_raw), _rate(n_mono, t_mono)
         notes.append(f"{label} raw decoders (frames/s): " + "; ".join(f"{lbl} {r:,.0f}" for lbl, r in variants)
                      + f" -> raw limit = {raw_label}")
-        if raw is raw_mptrj:
-            n_ref, t_ref = mono_frames_reference(path, repeat)
-            notes.append(f"{label}: monoculture with the reference reader instead of the scanner "
-                         f"{_rate(n_ref, t_ref):,.0f} frames/s ({_rate(n_ref, t_ref) / r_raw:.2f} of raw)")
         for naive_label, naive in naives:
             n_naive, t_naive = min((naive(path, naive_limit) for _ in range(repeat)), key=lambda r: r[1])
             r_naive = _rate(n_naive, t_naive)

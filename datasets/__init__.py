@@ -11,7 +11,7 @@ import importlib
 #: Public name -> the submodule defining it.
 _EXPORTS = {
     "Accounting": "accounting", "RecordIssue": "accounting",
-    "FrameBuilder": "builder", "RawFrame": "builder", "level_of_theory_label": "builder",
+    "FrameBuilder": "builder", "RawFrame": "records", "level_of_theory_label": "records",
     "DatasetCard": "cards", "UnknownCardError": "cards", "get_card": "cards", "load_cards": "cards",
     "parse_level_of_theory": "cards",
     "FRAME_SCHEMA": "frames", "METHODS": "frames", "AtomsArrays": "frames", "atoms_arrays": "frames",

@@ -1,6 +1,7 @@
 """Dataset cards: what is known about public datasets (level of theory, code, licence, citation).
 
-The registry is package data (``datasets/data/cards.toml``). Readers attach the card they detect; users
+The registry is package data (``datasets/data/cards.toml``) plus the cards reader modules declare
+(``ReaderSpec.new_cards``). Readers attach the card they detect; users
 override with ``--dataset-card NAME`` or ``--level-of-theory TEXT``. When nothing is known the level of
 theory stays ``unknown``: it is never guessed.
 """
@@ -52,10 +53,17 @@ class DatasetCard:
 
 @lru_cache(maxsize=1)
 def load_cards() -> dict[str, DatasetCard]:
-    """All cards of the registry, by name."""
+    """All cards, by name: those of ``cards.toml``, then those readers add (``ReaderSpec.new_cards``, the
+    card of a format that is one module); a reader never replaces a card of ``cards.toml``."""
+    from .registry import READERS
+
     text = resources.files("monoculture.datasets").joinpath("data/cards.toml").read_text(encoding="utf-8")
     raw = tomllib.loads(text)
-    return {name: DatasetCard(name=name, **fields) for name, fields in raw.items()}
+    cards = {name: DatasetCard(name=name, **fields) for name, fields in raw.items()}
+    for spec in READERS.values():
+        for name, fields in spec.new_cards.items():
+            cards.setdefault(name.lower(), DatasetCard(name=name.lower(), **fields))
+    return cards
 
 
 def get_card(name: str) -> DatasetCard:

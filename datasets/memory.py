@@ -26,11 +26,11 @@ import numpy as np
 import pyarrow as pa
 
 from .accounting import Accounting
-from .builder import RawFrame
 from .cards import get_card, parse_level_of_theory
 from .errors import UsageError
 from .options import ReaderSpec, ReadOptions
 from .reading import Dataset
+from .records import RawFrame
 
 __all__ = ["records_from_atoms", "records_from_structures", "frames_from_atoms", "frames_from_structures",
            "frames_from_records", "MemoryDataset", "dataset_from_atoms", "dataset_from_structures"]
@@ -62,7 +62,7 @@ def _ids(ids, n: int) -> list | None:
 
 def records_from_atoms(atoms_list: Sequence, ids: Sequence | None = None, options: ReadOptions | None = None,
                        **per_frame) -> list[RawFrame]:
-    """One :class:`~monoculture.datasets.builder.RawFrame` per ASE ``Atoms``.
+    """One :class:`~monoculture.datasets.records.RawFrame` per ASE ``Atoms``.
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ def records_from_atoms(atoms_list: Sequence, ids: Sequence | None = None, option
 
 
 def records_from_structures(structures: Sequence, ids: Sequence | None = None, **per_frame) -> list[RawFrame]:
-    """One :class:`~monoculture.datasets.builder.RawFrame` per pymatgen ``Structure`` or ``Molecule``.
+    """One :class:`~monoculture.datasets.records.RawFrame` per pymatgen ``Structure`` or ``Molecule``.
 
     Parameters
     ----------

@@ -103,6 +103,15 @@ class ReaderSpec:
         Fields of :class:`ReadOptions` the reader uses (documentation and ``monoculture formats``).
     cards : tuple of str
         Dataset cards its ``detect_card`` may return.
+    order : int
+        Detection rank of a bundled reader: the registry asks the bundled readers in increasing ``order``
+        (ties by name), so a reader whose sniffing is more specific comes before a broader one (``mptrj``
+        10 before ``ase`` 60; ``folder``, the fallback, last). Readers of other packages come after the
+        bundled ones, in entry-point name order, whatever their ``order``.
+    new_cards : dict
+        Dataset cards this reader adds to the card registry (``cards.toml``): card name -> fields of
+        :class:`~monoculture.datasets.cards.DatasetCard` (``title``, ``functional``, ``hubbard_u``,
+        ``basis``, ``code``, ``citation``...). A name ``cards.toml`` already has is not replaced.
     """
 
     name: str
@@ -116,6 +125,8 @@ class ReaderSpec:
     unique_ids: bool = False
     options: tuple[str, ...] = ()
     cards: tuple[str, ...] = ()
+    order: int = 500
+    new_cards: dict = field(default_factory=dict, compare=False)
 
     @property
     def module_path(self) -> str:

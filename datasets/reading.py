@@ -25,6 +25,7 @@ from .builder import FrameBuilder
 from .cards import DatasetCard, get_card, parse_level_of_theory
 from .errors import DatasetOpenError, InputError
 from .options import ReaderSpec, ReadOptions
+from .records import record_batches
 from .registry import get_reader, sniff_format
 from .theory import mp_hubbard_u_mask
 
@@ -166,9 +167,10 @@ class Dataset:
 
         Each call re-reads the data (or the given ``shard`` of it) with fresh accounting. Readers that
         have ``iter_batches`` hand over whole batches (segments of row tuples and flat
-        :class:`~monoculture.datasets.builder.ColumnBatch` columns, no per-record object); the others
-        yield :class:`~monoculture.datasets.builder.RawFrame` records one by one. Either way a batch holds
-        ``batch_size`` records before validation.
+        :class:`~monoculture.datasets.records.ColumnBatch` columns, no per-record object); the records
+        (:class:`~monoculture.datasets.records.RawFrame`) of the others are gathered into batches of rows
+        (:func:`~monoculture.datasets.records.record_batches`). Either way a batch holds ``batch_size``
+        records before validation and goes to the builder's one input, ``FrameBuilder.build``.
         """
         self.accounting = Accounting(quiet=self.accounting.quiet, logged=self._logged)
         file_label = str(self.path)
@@ -177,31 +179,23 @@ class Dataset:
         bar = _progress(self.progress, str(self.path.name))
         args = (self.path, self.options, self.accounting) + (() if shard is None else (shard,))
         read_batches = getattr(self._module, "iter_batches", None)
+        if read_batches is not None:
+            batches = read_batches(*args, batch_size=self.batch_size)
+        else:  # a per-record reader: its records gathered into the builder's one input form, batches of rows
+            batches = record_batches(self._module.iter_records(*args), self.batch_size)
         try:
-            if read_batches is not None:
-                batches = read_batches(*args, batch_size=self.batch_size)
-                while True:
-                    with gc_paused():
-                        segments = next(batches, None)
-                        if segments is None:
-                            break
-                        n_records = sum(len(seg) for seg in segments)
-                        table = builder.build(segments)
-                        del segments  # freed while the collector is paused
-                    if bar is not None:
-                        bar.update(n_records)
-                    if table is not None:
-                        yield table
-                return
-            for raw in self._module.iter_records(*args):
-                table = builder.add(raw)
+            while True:
+                with gc_paused():
+                    segments = next(batches, None)
+                    if segments is None:
+                        break
+                    n_records = sum(len(seg) for seg in segments)
+                    table = builder.build(segments)
+                    del segments  # freed while the collector is paused
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(n_records)
                 if table is not None:
                     yield table
-            table = builder.flush()
-            if table is not None:
-                yield table
         finally:
             if bar is not None:
                 bar.close()

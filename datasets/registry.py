@@ -1,10 +1,11 @@
 """The reader registry: every format is one :class:`ReaderSpec`, sniffed by file name, magic bytes or content.
 
 Modelled on ASE's ``ase.io.formats``: a format is declared by its reader module, in one line,
-``READER = ReaderSpec(name, description, __name__, extensions=..., globs=..., magic=...)`` (see
-:class:`~monoculture.datasets.options.ReaderSpec` for every field). The registry collects the bundled
-readers (:data:`monoculture.datasets.readers.BUNDLED`, in detection order) and then those of other
-installed packages, declared in the entry-point group :data:`ENTRY_POINT_GROUP`::
+``READER = ReaderSpec(name, description, __name__, extensions=..., globs=..., magic=..., order=...)`` (see
+:class:`~monoculture.datasets.options.ReaderSpec` for every field: its sniffing, its options, the cards it
+detects and any card it adds). The registry collects the bundled readers (every public module of
+:mod:`monoculture.datasets.readers`, found by listing the package, in the ``order`` their specs declare) and
+then those of other installed packages, declared in the entry-point group :data:`ENTRY_POINT_GROUP`::
 
     # pyproject.toml of a package adding a format
     [project.entry-points."monoculture.readers"]
@@ -39,17 +40,19 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import logging
+import pkgutil
 from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
+from . import readers as _bundled
 from .errors import InputError, UnknownFormatError
 from .options import BUNDLED_PACKAGE, COMPRESSIONS, ReaderSpec, ReadOptions, inner_name
-from .readers import BUNDLED
 
 __all__ = ["ReaderSpec", "ReadOptions", "READERS", "ReaderRegistry", "get_reader", "sniff_format",
-           "UnknownFormatError", "InputError", "COMPRESSIONS", "inner_name", "ENTRY_POINT_GROUP", "FALLBACK_FOLDER"]
+           "UnknownFormatError", "InputError", "COMPRESSIONS", "inner_name", "ENTRY_POINT_GROUP", "FALLBACK_FOLDER",
+           "bundled_modules"]
 
 #: Entry-point group through which other packages add readers.
 ENTRY_POINT_GROUP = "monoculture.readers"
@@ -57,6 +60,12 @@ ENTRY_POINT_GROUP = "monoculture.readers"
 FALLBACK_FOLDER = "folder"
 
 _log = logging.getLogger("monoculture")
+
+
+def bundled_modules() -> list[str]:
+    """Names of the bundled reader modules: the public modules of :mod:`monoculture.datasets.readers`
+    (sorted by name; the registry orders their specs by ``ReaderSpec.order``)."""
+    return sorted(m.name for m in pkgutil.iter_modules(_bundled.__path__) if not m.name.startswith("_"))
 
 
 class ReaderRegistry(Mapping):
@@ -81,8 +90,11 @@ class ReaderRegistry(Mapping):
     def _collect(self) -> dict[str, ReaderSpec]:
         self.problems = []
         specs: dict[str, ReaderSpec] = {}
-        for name in BUNDLED:
-            spec = importlib.import_module(f"{BUNDLED_PACKAGE}.{name}").READER
+        bundled = [importlib.import_module(f"{BUNDLED_PACKAGE}.{name}").READER for name in bundled_modules()]
+        for spec in sorted(bundled, key=lambda s: (s.order, s.name)):
+            if spec.name in specs:
+                raise RuntimeError(f"two bundled readers declare format {spec.name!r}: {specs[spec.name].module_path} "
+                                   f"and {spec.module_path}")
             specs[spec.name] = spec
         for ep in sorted(entry_points(group=self.group), key=lambda e: (e.name, e.value)):
             try:

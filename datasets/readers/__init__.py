@@ -1,14 +1,9 @@
 """The bundled readers: one module per format, each declaring itself with ``READER = ReaderSpec(...)``.
 
-:data:`BUNDLED` lists their modules in detection order (the registry asks them in this order: the first
-match wins). Readers of other packages come through the ``monoculture.readers`` entry-point group (see
-:mod:`monoculture.datasets.registry`).
+Every public module of this package (a name without a leading underscore) is a reader; the registry
+(:mod:`monoculture.datasets.registry`) finds them by listing the package, so adding a bundled format is
+adding its module (and its test): no list to extend. Their detection order is the ``order`` each
+``ReaderSpec`` declares. Modules whose name starts with ``_`` are shared machinery (``_common``,
+``_parquet``...). Readers of other packages come through the ``monoculture.readers`` entry-point group.
 """
 from __future__ import annotations
-
-__all__ = ["BUNDLED"]
-
-#: Modules of the bundled readers, in detection order.
-BUNDLED = ("mptrj", "aselmdb", "alexandria", "smiles", "sdf", "ase", "atp", "lemat", "colabfit", "ase_parquet",
-           "qm9", "folder")
-

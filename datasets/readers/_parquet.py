@@ -1,5 +1,6 @@
 """Columnar machinery of the parquet readers (LeMat, ColabFit, ASE columns): files, Hugging Face folders,
-schema detection, streaming by record batch, row-group shards and the Arrow -> frame-column helpers.
+schema detection, streaming by record batch and row-group shards. Which files form which config of a
+folder is :mod:`._hf_folder`; the Arrow -> frame-column helpers the converters use are :mod:`._arrow_columns`.
 
 No format logic lives here beyond recognising a schema: each format module (``lemat``, ``colabfit``,
 ``ase_parquet``) provides ``COLUMNS`` (the columns it reads), ``DESCRIPTION``, ``matches(names) -> bool``,
@@ -26,7 +27,6 @@ from __future__ import annotations
 import functools
 import importlib
 import queue
-import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,21 +34,20 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns, raw_frames
 from ..errors import InputError, UnknownFormatError
 from ..options import ReadOptions, inner_name
+from ..records import raw_frames
+from ._hf_folder import DATA_SUFFIXES, front_matter, hf_configs, is_data_file
 
 __all__ = ["FORMATS", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
-           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records", "reader_functions", "optional_vectors",
-           "check", "Context", "is_data_file", "file_format", "prefetched"]
+           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records",
+           "reader_functions", "check", "Context", "is_data_file", "file_format", "prefetched"]
 
 #: Registry names of the parquet formats and their modules, in detection order (most specific first).
 FORMATS = {"lemat": "lemat", "colabfit": "colabfit", "ase-parquet": "ase_parquet"}
-DATA_SUFFIXES = (".parquet", ".arrow")
 #: Bytes read ahead per column by the buffered parquet stream.
 BUFFER_SIZE = 1 << 22
 #: Record batches decoded ahead (in a background thread) of the one being converted.
@@ -58,14 +57,6 @@ _MAX_LISTED = 40
 
 def _module(fmt: str):
     return importlib.import_module(f"monoculture.datasets.readers.{FORMATS[fmt]}")
-
-
-def is_data_file(path: Path) -> bool:
-    """A parquet or Arrow file (not hidden; not a ``cache-*.arrow`` left by ``datasets.Dataset.map``)."""
-    name = path.name
-    if name.startswith(".") or (name.startswith("cache-") and name.endswith(".arrow")):
-        return False
-    return path.suffix.lower() in DATA_SUFFIXES
 
 
 # -- schemas ---------------------------------------------------------------------------------------------
@@ -103,73 +94,6 @@ def unknown_schema_message(path: Path, names) -> str:
     shown = ", ".join(names[:_MAX_LISTED]) + (f", ... ({len(names)} columns)" if len(names) > _MAX_LISTED else "")
     known = "; ".join(f"{fmt} ({_module(fmt).DESCRIPTION})" for fmt in FORMATS)
     return f"{path}: parquet of an unknown schema (columns: {shown}); known schemas: {known}"
-
-
-# -- Hugging Face folders --------------------------------------------------------------------------------
-def _front_matter(readme: Path) -> dict:
-    """The YAML front matter of a dataset card (``---`` ... ``---``), {} when absent or unreadable."""
-    try:
-        text = readme.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    m = re.match(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(\r?\n|\Z)", text, re.S)
-    if not m:
-        return {}
-    import yaml
-
-    try:
-        doc = yaml.safe_load(m.group(1))
-    except yaml.YAMLError:
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _glob(root: Path, pattern: str) -> list[Path]:
-    """Files under ``root`` matching an HF ``data_files`` pattern (``co/*.parquet``, ``x/train-*``, ``**``)."""
-    pattern = pattern.strip().lstrip("./")
-    if not any(ch in pattern for ch in "*?["):
-        p = root / pattern
-        if p.is_dir():
-            return sorted(f for f in p.rglob("*") if f.is_file() and is_data_file(f))
-        return [p] if p.is_file() else []
-    return sorted(f for f in root.glob(pattern) if f.is_file() and is_data_file(f))
-
-
-def hf_configs(path: Path) -> dict[str, list[Path]]:
-    """Configs of a dataset folder and their data files (sorted), in the order the card lists them.
-
-    From ``README.md`` ``configs:`` when present; else each sub-folder holding data files is a config named
-    after it, and data files at the top level form the config ``default``.
-    """
-    path = Path(path)
-    card = _front_matter(path / "README.md") if (path / "README.md").is_file() else {}
-    configs: dict[str, list[Path]] = {}
-    entries = card.get("configs")
-    if isinstance(entries, list):
-        for entry in entries:
-            if not isinstance(entry, dict) or "config_name" not in entry:
-                continue
-            spec = entry.get("data_files", [])
-            patterns: list[str] = []
-            for item in spec if isinstance(spec, list) else [spec]:
-                if isinstance(item, str):
-                    patterns.append(item)
-                elif isinstance(item, dict):
-                    p = item.get("path", [])
-                    patterns.extend(p if isinstance(p, list) else [p])
-            files = sorted({f for pat in patterns if isinstance(pat, str) for f in _glob(path, pat)})
-            configs[str(entry["config_name"])] = files
-        if configs:
-            return configs
-    top = sorted(f for f in path.iterdir() if f.is_file() and is_data_file(f))
-    if top:
-        configs["default"] = top
-    for sub in sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")):
-        files = sorted(f for f in sub.rglob("*") if f.is_file() and is_data_file(f)
-                       and not any(part.startswith(".") for part in f.relative_to(path).parts))
-        if files:
-            configs[sub.name] = files
-    return configs
 
 
 def _file_format(f: Path) -> str | None:
@@ -212,7 +136,7 @@ def folder_format(path: Path) -> str | None:
     """
     path = Path(path)
     readme = path / "README.md"
-    listed = readme.is_file() and isinstance(_front_matter(readme).get("configs"), list)
+    listed = readme.is_file() and isinstance(front_matter(readme).get("configs"), list)
     if not listed:
         files = [f for f in path.rglob("*") if f.is_file()
                  and not any(p.startswith(".") for p in f.relative_to(path).parts)]
@@ -386,7 +310,7 @@ def prefetched(batches: Iterator, depth: int = PREFETCH) -> Iterator:
 
 def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None, batch_size: int = 4096,
                  fmt: str | None = None) -> Iterator[list]:
-    """Yield one segment list (one :class:`~monoculture.datasets.builder.ArrayColumns`) per record batch.
+    """Yield one segment list (one :class:`~monoculture.datasets.records.ArrayColumns`) per record batch.
 
     Record batches are decoded :data:`PREFETCH` batches ahead in a background thread (:func:`prefetched`)
     while this thread converts the previous ones and the caller builds their frame tables (measured faster
@@ -453,176 +377,8 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None, fmt: str | None = None):
-    """:func:`iter_batches` one :class:`~monoculture.datasets.builder.RawFrame` at a time."""
+    """:func:`iter_batches` one :class:`~monoculture.datasets.records.RawFrame` at a time."""
     yield from raw_frames(iter_batches(path, options, accounting, shard, fmt=fmt))
-
-
-# -- Arrow -> numpy helpers for the converters -----------------------------------------------------------
-def np_valid(col: pa.Array) -> np.ndarray:
-    """(n,) bool: the value is not null."""
-    if col.null_count == 0:
-        return np.ones(len(col), bool)
-    return ~col.is_null().to_numpy(zero_copy_only=False)
-
-
-def list_lengths(col: pa.Array) -> np.ndarray:
-    """(n,) int64 lengths of a list column (0 for null)."""
-    if pa.types.is_fixed_size_list(col.type):
-        return np.where(np_valid(col), col.type.list_size, 0).astype(np.int64)
-    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
-        lengths = np.diff(col.offsets.to_numpy()).astype(np.int64)
-        if col.null_count:
-            lengths[~np_valid(col)] = 0
-        return lengths
-    return pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
-def floats(arr: pa.Array) -> np.ndarray:
-    """A numeric array as float64 numpy (nulls -> NaN)."""
-    if not pa.types.is_floating(arr.type) or arr.type != pa.float64():
-        arr = pc.cast(arr, pa.float64())
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
-
-
-def flat_values(col: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Flatten nested lists of a column completely: (leaf values, per-row leaf counts (n,) int64)."""
-    valid_lengths = list_lengths(col)
-    counts = valid_lengths.copy()
-    arr = col.flatten()
-    while pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type):
-        inner = list_lengths(arr)
-        owners = np.repeat(np.arange(len(col)), counts)
-        counts = np.bincount(owners, weights=inner, minlength=len(col)).astype(np.int64)
-        arr = arr.flatten()
-    return arr, counts
-
-
-def optional_vectors(rb: pa.RecordBatch, name: str, width: int, expected: np.ndarray, absent="empty"
-                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-    """:func:`vectors` of column ``name`` of ``rb``; without that column ``(values, no row valid, no row bad)``
-    where ``values`` is an empty array, or None when ``absent`` is None (per-atom columns: no array at all)."""
-    if name in rb.schema.names:
-        return vectors(rb.column(name), width, expected)
-    n = rb.num_rows
-    return (None if absent is None else np.zeros(0)), np.zeros(n, bool), np.zeros(n, bool)
-
-
-def vectors(col: pa.Array, width: int, expected: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A per-row array column (``list<list<double>>`` N x width, or flat N*width) as numbers.
-
-    Returns (values (sum over valid rows of their leaf counts,) float64, valid (n,) bool, bad (n,) bool):
-    ``bad`` marks a valid row whose leaf count is not ``width`` times ``expected`` (when given), or not a
-    multiple of ``width``, or whose nested rows are not all of length ``width``.
-    """
-    valid = np_valid(col)
-    if pa.types.is_list(col.type) and pa.types.is_list(col.type.value_type):  # the usual N x 3: offsets only
-        inner = col.flatten()
-        if inner.null_count == 0:
-            ioff = inner.offsets.to_numpy()
-            if len(inner) == 0 or (np.diff(ioff) == width).all():
-                lengths = list_lengths(col)
-                bad = valid & (lengths != expected) if expected is not None else np.zeros(len(col), bool)
-                return floats(inner.flatten()), valid, bad
-    leaves, counts = flat_values(col)
-    bad = valid & (counts % width != 0)
-    if expected is not None:
-        bad |= valid & (counts != expected * width)
-    arr = col.flatten()
-    if pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type):
-        inner = list_lengths(arr)
-        if (inner != width).any():  # e.g. [[x, y, z, w], [x, y]]: six numbers, two wrong atoms
-            owners = np.repeat(np.arange(len(col)), list_lengths(col))
-            bad[owners[inner != width]] = True
-    return floats(leaves), valid, bad
-
-
-def strings(col: pa.Array | None, n: int, fn=None) -> list:
-    """A string column as a list (None for null), each value through ``fn`` when given; a dictionary column
-    is mapped once per distinct value."""
-    if col is None:
-        return [None] * n
-    if pa.types.is_dictionary(col.type):
-        values = col.dictionary.to_pylist()
-        table = np.array([fn(v) if fn else v for v in values] + [None], dtype=object)
-        return table[pc.fill_null(col.indices, len(values)).to_numpy(zero_copy_only=False)].tolist()
-    values = col.to_pylist()
-    if fn is None:
-        return values
-    mapped = {v: fn(v) for v in set(values)}
-    return [mapped[v] for v in values]
-
-
-def to_voigt(m9: np.ndarray) -> np.ndarray:
-    """Row-major 3x3 tensors (k, 9) -> Voigt (xx, yy, zz, yz, xz, xy) (k, 6)."""
-    return m9[:, [0, 4, 8, 5, 2, 1]]
-
-
-def skip_rows(accounting: Accounting, file: str, rel: str, rows: np.ndarray, masks: list) -> np.ndarray:
-    """Count rows as skipped for the first failing rule of ``masks`` ([(mask, reason, detail)]); returns
-    the keep mask."""
-    drop = np.zeros(len(rows), bool)
-    for mask, reason, detail in masks:
-        new = mask & ~drop
-        for i in np.flatnonzero(new):
-            accounting.skip(file, f"{rel}:{rows[i]}", reason, detail)
-        drop |= new
-    return ~drop
-
-
-def new_columns(n: int) -> ArrayColumns:
-    cb = ArrayColumns(stress_width=6, stress_factor=1.0)
-    cb.temperature = [None] * n
-    cb.charge = [None] * n
-    cb.spin = [None] * n
-    return cb
-
-
-def fill_atoms(cb: ArrayColumns, lengths: np.ndarray, numbers: np.ndarray, positions: np.ndarray,
-               forces: np.ndarray | None, has_forces: np.ndarray) -> None:
-    """Set the per-atom buffers; ``forces`` holds values for the atoms of frames with forces only."""
-    cb.lengths = np.ascontiguousarray(lengths, np.int64)
-    cb.numbers = np.ascontiguousarray(numbers, np.int64)
-    cb.positions = np.ascontiguousarray(positions, np.float64).ravel()
-    n_atoms = int(lengths.sum())
-    if has_forces.all():
-        cb.forces = np.ascontiguousarray(forces, np.float64).ravel()
-    else:
-        full = np.full((n_atoms, 3), np.nan)
-        if forces is not None and len(forces):
-            full[np.repeat(has_forces, lengths)] = forces.reshape(-1, 3)
-        cb.forces = full.ravel()
-    cb.has_forces = has_forces.astype(np.int8)
-
-
-def fill_stress(cb: ArrayColumns, voigt_gpa: np.ndarray, has_stress: np.ndarray) -> None:
-    """Stress (n, 6) GPa, ASE sign (any value where ``has_stress`` is False)."""
-    cb.stress = np.ascontiguousarray(np.where(has_stress[:, None], voigt_gpa, np.nan), np.float64).ravel()
-    cb.has_stress = has_stress.astype(np.int8)
-
-
-def keys(rel: str, rows: np.ndarray) -> pa.Array:
-    """Record keys ``<file in the dataset>:<row>`` (string array)."""
-    return pc.binary_join_element_wise(rel + ":", pc.cast(pa.array(rows, pa.int64()), pa.string()), "")
-
-
-def text(col: pa.Array | None) -> pa.Array | None:
-    """A column as a string array (None stays None)."""
-    if col is None:
-        return None
-    return col if col.type == pa.string() else pc.cast(col, pa.string())
-
-
-def ids(*candidates: pa.Array | None) -> pa.Array:
-    """The first non-null value of each row among the candidate string columns (the last one has no null)."""
-    cols = [text(c) for c in candidates if c is not None]
-    if len(cols) == 1 or cols[0].null_count == 0:
-        return cols[0]
-    return pc.coalesce(*cols)
-
-
-def path_text(path: Path) -> str:
-    return str(Path(path).resolve()).lower()
 
 
 def file_format(path: Path) -> str:

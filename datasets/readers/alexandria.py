@@ -17,8 +17,8 @@ from pathlib import Path
 import ijson
 
 from ..accounting import Accounting
-from ..builder import RawFrame
 from ..options import ReaderSpec, ReadOptions
+from ..records import RawFrame
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
 __all__ = ["READER", "iter_records", "detect_card", "sniff"]
@@ -26,7 +26,7 @@ __all__ = ["READER", "iter_records", "detect_card", "sniff"]
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("alexandria", "Alexandria {'entries': [ComputedStructureEntry]} (.json.bz2 / .json)",
                     __name__, globs=("*alexandria*.json",), sniff_extensions=(".json",), unique_ids=True,
-                    cards=("alexandria-pbe", "alexandria-pbesol", "alexandria-scan"))
+                    cards=("alexandria-pbe", "alexandria-pbesol", "alexandria-scan"), order=30)
 
 
 def sniff(path: Path, head: bytes) -> bool:

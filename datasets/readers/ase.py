@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from ..accounting import Accounting
-from ..builder import RawFrame
 from ..frames import METHODS, stress_ase_ev_a3_to_gpa
 from ..options import ReaderSpec, ReadOptions, inner_name
+from ..records import RawFrame
 from ._common import open_maybe_compressed
 
 __all__ = ["READER", "iter_records", "atoms_to_raw", "detect_card"]
@@ -36,7 +36,8 @@ __all__ = ["READER", "iter_records", "atoms_to_raw", "detect_card"]
 READER = ReaderSpec("ase", "anything ase.io reads: extxyz, xyz, traj, cif, POSCAR/CONTCAR (also .gz / .bz2 / .xz), "
                     "ASE .db", __name__,
                     extensions=(".extxyz", ".xyz", ".traj", ".cif", ".db", ".vasp", ".poscar", ".json"),
-                    globs=("POSCAR*", "CONTCAR*", "*.vasp"), options=("energy_key", "forces_key", "stress_key"))
+                    globs=("POSCAR*", "CONTCAR*", "*.vasp"), options=("energy_key", "forces_key", "stress_key"),
+                    order=60)
 
 _TEMPERATURE_KEYS = ("temperature_K", "temperature", "T")
 

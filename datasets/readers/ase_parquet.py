@@ -18,9 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns
 from ..frames import EV_PER_A3_TO_GPA
 from ..options import ReaderSpec, ReadOptions
+from ..records import ArrayColumns
+from . import _arrow_columns as A
 from . import _parquet as P
 
 __all__ = ["READER", "sniff", "sniff_directory",
@@ -30,7 +31,7 @@ __all__ = ["READER", "sniff", "sniff_directory",
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("ase-parquet", "parquet / Arrow with ASE columns (numbers, positions, cell, pbc, energy, "
                     "forces, stress)", __name__, magic=(b"PAR1",), sniff_extensions=P.DATA_SUFFIXES, directories=True,
-                    options=("config",))
+                    options=("config",), order=100)
 
 FORMAT = "ase-parquet"
 DESCRIPTION = "ASE columns: numbers, positions (+ cell, pbc, energy, forces, stress, id)"
@@ -66,16 +67,16 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     n = rb.num_rows
     names = set(rb.schema.names)
     z_col = rb.column("numbers")
-    lengths = P.list_lengths(z_col)
-    pos, pos_valid, pos_bad = P.vectors(rb.column("positions"), 3, lengths)
-    cell, cell_valid, cell_bad = P.optional_vectors(rb, "cell", 3, np.full(n, 3))
-    forces, f_valid, f_bad = P.optional_vectors(rb, opts.forces_key, 3, lengths, absent=None)
+    lengths = A.list_lengths(z_col)
+    pos, pos_valid, pos_bad = A.vectors(rb.column("positions"), 3, lengths)
+    cell, cell_valid, cell_bad = A.optional_vectors(rb, "cell", 3, np.full(n, 3))
+    forces, f_valid, f_bad = A.optional_vectors(rb, opts.forces_key, 3, lengths, absent=None)
     s_counts = np.zeros(n, np.int64)
     if opts.stress_key in names:
         s_col = rb.column(opts.stress_key)
-        s_valid = P.np_valid(s_col)
-        leaves, s_counts = P.flat_values(s_col)
-        stress = P.floats(leaves)
+        s_valid = A.np_valid(s_col)
+        leaves, s_counts = A.flat_values(s_col)
+        stress = A.floats(leaves)
         s_bad = s_valid & (s_counts != 6) & (s_counts != 9)
     else:
         stress, s_valid, s_bad = np.zeros(0), np.zeros(n, bool), np.zeros(n, bool)
@@ -86,14 +87,14 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
               (f_bad, "bad_forces", f"{opts.forces_key} is not n_atoms x 3"),
               (s_bad, "bad_stress", f"{opts.stress_key} is neither 3 x 3 nor 6 Voigt numbers")]
     if np.logical_or.reduce([m for m, _, _ in checks]).any():
-        keep = P.skip_rows(accounting, file, ctx.rel, rows, checks)
+        keep = A.skip_rows(accounting, file, ctx.rel, rows, checks)
         if not keep.any():
             return None
         return convert(rb.filter(pa.array(keep)), rows[keep], ctx, accounting, file)
 
     numbers = pc.fill_null(z_col.flatten(), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    cb = P.new_columns(n)
-    P.fill_atoms(cb, lengths, numbers, pos, forces, f_valid)
+    cb = A.new_columns(n)
+    A.fill_atoms(cb, lengths, numbers, pos, forces, f_valid)
     cells = np.zeros((n, 9))
     cells[cell_valid] = cell.reshape(-1, 9)
     cb.cell = cells.ravel()
@@ -101,12 +102,12 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     if "pbc" in names:
         col = rb.column("pbc")
         if pa.types.is_boolean(col.type):
-            ok = P.np_valid(col)
+            ok = A.np_valid(col)
             pbc[ok] = np.repeat(col.to_numpy(zero_copy_only=False)[ok].astype(bool)[:, None], 3, axis=1)
         else:
-            ok = P.np_valid(col) & (P.list_lengths(col) == 3)
+            ok = A.np_valid(col) & (A.list_lengths(col) == 3)
             if ok.any():
-                pbc[ok] = P.floats(col.filter(pa.array(ok)).flatten()).reshape(-1, 3) != 0
+                pbc[ok] = A.floats(col.filter(pa.array(ok)).flatten()).reshape(-1, 3) != 0
     cb.pbc = pbc.astype(np.int8).ravel()
     voigt = np.full((n, 6), np.nan)
     if s_valid.any():
@@ -118,14 +119,14 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
         if len(rows6):
             voigt[rows6] = stress[starts[six][:, None] + np.arange(6)]
         if len(rows9):
-            voigt[rows9] = P.to_voigt(stress[starts[~six][:, None] + np.arange(9)])
-    P.fill_stress(cb, voigt * EV_PER_A3_TO_GPA, s_valid)
+            voigt[rows9] = A.to_voigt(stress[starts[~six][:, None] + np.arange(9)])
+    A.fill_stress(cb, voigt * EV_PER_A3_TO_GPA, s_valid)
     cb.energy = rb.column(opts.energy_key).to_pylist() if opts.energy_key in names else [None] * n
     cb.functional = [None] * n
     cb.hubbard_u = [None] * n
     cb.basis = [None] * n
-    cb.keys = P.keys(ctx.rel, rows)
-    cb.ids = P.ids(rb.column("id") if "id" in names else None, cb.keys)
+    cb.keys = A.keys(ctx.rel, rows)
+    cb.ids = A.ids(rb.column("id") if "id" in names else None, cb.keys)
     cb.charge = _ints(rb, "charge", names, n)
     cb.spin = _ints(rb, "spin", names, n)
     cb.method = ["unknown"] * n

@@ -26,9 +26,9 @@ import numpy as np
 import orjson
 
 from ..accounting import Accounting
-from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import EV_PER_A3_TO_GPA
 from ..options import ReaderSpec, ReadOptions
+from ..records import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 
 __all__ = ["READER", "sniff_directory",
            "iter_records", "iter_batches", "detect_card", "subset_regime", "list_shards", "shards", "OMAT24_SUBSETS"]
@@ -36,7 +36,7 @@ __all__ = ["READER", "sniff_directory",
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("aselmdb", "ASE LMDB (.aselmdb) of OMat24, sAlex, OMol25; a file or a folder of shards",
                     __name__, extensions=(".aselmdb", ".lmdb"), directories=True, unique_ids=True,
-                    cards=("omat24", "omol25", "salex"))
+                    cards=("omat24", "omol25", "salex"), order=20)
 
 OMAT24_SUBSETS = (
     "rattled-300", "rattled-500", "rattled-1000", "rattled-300-subsampled", "rattled-500-subsampled",
@@ -114,7 +114,7 @@ _NO_PBC = [False, False, False]
 
 
 def _row(dct: dict, row_id: str, stem: str, shard_subset: tuple) -> tuple:
-    """One decoded row as a frame-builder row tuple (:data:`~monoculture.datasets.builder.ROW_FIELDS`).
+    """One decoded row as a frame-builder row tuple (:data:`~monoculture.datasets.records.ROW_FIELDS`).
 
     Arrays stay the flat lists of ASE's JSON encoding (the builder converts whole batches); stress goes
     from eV/Å^3 to GPa here (a full 3x3 tensor becomes Voigt). Raises KeyError / TypeError / ValueError

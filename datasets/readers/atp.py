@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns, RawFrame, raw_frames
-from ..frames import EV_PER_A3_TO_GPA
 from ..errors import InputError
+from ..frames import EV_PER_A3_TO_GPA
 from ..options import ReaderSpec, ReadOptions
-from . import _parquet as P
+from ..records import ArrayColumns, RawFrame, raw_frames
+from . import _arrow_columns as A
 
 __all__ = ["READER", "sniff_directory",
            "list_shards", "manifest", "detect_card", "check", "shards", "iter_batches", "iter_records", "GROUP"]
@@ -35,7 +35,7 @@ __all__ = ["READER", "sniff_directory",
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("atompack", "Atompack store (.atp, atompack-db): a file or a shard folder with manifest.json",
                     __name__, extensions=(".atp",), magic=(b"ATPK",), directories=True,
-                    cards=("lemat-bulk", "omat24", "omol25", "mptrj"))
+                    cards=("lemat-bulk", "omat24", "omol25", "mptrj"), order=70)
 
 #: Records fetched per ``get_molecules`` call.
 GROUP = 1024
@@ -78,7 +78,7 @@ def manifest(path: Path) -> dict:
 
 def detect_card(path: Path, options: ReadOptions) -> str | None:
     m = manifest(path)
-    text = " ".join([P.path_text(path), str(m.get("dataset", "")), str(m.get("variant", ""))]).lower()
+    text = " ".join([A.path_text(path), str(m.get("dataset", "")), str(m.get("variant", ""))]).lower()
     for word, card in CARD_HINTS:
         if word in text:
             return card
@@ -134,7 +134,7 @@ def _int_or_none(v) -> int | None:
 def _columns(mols: list, start: int, rel: str) -> ArrayColumns:
     """Frame columns of a group of ``atompack.Molecule`` records (index of the first: ``start``)."""
     n = len(mols)
-    cb = P.new_columns(n)
+    cb = A.new_columns(n)
     numbers = [np.asarray(m.atomic_numbers, np.int64) for m in mols]
     lengths = np.fromiter(map(len, numbers), np.int64, n)
     positions = np.concatenate([np.asarray(m.positions, np.float64).reshape(-1, 3) for m in mols]) if n else \
@@ -145,7 +145,7 @@ def _columns(mols: list, start: int, rel: str) -> ArrayColumns:
         if has_forces.any() else None
     if forces is not None and len(forces) != int(lengths[has_forces].sum()):
         raise ValueError("forces do not have one row per atom")
-    P.fill_atoms(cb, lengths, np.concatenate(numbers) if n else np.zeros(0, np.int64), positions, forces, has_forces)
+    A.fill_atoms(cb, lengths, np.concatenate(numbers) if n else np.zeros(0, np.int64), positions, forces, has_forces)
     cells = np.zeros((n, 9))
     pbc = np.zeros((n, 3), np.int8)
     voigt = np.full((n, 6), np.nan)
@@ -160,7 +160,7 @@ def _columns(mols: list, start: int, rel: str) -> ArrayColumns:
         s = m.stress
         if s is not None:
             s = np.asarray(s, np.float64).reshape(-1)
-            voigt[i] = P.to_voigt(s.reshape(1, 9))[0] if s.size == 9 else s[:6]
+            voigt[i] = A.to_voigt(s.reshape(1, 9))[0] if s.size == 9 else s[:6]
             has_stress[i] = True
         e = m.energy
         energy.append(None if e is None else float(e))
@@ -171,7 +171,7 @@ def _columns(mols: list, start: int, rel: str) -> ArrayColumns:
         spin.append(_int_or_none(m.get_property("spin")) if "spin" in keys else None)
     cb.cell = cells.ravel()
     cb.pbc = pbc.ravel()
-    P.fill_stress(cb, voigt * EV_PER_A3_TO_GPA, has_stress)
+    A.fill_stress(cb, voigt * EV_PER_A3_TO_GPA, has_stress)
     cb.energy = energy
     cb.ids = ids
     cb.keys = [f"{rel}:{start + i}" for i in range(n)]
@@ -186,7 +186,7 @@ def _columns(mols: list, start: int, rel: str) -> ArrayColumns:
 
 def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
                  batch_size: int = 4096) -> Iterator[list]:
-    """Yield lists of :class:`~monoculture.datasets.builder.ArrayColumns` segments, ``GROUP`` records each
+    """Yield lists of :class:`~monoculture.datasets.records.ArrayColumns` segments, ``GROUP`` records each
     (at most ``batch_size``); an unreadable shard, or a group that cannot be decoded, is counted as failed."""
     atompack = _atompack()
     path = Path(path)

@@ -24,9 +24,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns
 from ..frames import EV_PER_A3_TO_GPA
 from ..options import ReaderSpec, ReadOptions
+from ..records import ArrayColumns
+from . import _arrow_columns as A
 from . import _parquet as P
 
 __all__ = ["READER", "sniff", "sniff_directory",
@@ -37,7 +38,7 @@ __all__ = ["READER", "sniff", "sniff_directory",
 READER = ReaderSpec("colabfit", "ColabFit Exchange parquet (co tables, 2025 export and colabfit-tools schemas; "
                     "OMat24 / OMol25 / sAlex mirrors): a file or a dataset folder (--config)", __name__,
                     magic=(b"PAR1",), sniff_extensions=P.DATA_SUFFIXES, directories=True, unique_ids=True,
-                    options=("config",), cards=("colabfit-omat24", "colabfit-omol25", "colabfit-salex"))
+                    options=("config",), cards=("colabfit-omat24", "colabfit-omol25", "colabfit-salex"), order=90)
 
 FORMAT = "colabfit"
 DESCRIPTION = "ColabFit co table: atomic_numbers, positions, cell, property_id or configuration_id"
@@ -121,11 +122,11 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     n = rb.num_rows
     names = set(rb.schema.names)
     z_col = rb.column("atomic_numbers")
-    lengths = P.list_lengths(z_col)
-    pos, pos_valid, pos_bad = P.vectors(rb.column("positions"), 3, lengths)
-    cell, cell_valid, cell_bad = P.optional_vectors(rb, "cell", 3, np.full(n, 3))
-    forces, f_valid, f_bad = P.optional_vectors(rb, "atomic_forces", 3, lengths, absent=None)
-    stress, s_valid, s_bad = P.optional_vectors(rb, "cauchy_stress", 3, np.full(n, 3))
+    lengths = A.list_lengths(z_col)
+    pos, pos_valid, pos_bad = A.vectors(rb.column("positions"), 3, lengths)
+    cell, cell_valid, cell_bad = A.optional_vectors(rb, "cell", 3, np.full(n, 3))
+    forces, f_valid, f_bad = A.optional_vectors(rb, "atomic_forces", 3, lengths, absent=None)
+    stress, s_valid, s_bad = A.optional_vectors(rb, "cauchy_stress", 3, np.full(n, 3))
     checks = [(lengths == 0, "no_atoms", "atomic_numbers is null or empty"),
               (~pos_valid, "bad_positions", "positions is null"),
               (pos_bad, "bad_positions", "positions is not nsites x 3"),
@@ -133,7 +134,7 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
               (f_bad, "bad_forces", "atomic_forces is not nsites x 3"),
               (s_bad, "bad_stress", "cauchy_stress is not 3 x 3")]
     if np.logical_or.reduce([m for m, _, _ in checks]).any():
-        keep = P.skip_rows(accounting, file, ctx.rel, rows, checks)
+        keep = A.skip_rows(accounting, file, ctx.rel, rows, checks)
         if not keep.any():
             return None
         return convert(rb.filter(pa.array(keep)), rows[keep], ctx, accounting, file)
@@ -142,8 +143,8 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     has_forces = f_valid & _flags(rb, "has_forces", names, n)
     if forces is not None and not np.array_equal(has_forces, f_valid):  # present but flagged absent: drop them
         forces = forces.reshape(-1, 3)[np.repeat(has_forces[f_valid], lengths[f_valid])]
-    cb = P.new_columns(n)
-    P.fill_atoms(cb, lengths, numbers, pos, forces, has_forces)
+    cb = A.new_columns(n)
+    A.fill_atoms(cb, lengths, numbers, pos, forces, has_forces)
     cells = np.zeros((n, 9))
     cells[cell_valid] = cell.reshape(-1, 9)
     cb.cell = cells.ravel()
@@ -151,21 +152,21 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     pbc = np.linalg.norm(m, axis=2) > 1e-10  # colabfit-tools' rule, when nothing else says
     if "pbc" in names:
         col = rb.column("pbc")
-        ok = P.np_valid(col) & (P.list_lengths(col) == 3) if not pa.types.is_boolean(col.type) else P.np_valid(col)
+        ok = A.np_valid(col) & (A.list_lengths(col) == 3) if not pa.types.is_boolean(col.type) else A.np_valid(col)
         if pa.types.is_boolean(col.type):
             pbc[ok] = np.repeat(col.to_numpy(zero_copy_only=False)[ok][:, None], 3, axis=1)
         elif ok.any():
-            pbc[ok] = P.floats(col.filter(pa.array(ok)).flatten()).reshape(-1, 3) != 0
+            pbc[ok] = A.floats(col.filter(pa.array(ok)).flatten()).reshape(-1, 3) != 0
     if "dimension_types" in names:
         col = rb.column("dimension_types")
-        ok = P.np_valid(col) & (P.list_lengths(col) == 3)
+        ok = A.np_valid(col) & (A.list_lengths(col) == 3)
         if ok.any():
-            pbc[ok] = P.floats(col.filter(pa.array(ok)).flatten()).reshape(-1, 3) != 0
+            pbc[ok] = A.floats(col.filter(pa.array(ok)).flatten()).reshape(-1, 3) != 0
     cb.pbc = pbc.astype(np.int8).ravel()
     has_stress = s_valid & _flags(rb, "has_stress", names, n)
     voigt = np.full((n, 6), np.nan)
     if s_valid.any():
-        voigt[s_valid] = P.to_voigt(stress.reshape(-1, 9))
+        voigt[s_valid] = A.to_voigt(stress.reshape(-1, 9))
         if "cauchy_stress_volume_normalized" in names:
             virial = pc.fill_null(rb.column("cauchy_stress_volume_normalized"), False).to_numpy(
                 zero_copy_only=False).astype(bool)
@@ -173,16 +174,16 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
             virial &= has_stress
             has_stress &= ~(virial & (volume <= 1e-8))  # a virial without a cell volume: no stress
             voigt[virial] /= np.where(volume[virial] > 1e-8, volume[virial], np.nan)[:, None]
-    P.fill_stress(cb, voigt * EV_PER_A3_TO_GPA, has_stress)
+    A.fill_stress(cb, voigt * EV_PER_A3_TO_GPA, has_stress)
     cb.energy = rb.column("energy").to_pylist() if "energy" in names else [None] * n
-    methods = P.strings(rb.column("method") if "method" in names else None, n)
+    methods = A.strings(rb.column("method") if "method" in names else None, n)
     parsed = {m: parse_method(m) for m in set(methods)}
     theory = [parsed[m] for m in methods]
     cb.functional = [t[0] for t in theory]
     cb.hubbard_u = [t[1] for t in theory]
     cb.basis = [t[2] for t in theory]
-    cb.keys = P.keys(ctx.rel, rows)
-    cb.ids = P.ids(*(rb.column(c) for c in ("property_id", "configuration_id") if c in names), cb.keys)
+    cb.keys = A.keys(ctx.rel, rows)
+    cb.ids = A.ids(*(rb.column(c) for c in ("property_id", "configuration_id") if c in names), cb.keys)
     cb.charge, cb.spin, cb.temperature = _metadata(rb, names, n)
     cb.method = ["unknown"] * n
     cb.subset = [ctx.subset] * n
@@ -207,7 +208,7 @@ def _ds_name(path: Path) -> str:
 
 def detect_card(path: Path, options: ReadOptions) -> str | None:
     """``colabfit-omat24`` / ``colabfit-omol25`` / ``colabfit-salex`` from the path or the ``ds.parquet`` name."""
-    text = (P.path_text(path) + " " + _ds_name(path)).lower()
+    text = (A.path_text(path) + " " + _ds_name(path)).lower()
     for word, card in CARD_HINTS:
         if word in text:
             return card

@@ -23,16 +23,16 @@ from operator import attrgetter
 from pathlib import Path
 
 from ..accounting import Accounting
-from ..builder import ROW_FIELDS, ColumnBatch, RawFrame, raw_frames
 from ..errors import UnknownFormatError
 from ..options import ReaderSpec, ReadOptions
+from ..records import ROW_FIELDS, ColumnBatch, RawFrame, raw_frames
 from ..registry import READERS, get_reader, sniff_format
 
 __all__ = ["READER", "list_files", "file_readers", "detect_card", "shards", "iter_batches", "iter_records"]
 
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("folder", "a folder of files in any of these formats (CIF, POSCAR, xyz, MPTrj shards, SDF...), "
-                    "each read by its own reader", __name__, directories=True, options=("file_format",))
+                    "each read by its own reader", __name__, directories=True, options=("file_format",), order=1000)
 
 _AS_ROW = attrgetter(*ROW_FIELDS)
 

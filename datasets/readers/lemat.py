@@ -27,9 +27,10 @@ import pyarrow.compute as pc
 from ase.data import atomic_numbers as _ASE_Z
 
 from ..accounting import Accounting
-from ..builder import ArrayColumns
 from ..frames import KBAR_TO_GPA
 from ..options import ReaderSpec, ReadOptions
+from ..records import ArrayColumns
+from . import _arrow_columns as A
 from . import _parquet as P
 
 __all__ = ["READER", "sniff", "sniff_directory",
@@ -40,7 +41,7 @@ __all__ = ["READER", "sniff", "sniff_directory",
 READER = ReaderSpec("lemat", "LeMat-Bulk / LeMat-Traj parquet (LeMaterial on Hugging Face; also datasets' .arrow "
                     "cache): a file, a shard folder or a dataset folder (--config)", __name__, magic=(b"PAR1",),
                     sniff_extensions=P.DATA_SUFFIXES, directories=True, unique_ids=True, options=("config",),
-                    cards=("lemat-bulk", "lemat-traj"))
+                    cards=("lemat-bulk", "lemat-traj"), order=80)
 
 FORMAT = "lemat"
 DESCRIPTION = "LeMat-Bulk / LeMat-Traj: species_at_sites, cartesian_site_positions, lattice_vectors, species"
@@ -183,12 +184,12 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     n = rb.num_rows
     names = set(rb.schema.names)
     sites = rb.column("species_at_sites")
-    lengths = P.list_lengths(sites)
-    pos, pos_valid, pos_bad = P.vectors(rb.column("cartesian_site_positions"), 3, lengths)
-    cell, cell_valid, cell_bad = P.vectors(rb.column("lattice_vectors"), 3, np.full(n, 3))
+    lengths = A.list_lengths(sites)
+    pos, pos_valid, pos_bad = A.vectors(rb.column("cartesian_site_positions"), 3, lengths)
+    cell, cell_valid, cell_bad = A.vectors(rb.column("lattice_vectors"), 3, np.full(n, 3))
     numbers, disordered, details = _numbers(rb, n, lengths)
-    forces, f_valid, f_bad = P.optional_vectors(rb, "forces", 3, lengths, absent=None)
-    stress, s_valid, s_bad = P.optional_vectors(rb, "stress_tensor", 3, np.full(n, 3))
+    forces, f_valid, f_bad = A.optional_vectors(rb, "forces", 3, lengths, absent=None)
+    stress, s_valid, s_bad = A.optional_vectors(rb, "stress_tensor", 3, np.full(n, 3))
     checks = [(lengths == 0, "no_atoms", "no species_at_sites"),
               (~pos_valid, "bad_positions", "cartesian_site_positions is null"),
               (pos_bad, "bad_positions", "cartesian_site_positions is not nsites x 3"),
@@ -200,39 +201,39 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
             accounting.skip(file, f"{ctx.rel}:{rows[i]}", "disordered_site", details[i])
     bad = disordered | np.logical_or.reduce([m for m, _, _ in checks])
     if bad.any():
-        keep = P.skip_rows(accounting, file, ctx.rel, rows, checks) & ~disordered
+        keep = A.skip_rows(accounting, file, ctx.rel, rows, checks) & ~disordered
         if not keep.any():
             return None
         return convert(rb.filter(pa.array(keep)), rows[keep], ctx, accounting, file)
 
-    cb = P.new_columns(n)
-    P.fill_atoms(cb, lengths, numbers, pos, forces, f_valid)
+    cb = A.new_columns(n)
+    A.fill_atoms(cb, lengths, numbers, pos, forces, f_valid)
     full_cell = np.zeros((n, 9))
     full_cell[cell_valid] = cell.reshape(-1, 9)
     cb.cell = full_cell.ravel()
     pbc = np.ones((n, 3), np.int8)
     if "dimension_types" in names:
         dims = rb.column("dimension_types")
-        d_valid = P.np_valid(dims) & (P.list_lengths(dims) == 3)
+        d_valid = A.np_valid(dims) & (A.list_lengths(dims) == 3)
         if d_valid.all():
-            pbc = (P.floats(dims.flatten()).reshape(n, 3) != 0).astype(np.int8)
+            pbc = (A.floats(dims.flatten()).reshape(n, 3) != 0).astype(np.int8)
     cb.pbc = pbc.ravel()
     voigt = np.full((n, 6), np.nan)
     if s_valid.any():
-        voigt[s_valid] = -KBAR_TO_GPA * P.to_voigt(stress.reshape(-1, 9))  # kBar, VASP sign -> GPa, ASE sign
-    P.fill_stress(cb, voigt, s_valid)
+        voigt[s_valid] = -KBAR_TO_GPA * A.to_voigt(stress.reshape(-1, 9))  # kBar, VASP sign -> GPa, ASE sign
+    A.fill_stress(cb, voigt, s_valid)
     cb.energy = rb.column("energy").to_pylist() if "energy" in names else [None] * n
-    cb.functional = P.strings(rb.column("functional") if "functional" in names else None, n, _functional)
+    cb.functional = A.strings(rb.column("functional") if "functional" in names else None, n, _functional)
     cb.hubbard_u = [None] * n
     cb.basis = [None] * n
-    cb.keys = P.keys(ctx.rel, rows)
+    cb.keys = A.keys(ctx.rel, rows)
     if "id" in names:  # LeMat-Traj: one id per frame
-        cb.ids = P.ids(rb.column("id"), cb.keys)
+        cb.ids = A.ids(rb.column("id"), cb.keys)
     elif "immutable_id" in names:  # LeMat-Bulk: a material id per functional
-        immutable = P.text(rb.column("immutable_id"))
-        joined = pc.binary_join_element_wise(immutable, P.text(rb.column("functional")), "/") \
+        immutable = A.text(rb.column("immutable_id"))
+        joined = pc.binary_join_element_wise(immutable, A.text(rb.column("functional")), "/") \
             if "functional" in names else None
-        cb.ids = P.ids(joined, immutable, cb.keys)
+        cb.ids = A.ids(joined, immutable, cb.keys)
     else:
         cb.ids = cb.keys
     cb.method = ["relax"] * n

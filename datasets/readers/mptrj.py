@@ -1,15 +1,24 @@
 """MPTrj JSON reader: ``{mp_id: {frame_id: {structure, uncorrected_total_energy, force, stress, ...}}}``.
 
-The real file (``MPtrj_2022.9_full.json``) is 11 GB. Two readers give the same frames and accounting:
+The real file (``MPtrj_2022.9_full.json``) is 11 GB. It is read in one way: the stream is cut into 8 MB
+blocks at material boundaries and each material is parsed with orjson (Python's json takes NaN tokens;
+ijson's C backend re-reads a piece that both reject, to salvage what precedes the damage); a regular
+material goes straight into flat columns, any other frame by frame. Memory holds one block at a time.
 
-* the compiled scanner (:mod:`._mptrj_scan`, files of :data:`SCAN_MIN_BYTES` or more) reads the bytes in
-  8 MB blocks and writes every regular material straight into flat columns; it hands each other
-  material, and everything after invalid JSON, to
-* the reference reader: the stream is cut into 8 MB blocks at material boundaries and each material is
-  parsed with orjson (Python's json takes NaN tokens; ijson's C backend re-reads a piece that both
-  reject, to salvage what precedes the damage).
+One path, measured (issue #21): a compiled numba scanner of the bytes (1,150 lines, plus 130 of exact
+number conversion) used to read large files. ``benchmarks/mptrj_read.py`` on a 1.07 GB file of the real
+shape (``synth --like mptrj --frames 120000 --mean-atoms 31``: 120,000 frames of 31 atoms; the real file is
+11 GB for 1.58 M frames), each path whole in a fresh process, on 2 shared cores:
 
-Either way memory holds one window of the file at a time.
+* at load 3.6-3.9, this reader 8.9 s CPU (13,400 frames/s), 16.9 s wall, 192 MB peak RSS; the warm scanner
+  5.3 s CPU, 12.0 s wall, 302 MB: 1.68x in CPU time, 1.41x in wall time;
+* at load 11-12, with ``--against b9516e1`` (the last tree with the scanner) and 2 runs each: this reader
+  8.9-9.3 s CPU, 193 MB; that tree's reader 8.0-8.2 s CPU (the same code: an interleaved A/B on 30,000
+  frames gave 2.2-2.4 s and 2.1-2.3 s, identical profiles); its warm scanner 4.9-5.3 s CPU, 304 MB: 1.6x
+  its own reader and 1.8x this one in CPU time;
+* the scanner's first use on a machine (numba compilation, empty cache) took 33-35 s CPU and 791 MB: 0.25x.
+
+Under the 2x the issue asked of it, it was removed with its tests.
 
 Units and conventions of the source and what the frame table gets:
 
@@ -32,14 +41,13 @@ from operator import itemgetter
 from pathlib import Path
 
 import ijson
-import numpy as np
 import orjson
 from ase.data import atomic_numbers
 
 from ..accounting import Accounting
-from ..builder import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ..frames import KBAR_TO_GPA, stress_vasp_kbar_to_ase_gpa
 from ..options import ReaderSpec, ReadOptions, inner_name
+from ..records import ColumnBatch, RawFrame, SegmentBatcher, raw_frames
 from ._common import StructureDictError, open_maybe_compressed, pymatgen_structure_arrays
 
 __all__ = ["READER", "iter_records", "iter_batches", "detect_card", "sniff", "shards", "material_starts"]
@@ -47,7 +55,7 @@ __all__ = ["READER", "iter_records", "iter_batches", "detect_card", "sniff", "sh
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("mptrj", "MPTrj JSON {mp_id: {frame_id: {...}}} (plain or .gz / .bz2 / .xz)", __name__,
                     globs=("*mptrj*.json", "*MPtrj*.json"), sniff_extensions=(".json",), unique_ids=True,
-                    cards=("mptrj",))
+                    cards=("mptrj",), order=10)
 
 # A top-level key followed by its first frame key, which repeats the material id: `, "mp-1": {"mp-1-`.
 _MATERIAL_START = re.compile(rb',\s*("([^"\\]{1,200})"\s*:\s*\{\s*"\2-)')
@@ -117,7 +125,7 @@ def shards(path: Path, n: int) -> list:
 
 
 def _row(mp_id: str, frame_id: str, rec: dict) -> tuple:
-    """One MPTrj frame as a frame-builder row tuple (:data:`~monoculture.datasets.builder.ROW_FIELDS`).
+    """One MPTrj frame as a frame-builder row tuple (:data:`~monoculture.datasets.records.ROW_FIELDS`).
 
     Raises StructureDictError / TypeError / ValueError / KeyError / AttributeError on a malformed frame.
     """
@@ -363,47 +371,16 @@ def _nan_fill(n: int) -> list[float]:
     return [math.nan] * n
 
 
-#: Read MPTrj files with the compiled scanner (:mod:`._mptrj_scan`) from this size on disk (bytes). Its
-#: first use on a machine compiles it (20-40 s, then cached by numba), which only pays off on large files;
-#: smaller files are read by the reference reader alone. The two give the same batches and accounting
-#: (tested). ``ReadOptions.extra["mptrj_scan_min_bytes"]`` overrides it (a negative value: never; ``monoculture
-#: embed`` reads that way, its reading process must not wait for the compilation).
-SCAN_MIN_BYTES = 32 << 20
-#: With ``ReadOptions.extra["mptrj_scan_if_compiled"]`` (what ``audit`` / ``compare`` pass), a scanner that
-#: numba has not compiled and cached yet is used only for files of this size or more; smaller ones are read
-#: by the reference reader and the scanner is not compiled. The compilation (20-40 s, about 30 s of CPU
-#: measured here) was most of a first audit of 5,000 31-atom crystals (a 45 MB file: 44 s of CPU with it, 11 s
-#: without) and saves about 16 µs per frame (0.1 s on that file), so it pays for itself only from a few GB;
-#: from 1 GiB on it is compiled and cached, and every later run of any size uses it.
-SCAN_COMPILE_MIN_BYTES = 1 << 30
-
-
-def _use_scanner(size: int, options: ReadOptions) -> bool:
-    """Whether a file (or shard) of ``size`` bytes on disk is read by the compiled scanner."""
-    extra = getattr(options, "extra", None) or {}  # options may be None (direct calls, tests)
-    if not 0 <= extra.get("mptrj_scan_min_bytes", SCAN_MIN_BYTES) <= size:
-        return False
-    if not extra.get("mptrj_scan_if_compiled") or size >= SCAN_COMPILE_MIN_BYTES:
-        return True
-    from ._mptrj_scan import compiled
-
-    return compiled()
-
-
 def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard=None,
                  batch_size: int = 4096) -> Iterator[list]:
     """Yield batches of ``batch_size`` MPTrj frames, each a list of segments for
     :meth:`~monoculture.datasets.builder.FrameBuilder.build`; malformed frames are counted as failed,
     frames without energy as skipped.
 
-    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. Files (or
-    shards) of :data:`SCAN_MIN_BYTES` or more on disk are read in 8 MB blocks by the compiled scanner,
-    which writes regular materials straight into flat columns and hands every other material to the
-    reference reader. The reference reader cuts the file into materials (:func:`_pieces`) and parses each
-    with orjson; a
-    regular material goes into flat columns at once (:func:`_add_material`), any other is read frame by
-    frame into rows (:func:`_row`), with the accounting of every frame. Both hold one block of the file in
-    memory.
+    ``shard`` is ``None`` (the whole file) or a ``(start, end)`` byte range from :func:`shards`. The file
+    is cut into materials (:func:`_pieces`, 8 MB blocks) and each is parsed with orjson; a regular
+    material goes into flat columns at once (:func:`_add_material`), any other is read frame by frame
+    into rows (:func:`_row`), with the accounting of every frame. Memory holds one block of the file.
     """
     file = str(path)
     whole = shard is None
@@ -412,15 +389,11 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
     batcher = SegmentBatcher(batch_size, _new_columns)
     with opener as fh:
         try:
-            stream = fh
             if shard is not None:
                 fh.seek(shard[0])
-                fh = stream = io.BytesIO(fh.read(size)) if size < (64 << 20) else _Bounded(fh, size)
-            if _use_scanner(size, options):
-                stream = yield from _scanned(fh, whole, file, accounting, batcher)
-            if stream is not None:
-                for mp_id, frames in _materials(stream, whole, file, accounting):
-                    yield from _reference_material(batcher, file, accounting, mp_id, frames)
+                fh = io.BytesIO(fh.read(size)) if size < (64 << 20) else _Bounded(fh, size)
+            for mp_id, frames in _materials(fh, whole, file, accounting):
+                yield from _material_batches(batcher, file, accounting, mp_id, frames)
         except (EOFError, OSError) as exc:  # corrupt compressed stream
             accounting.fail(file, "stream", "truncated_or_corrupt_file", str(exc)[:200])
     rest = batcher.rest()
@@ -431,7 +404,7 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 _ROW_ERRORS = (StructureDictError, TypeError, ValueError, KeyError, AttributeError)
 
 
-def _reference_material(batcher: SegmentBatcher, file: str, accounting: Accounting, mp_id: str,
+def _material_batches(batcher: SegmentBatcher, file: str, accounting: Accounting, mp_id: str,
                         frames) -> Iterator[list]:
     """Add one parsed material: into flat columns when regular, else frame by frame with the accounting
     of each; yield the batches it completes."""
@@ -457,142 +430,6 @@ def _reference_material(batcher: SegmentBatcher, file: str, accounting: Accounti
             continue
         batcher.add_row(row)
         yield from batcher.ready()
-
-
-def _scanned(fh, whole: bool, file: str, accounting: Accounting, batcher: SegmentBatcher,
-             block_size: int = 8 << 20):
-    """Read the stream with the compiled scanner; yield the batches completed.
-
-    Returns None when the stream was read to its end, or a stream of what is left (from the start of a
-    material with invalid JSON, or of anything after the last material other than the file's closing
-    brace) for the reference reader, which salvages what it can and counts the rest. Memory holds one
-    block (and the rest of a material that crosses it) at a time.
-    """
-    from ._mptrj_scan import ERROR, FULL, NEED_MORE, Scanner
-
-    scanner = Scanner()
-    readinto = getattr(fh, "readinto", None)
-    buf = np.empty(2 * block_size, np.uint8)  # buf[:n] holds the data not yet scanned, from pos on
-    n = pos = 0
-    after = False
-    started = not whole
-    eof = False
-    while True:
-        if n - pos + block_size > buf.shape[0]:  # one material longer than the buffer: grow it
-            grown = np.empty(2 * buf.shape[0], np.uint8)
-            grown[:n - pos] = buf[pos:n]
-            buf, n, pos = grown, n - pos, 0
-        elif pos:
-            buf[:n - pos] = buf[pos:n]
-            n, pos = n - pos, 0
-        if not started:  # a whole file: skip blanks and its opening brace (read in small pieces)
-            raw = fh.read(min(256, block_size))
-            block = raw.lstrip()
-            if raw and not block:
-                continue
-            if block[:1] == b"{":
-                block = block[1:]
-            started = True
-            eof = not raw
-        elif readinto is not None:  # straight into the buffer
-            block = None
-            got = readinto(buf[n:n + block_size])
-            eof = not got
-        else:
-            block = fh.read(block_size)
-            eof = not block
-        if block is not None:
-            got = len(block)
-            buf[n:n + got] = np.frombuffer(block, np.uint8)
-        n += got
-        while True:
-            status, pos, after = scanner(buf, pos, n, after)
-            yield from _emit_scanned(scanner, buf, batcher, file, accounting)
-            if status != FULL:
-                break
-            if scanner.cnt[3] == 0:
-                scanner.grow()
-        if status == NEED_MORE and not eof:
-            continue
-        rest = buf[pos:n].tobytes()
-        if status == NEED_MORE and not rest.strip():
-            return None
-        if status != ERROR and whole and rest[:1] == b"}":  # the file's closing brace: only blanks may follow
-            tail = rest[1:]
-            while not tail.strip():
-                tail = fh.read(block_size)
-                if not tail:
-                    return None
-            rest += tail
-        return _Prefixed((b"{" if whole else b"") + rest, fh)
-
-
-def _emit_scanned(scanner, buf: np.ndarray, batcher: SegmentBatcher, file: str,
-                  accounting: Accounting) -> Iterator[list]:
-    """Move the materials of the last scan, in file order, into the batcher: runs of regular materials as
-    column copies, each irregular one through the reference reader; yield the batches completed."""
-    m = int(scanner.cnt[3])
-    if not m:
-        return
-    for code, index, start, end in scanner.slow[: scanner.cnt[2]].tolist():  # numbers left to Python
-        value = float(buf[start:end].tobytes())
-        (scanner.positions, scanner.forces, scanner.cell, scanner.stress, scanner.energy)[code][index] = value
-    materials = scanner.materials[:m].tolist()
-    all_ids, all_keys = scanner.ids(buf)  # of the regular materials' frames, which are numbered in order
-    atom_start = np.zeros(int(scanner.cnt[0]) + 1, np.int64)
-    np.cumsum(scanner.frames[: int(scanner.cnt[0]), 2], out=atom_start[1:])
-    k = 0
-    while k < m:
-        if not materials[k][4]:
-            key_start, _, _, value_end = materials[k][:4]
-            piece = buf[key_start - 1:value_end].tobytes()  # "mp-1": {...}
-            for mp_id, frames in _materials(io.BytesIO(piece), False, file, accounting):
-                yield from _reference_material(batcher, file, accounting, mp_id, frames)
-            k += 1
-            continue
-        first = materials[k][5]
-        while k < m and materials[k][4]:
-            k += 1
-        last = materials[k - 1][6]
-        if last > first:
-            _add_scanned(batcher.columns(), scanner, first, last, int(atom_start[first]), int(atom_start[last]),
-                         all_ids[first:last], all_keys[first:last])
-            batcher.added(last - first)
-            if batcher.pending >= batcher.batch_size:
-                yield from batcher.ready()
-
-
-def _add_scanned(cb: ColumnBatch, scanner, f0: int, f1: int, a0: int, a1: int, ids: list, keys: list) -> None:
-    """Append frames ``f0:f1`` (atoms ``a0:a1``) of the scanner's buffers to ``cb``."""
-    cb.lengths.frombytes(_bytes(scanner.frames[f0:f1, 2]))
-    cb.numbers.frombytes(_bytes(scanner.numbers[a0:a1]))
-    cb.positions.frombytes(_bytes(scanner.positions[3 * a0:3 * a1]))
-    cb.cell.frombytes(_bytes(scanner.cell[9 * f0:9 * f1]))
-    cb.pbc.frombytes(_bytes(scanner.pbc[3 * f0:3 * f1]))
-    cb.forces.frombytes(_bytes(scanner.forces[3 * a0:3 * a1]))
-    cb.has_forces.frombytes(_bytes(scanner.flags[2 * f0:2 * f1:2]))
-    cb.stress.frombytes(_bytes(scanner.stress[9 * f0:9 * f1]))
-    cb.has_stress.frombytes(_bytes(scanner.flags[2 * f0 + 1:2 * f1:2]))
-    _add_labels(cb, ids, keys, scanner.energy[f0:f1].tolist())
-
-
-def _bytes(values: np.ndarray) -> np.ndarray:
-    """The bytes of ``values`` (a contiguous copy when strided), for ``array.frombytes``."""
-    return np.ascontiguousarray(values).view(np.uint8)
-
-
-class _Prefixed:
-    """A stream that returns ``prefix`` and then what ``fh`` has left."""
-
-    def __init__(self, prefix: bytes, fh):
-        self._prefix = prefix
-        self._fh = fh
-
-    def read(self, size: int = -1) -> bytes:
-        if self._prefix:
-            out, self._prefix = self._prefix, b""
-            return out + self._fh.read(size if size < 0 else max(size - len(out), 1))
-        return self._fh.read(size)
 
 
 def iter_records(path: Path, options: ReadOptions, accounting: Accounting, shard=None) -> Iterator[RawFrame]:

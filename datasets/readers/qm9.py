@@ -33,8 +33,8 @@ from pathlib import Path
 from ase.units import Hartree
 
 from ..accounting import Accounting
-from ..builder import RawFrame
 from ..options import ReaderSpec, ReadOptions
+from ..records import RawFrame
 from ._common import open_maybe_compressed, symbols_to_numbers
 
 __all__ = ["READER", "sniff_directory",
@@ -44,7 +44,7 @@ __all__ = ["READER", "sniff_directory",
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("qm9", "QM9 xyz (dsgdb9nsd_*.xyz): one molecule per file, a folder or a tar of them", __name__,
                     globs=("dsgdb9nsd_*.xyz", "*qm9*.tar", "*qm9*.tar.bz2", "*dsgdb9nsd*.tar.bz2", "*dsgdb9nsd*.tar"),
-                    sniff_extensions=(".xyz",), directories=True, unique_ids=True, cards=("qm9",))
+                    sniff_extensions=(".xyz",), directories=True, unique_ids=True, cards=("qm9",), order=110)
 
 #: File-name endings read as tar archives.
 TAR_SUFFIXES = (".tar", ".tar.bz2", ".tbz2", ".tar.gz", ".tgz", ".tar.xz", ".txz")

@@ -23,15 +23,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..accounting import Accounting
-from ..builder import RawFrame
 from ..options import ReaderSpec, ReadOptions
+from ..records import RawFrame
 from ._common import open_maybe_compressed
 from .smiles import composition, rdkit_messages
 
 __all__ = ["READER", "iter_records", "energy_key", "mol_frame"]
 
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
-READER = ReaderSpec("sdf", "SDF / MOL files (RDKit), 3D when present", __name__, extensions=(".sdf", ".mol", ".sd"))
+READER = ReaderSpec("sdf", "SDF / MOL files (RDKit), 3D when present", __name__, extensions=(".sdf", ".mol", ".sd"),
+                    order=50)
 
 _DEFAULT_ENERGY_KEY = ReadOptions().energy_key
 

@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..accounting import Accounting
-from ..builder import RawFrame
 from ..errors import InputError
 from ..options import ReaderSpec, ReadOptions, inner_name
+from ..records import RawFrame
 from ._common import open_maybe_compressed
 
 __all__ = ["READER", "iter_records", "check", "mol_from_smiles", "molecule_frame", "composition", "rdkit_messages",
@@ -38,7 +38,7 @@ __all__ = ["READER", "iter_records", "check", "mol_from_smiles", "molecule_frame
 
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("smiles", "SMILES tables: .smi, or .csv/.tsv with a SMILES column (RDKit)", __name__,
-                    extensions=(".smi", ".smiles", ".csv", ".tsv"), options=("smiles_column", "id_column"))
+                    extensions=(".smi", ".smiles", ".csv", ".tsv"), options=("smiles_column", "id_column"), order=40)
 
 #: Column names (lower case) recognised as holding SMILES, in order of preference.
 SMILES_COLUMNS = ("smiles", "canonical_smiles", "smi")

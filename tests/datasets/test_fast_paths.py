@@ -16,6 +16,7 @@ import pytest
 
 from monoculture.datasets import Accounting, FrameBuilder, open_dataset
 from monoculture.datasets.builder import ColumnBatch, SegmentBatcher
+from monoculture.datasets.records import record_batches
 from monoculture.datasets.reading import gc_paused
 from monoculture.datasets.readers import aselmdb, mptrj
 from monoculture.datasets.samples import sample_dir
@@ -39,7 +40,7 @@ def test_columns_and_their_rows_build_the_same_table(module, name):
     for segments in batches:
         rows = [row for seg in segments for row in seg.rows()]
         a = FrameBuilder("d", "f", Accounting(quiet=True)).build(segments)
-        b = FrameBuilder("d", "f", Accounting(quiet=True)).build_rows(rows)
+        b = FrameBuilder("d", "f", Accounting(quiet=True)).build([rows])
         assert a.equals(b)
 
 
@@ -122,7 +123,7 @@ def test_ragged_arrays_are_skipped_not_fatal():
         d.update(change)
         rows.append((f"f{i}", str(i), d["numbers"], d["positions"], d["cell"], d["pbc"], d["energy_eV"],
                      d["forces"], d["stress_GPa"], None, "static", None, None, None, None, None, None, None))
-    t = b.build_rows(rows)
+    t = b.build([rows])
     assert t.num_rows == 1
     assert acc.skipped_reasons == {"bad_positions": 1, "bad_forces": 1, "bad_stress": 1, "bad_cell": 1,
                                    "unknown_element": 1}
@@ -204,6 +205,6 @@ def test_mixed_segments_equal_the_per_record_path(tmp_path):
     assert table.num_rows == 107
     acc = Accounting(quiet=True)
     builder = FrameBuilder(ds.name, str(path), acc, batch_size=50, theory=ds._fill_theory)
-    tables = [builder.add(raw) for raw in mptrj.iter_records(path, ds.options, acc)] + [builder.flush()]
+    tables = [builder.build(batch) for batch in record_batches(mptrj.iter_records(path, ds.options, acc), 50)]
     assert pa.concat_tables([t for t in tables if t is not None]).equals(table)
     assert acc.to_dict() == ds.accounting.to_dict()

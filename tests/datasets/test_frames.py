@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from monoculture.datasets import Accounting, FrameBuilder, RawFrame, atoms_arrays, level_of_theory_label
+from monoculture.datasets.records import as_row, record_batches
 from monoculture.datasets.frames import (
     EV_PER_A3_TO_GPA,
     hill_formula,
@@ -56,14 +58,10 @@ def _raw(i, **kw):
 
 def test_builder_columns_and_validation():
     acc = Accounting(quiet=True)
-    b = FrameBuilder("toy", "toy.file", acc, batch_size=10)
-    b.add(_raw(0, forces=[[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], stress_GPa=[1, 2, 3, 0, 0, 0]))
-    b.add(_raw(1, energy_eV=float("nan")))
-    b.add(_raw(2, numbers=[11, 200]))
-    b.add(_raw(3, forces=[[0, 0, 0]]))
-    b.add(_raw(4, numbers=[], positions=np.zeros((0, 3))))
-    b.add(_raw(5, pbc=False, cell=None, energy_eV=None))
-    t = b.flush()
+    raws = [_raw(0, forces=[[3.0, 4.0, 0.0], [0.0, 0.0, 0.0]], stress_GPa=[1, 2, 3, 0, 0, 0]),
+            _raw(1, energy_eV=float("nan")), _raw(2, numbers=[11, 200]), _raw(3, forces=[[0, 0, 0]]),
+            _raw(4, numbers=[], positions=np.zeros((0, 3))), _raw(5, pbc=False, cell=None, energy_eV=None)]
+    t = FrameBuilder("toy", "toy.file", acc).build([[as_row(r) for r in raws]])
     assert t.num_rows == 2 and acc.read == 2
     assert acc.skipped_reasons == {"nan_energy": 1, "unknown_element": 1, "bad_forces": 1, "no_atoms": 1}
     row = t.to_pylist()[0]
@@ -82,9 +80,17 @@ def test_builder_columns_and_validation():
     assert np.allclose(arr.positions[1], [2.82, 0, 0])
 
 
-def test_builder_emits_full_batches():
+def test_records_are_batched_at_batch_size():
     acc = Accounting(quiet=True)
-    b = FrameBuilder("toy", "f", acc, batch_size=3)
-    out = [b.add(_raw(i)) for i in range(7)]
-    sizes = [t.num_rows for t in out if t is not None]
-    assert sizes == [3, 3] and b.flush().num_rows == 1
+    b = FrameBuilder("toy", "f", acc)
+    out = [b.build(batch) for batch in record_batches((_raw(i) for i in range(7)), 3)]
+    assert [t.num_rows for t in out] == [3, 3, 1] and acc.read == 7
+
+
+def test_deprecated_add_and_flush_build_the_same_table():
+    """The record-by-record adapter kept for callers outside the datasets layer goes through build()."""
+    b = FrameBuilder("toy", "f", Accounting(quiet=True), batch_size=3)
+    out = [b.add(_raw(i)) for i in range(7)] + [b.flush()]
+    assert [t.num_rows for t in out if t is not None] == [3, 3, 1]
+    whole = FrameBuilder("toy", "f", Accounting(quiet=True)).build([[as_row(_raw(i)) for i in range(7)]])
+    assert pa.concat_tables([t for t in out if t is not None]).equals(whole)

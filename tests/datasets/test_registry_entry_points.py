@@ -16,12 +16,11 @@ import pytest
 
 from monoculture.datasets import READERS, open_dataset, sniff_format
 from monoculture.datasets.errors import UnknownFormatError
-from monoculture.datasets.readers import BUNDLED
-from monoculture.datasets.registry import ENTRY_POINT_GROUP, get_reader
+from monoculture.datasets.registry import ENTRY_POINT_GROUP, bundled_modules, get_reader
 
 PLUGIN = '''
 """Toy format: one 'Z x y z' line per atom (Å), frames separated by a blank line."""
-from monoculture.datasets.builder import RawFrame
+from monoculture.datasets.records import RawFrame
 from monoculture.datasets.options import ReaderSpec
 
 READER = ReaderSpec("toyxyz", "toy format of a third-party package (.toy)", __name__, extensions=(".toy",))
@@ -59,9 +58,16 @@ def plugin_path(tmp_path, monkeypatch):
     sys.modules.pop("toy_reader", None)
 
 
+def _bundled_names() -> list[str]:
+    """Format names of the bundled reader modules, in their declared detection order."""
+    specs = [importlib.import_module(f"monoculture.datasets.readers.{m}").READER for m in bundled_modules()]
+    return [s.name for s in sorted(specs, key=lambda s: (s.order, s.name))]
+
+
 def test_bundled_readers_declare_themselves():
-    assert list(READERS)[: len(BUNDLED)] == [importlib.import_module(f"monoculture.datasets.readers.{m}").READER.name
-                                             for m in BUNDLED]
+    assert list(READERS)[: len(bundled_modules())] == _bundled_names()
+    assert list(READERS)[:2] == ["mptrj", "aselmdb"] and list(READERS)[-1] == "folder"  # specific first, fallback last
+    assert "mptrj" in bundled_modules() and not any(m.startswith("_") for m in bundled_modules())
     assert get_reader("mptrj").module_path == "monoculture.datasets.readers.mptrj"
     from monoculture.datasets import load_cards
 
@@ -116,7 +122,7 @@ def test_broken_or_clashing_plugins_are_skipped(tmp_path, monkeypatch, caplog):
         READERS.reload()
         for m in ("toy_broken", "toy_clash", "toy_wrong"):
             sys.modules.pop(m, None)
-    assert names == [importlib.import_module(f"monoculture.datasets.readers.{m}").READER.name for m in BUNDLED]
+    assert names == _bundled_names()
     assert len(problems) == 3
     assert any("toy_broken" in p and "cannot be loaded" in p for p in problems)
     assert any("already registered" in p for p in problems)

@@ -54,12 +54,8 @@ def test_synth_is_deterministic(tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
-def test_synth_mean_atoms_sizes_frames_and_matches_truth(tmp_path, monkeypatch):
-    """``--mean-atoms 31`` (the real MPTrj's mean) gives frames of about that size, read by the compiled
-    scanner, with the truth still exact."""
-    from monoculture.datasets.readers import mptrj
-
-    monkeypatch.setattr(mptrj, "SCAN_MIN_BYTES", 0)
+def test_synth_mean_atoms_sizes_frames_and_matches_truth(tmp_path):
+    """``--mean-atoms 31`` (the real MPTrj's mean) gives frames of about that size, with the truth exact."""
     out = tmp_path / "big_cells.json"
     assert main(["synth", "--like", "mptrj", "--frames", "400", "--out", str(out), "--mean-atoms", "31"]) == 0
     truth = json.loads((tmp_path / "big_cells.json.truth.json").read_text())
