@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -82,3 +83,83 @@ def test_pool_with_nothing_describable_exits_3(shared_samples, tmp_path, capsys)
     assert rc == 3
     assert "no structure of POOL" in capsys.readouterr().err
     assert not (tmp_path / "r.csv").exists()
+
+
+# -- align-environments -------------------------------------------------------------------------------------
+BUNDLED_MPTRJ = Path(__file__).resolve().parents[1] / "datasets" / "data" / "samples" / "mptrj_sample.json"
+
+
+def _write_atom_file(path, ids, index, numbers, X, pooling="atoms", model="m"):
+    import pyarrow.parquet as pq
+
+    from monoculture.descriptors.embedding_files import embeddings_table
+
+    pq.write_table(embeddings_table(list(ids), X, {"model": model, "pooling": pooling}, index, numbers), path)
+
+
+@pytest.fixture(scope="module")
+def atom_files(tmp_path_factory):
+    """Two per-atom 'models' of the bundled crystals: a rotation of their QUESTS descriptors, and the same
+    plus noise on the oxygen atoms only."""
+    import numpy as np
+
+    from monoculture.audit.environments.alignment_io import read_atom_environments
+    from monoculture.datasets import open_dataset
+
+    env, _ = read_atom_environments(open_dataset(str(BUNDLED_MPTRJ)))
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(env.X.shape[1], env.X.shape[1])))
+    a = env.X @ q
+    b = env.X.astype(float).copy()
+    ox = env.atomic_numbers == 8
+    b[ox] += 5.0 * np.abs(env.X).max() * rng.normal(size=(ox.sum(), b.shape[1]))
+    d = tmp_path_factory.mktemp("atoms")
+    paths = d / "a.parquet", d / "b.parquet"
+    _write_atom_file(paths[0], env.ids, env.atom_index, env.atomic_numbers, a, model="rotated")
+    last = np.flatnonzero((env.atom_index > 0) & (np.append(env.atom_index[1:], 0) == 0))[0]
+    keep = np.arange(len(b)) != last  # model b lacks the last atom of one structure
+    _write_atom_file(paths[1], env.ids[keep], env.atom_index[keep], env.atomic_numbers[keep], b[keep],
+                     model="noisy-O")
+    return paths, env
+
+
+def test_align_environments_end_to_end(atom_files, tmp_path, capsys):
+    (pa_, pb), env = atom_files
+    out, js = tmp_path / "t.csv", tmp_path / "r.json"
+    rc = main(["align-environments", str(pa_), str(pb), "--structures", str(BUNDLED_MPTRJ), "--against",
+               str(BUNDLED_MPTRJ), "--min-environments", "20", "--clusters", "4", "--permutations", "50",
+               "--json", str(js), "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert f"{len(env.ids) - 1} of {len(env.ids)} atoms present in every input" in printed
+    assert "noisy-O lacks 1" in printed and "Over all" in printed
+    doc = json.loads(js.read_text())
+    assert doc["models"] == ["rotated", "noisy-O"] and doc["atoms"]["missing"]["noisy-O"] == 1
+    assert doc["coverage"]["overlap_all"] == pytest.approx(1.0)  # the training set holds the same atoms
+    groups = {g["label"]: g for g in doc["groups"]}
+    assert groups["O"]["pairs"][0]["cknna"]["calibrated"] < 0.3  # noise on every O atom
+    others = [g for g in doc["groups"] if g["kind"] == "element" and g["label"] != "O"]
+    assert all(g["pairs"][0]["cknna"]["calibrated"] > 0.9 for g in others)
+    t = pd.read_csv(out)
+    assert len(t) == len(doc["groups"]) and set(t["group"]) == set(groups)
+
+
+def test_align_environments_errors(atom_files, tmp_path, capsys):
+    (pa_, pb), env = atom_files
+    assert main(["align-environments", str(pa_)]) == 2
+    assert "two or more" in capsys.readouterr().err
+    assert main(["align-environments", str(pa_), str(pb), "--against", str(BUNDLED_MPTRJ)]) == 2
+    assert "--against needs --structures" in capsys.readouterr().err
+    pooled = tmp_path / "pooled.parquet"
+    import pyarrow.parquet as pq
+
+    from monoculture.descriptors.embedding_files import embeddings_table
+
+    pq.write_table(embeddings_table(["x", "y"], env.X[:2], {"model": "p", "pooling": "mean"}), pooled)
+    assert main(["align-environments", str(pa_), str(pooled)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--pooling atoms" in err
+    other = tmp_path / "other.parquet"  # no atom in common: nothing to align, exit 3
+    _write_atom_file(other, [f"z{i}" for i in range(len(env.ids))], env.atom_index, env.atomic_numbers, env.X)
+    assert main(["align-environments", str(pa_), str(other)]) == 3
+    assert "nothing could be aligned" in capsys.readouterr().err
