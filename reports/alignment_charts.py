@@ -1,5 +1,8 @@
 """Figures of the representation-alignment section: paired ID / OOD heatmaps, grouped bars with intervals,
-and the family-tree dendrogram. Plain data in, :class:`matplotlib.figure.Figure` out."""
+and the family-tree dendrogram. Plain data in, :class:`matplotlib.figure.Figure` out.
+
+Metric names on figures come from the alignment metric registry (:func:`metric_label`, :func:`is_directed`),
+where every metric's labels are defined once."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -7,10 +10,36 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..audit.alignment.metric_registry import get_metric
 from .charts import labelled_heatmap
 from .style import SHARE_CMAP, category_colour, new_figure
 
-__all__ = ["paired_heatmaps", "grouped_bars", "dendrogram_chart"]
+__all__ = ["paired_heatmaps", "grouped_bars", "dendrogram_chart", "metric_label", "is_directed"]
+
+
+def metric_label(name: str, *, short: bool = True) -> str:
+    """Figure label of an alignment metric from its registry record (the name itself if not registered).
+
+    Parameters
+    ----------
+    name : str
+        Metric key of the ``alignment.metrics`` block, e.g. ``"cka"``.
+    short : bool
+        The short label used on axes and titles (``"CKA"``) rather than the one in sentences (``"linear CKA"``).
+    """
+    try:
+        m = get_metric(str(name))
+    except ValueError:
+        return str(name)
+    return m.short_label if short else m.label
+
+
+def is_directed(name: str) -> bool:
+    """Whether entry (i, j) of the metric's matrix is ``metric(model_i -> model_j)`` (row = source model)."""
+    try:
+        return get_metric(str(name)).directed
+    except ValueError:
+        return False
 
 
 def paired_heatmaps(models: Sequence[str], panels: Mapping[str, Sequence[Sequence[float]]], *, colorbar_label: str,

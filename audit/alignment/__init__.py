@@ -11,6 +11,11 @@ Hygiene: :func:`find_near_duplicates`, :func:`normalise`. Statistics: :func:`boo
 :func:`bootstrap_diff_ci`, :func:`equal_size_comparison`, :func:`permutation_test`, :func:`k_sweep`,
 :func:`spearman_with_ci`. Scores against chance (permutation nulls, arXiv 2602.14486): :func:`calibrate`,
 :func:`calibrate_pairs`. Shared exact k-NN: :func:`knn`.
+
+Every metric is one record of the registry :mod:`.metric_registry` (:class:`AlignmentMetric`: name, labels,
+function, variants, direction, kind, scope, reference): :func:`get_metric`, :func:`metric_names`,
+:func:`register_metric`; a new metric is one module in that package (or an entry point of the group
+``monoculture.alignment_metrics``). The options of :func:`~.analysis.align` are one :class:`AlignOptions`.
 """
 
 from .calibration import Calibration, calibrate, calibrate_pairs
@@ -23,6 +28,8 @@ from .reconstruction import feature_reconstruction_error, global_reconstruction_
 from .neardup import NearDuplicates, find_near_duplicates
 from .normalise import NORMALISATIONS, EmbeddingNormaliser, normalise
 from .variants import DEFAULT_VARIANTS, METRIC_VARIANTS, resolve_variants
+from .metric_registry import AlignmentMetric, get_metric, metric_names, register_metric
+from .options import AlignOptions
 from .stats import (
     ConfidenceInterval,
     EqualSizeComparison,
@@ -53,6 +60,11 @@ __all__ = [
     "METRIC_VARIANTS",
     "DEFAULT_VARIANTS",
     "resolve_variants",
+    "AlignmentMetric",
+    "get_metric",
+    "metric_names",
+    "register_metric",
+    "AlignOptions",
     "distance_correlation",
     "information_imbalance",
     "InformationImbalance",

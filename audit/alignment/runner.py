@@ -239,7 +239,8 @@ def run_alignment(embeddings, id_set: Sequence | None = None, ood_set: Sequence 
         why, from the reasons its file records); False makes files with different ids an error
         (``ids="same"``).
     kwargs
-        Passed to :func:`~.analysis.align` (k, normalisation, variants, pairwise_ids, n_boot, repeats...).
+        Passed to :func:`~.analysis.align` (k, normalisation, variants, pairwise_ids, n_boot, repeats...;
+        ``metrics=[NAME, ...]`` adds optional registered metrics, see :mod:`.metric_registry`).
     """
     if (model_errors is None) != (error_column is None):
         raise ValueError("give both --model-errors and --error-column, or neither")
