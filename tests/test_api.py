@@ -395,11 +395,16 @@ def test_embed_and_align_through_the_api(tmp_path, samples):
         res = monoculture.embed(ids + ood, model, tmp_path / "zoo" / f"{model}.parquet")
         assert res.n_rows == 108 + 19
     r = monoculture.align_embeddings(tmp_path / "zoo", ids, ood, descriptor_model="composition", k=5, n_boot=5,
-                                     repeats=2, n_calibration=5)
+                                     repeats=2, n_calibration=5, metrics=["svcca"])
     assert r.models == ["regime", "structure"]
     frame = r.metrics.to_frame()
     diag = frame[(frame.metric == "cknna") & (frame.model_a == frame.model_b)]
     assert np.allclose(diag.value, 1.0)
+    svcca = frame[(frame.metric == "svcca") & (frame.model_a != frame.model_b)]  # an optional registered metric
+    assert len(svcca) and np.all((svcca.value >= 0) & (svcca.value <= 1 + 1e-9))
+    with pytest.raises(monoculture.UsageError):
+        monoculture.align_embeddings(tmp_path / "zoo", ids, ood, k=5, n_boot=2, repeats=2, n_calibration=0,
+                                     metrics=["no-such-metric"])
     assert type(load_result(r.to_json())) is type(r) and load_result(r.to_json()).to_json() == r.to_json()
 
 

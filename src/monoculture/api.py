@@ -270,7 +270,7 @@ def align_embeddings(embeddings, id_set=None, ood_set=None, *, descriptor_model:
                      variants: Mapping[str, str] | Sequence[str] | None = None, n_boot: int = 200, repeats: int = 20,
                      match_atom_count: bool = False, drop_near_duplicates: bool = True, same_ids: bool = False,
                      pairwise_ids: bool = False, reconstruction: bool = True, n_calibration: int = 200,
-                     seed: int = 0) -> AlignmentResult:
+                     metrics: Sequence[str] = (), seed: int = 0) -> AlignmentResult:
     """Representation alignment of model embeddings, in and out of distribution: ``monoculture align``.
 
     Parameters
@@ -299,6 +299,9 @@ def align_embeddings(embeddings, id_set=None, ood_set=None, *, descriptor_model:
         ``--pairwise-ids``, ``--no-reconstruction`` (negated).
     n_calibration : int
         Row permutations of the chance null (0: no calibration).
+    metrics : sequence of str
+        Registered metrics computed besides the defaults (e.g. ``["svcca"]``;
+        :func:`monoculture.audit.alignment.metric_names` lists them).
     seed : int
 
     Returns
@@ -322,7 +325,7 @@ def align_embeddings(embeddings, id_set=None, ood_set=None, *, descriptor_model:
             normalisation=normalisation, n_boot=n_boot, repeats=repeats, match_atom_count=match_atom_count,
             drop_near_duplicates=drop_near_duplicates, intersect=not same_ids,
             variants=parse_variant_options(variants), pairwise_ids=pairwise_ids, reconstruction=reconstruction,
-            calibration=n_calibration > 0, n_calibration=max(1, n_calibration),
+            calibration=n_calibration > 0, n_calibration=max(1, n_calibration), metrics=tuple(metrics),
         )
     except (ValueError, FileNotFoundError) as exc:
         if isinstance(exc, UsageError):
