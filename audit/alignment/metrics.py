@@ -13,6 +13,7 @@ from scipy.spatial.distance import pdist
 
 from ._pairwise import double_centred_inner, pairwise_sums, u_centred_inner
 from ._validation import check_k, check_pair
+from .neighbour_cache import NeighbourCache
 from .neighbours import l2_normalise_rows, neighbour_search
 
 __all__ = ["mutual_knn", "cka", "cknna", "median_heuristic_sigma", "CKNNA_VARIANTS", "NeighbourCache"]
@@ -30,26 +31,6 @@ def _in_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     ka = (base + a).ravel()
     pos = np.minimum(np.searchsorted(kb, ka), kb.size - 1)
     return (kb[pos] == ka).reshape(a.shape)
-
-
-class NeighbourCache:
-    """Neighbour searches shared by several metric calls on the same arrays (keyed by array identity).
-
-    :func:`mutual_knn` and :func:`cknna` accept one (``cache=``): the analysis evaluates every model pair
-    and both metrics on the same arrays, so each model's k-NN search is done once per (sub)sample instead
-    of once per pair and metric. Results are those of uncached calls (the searches are deterministic).
-    """
-
-    def __init__(self):
-        self._store = {}
-
-    def search(self, key_obj, Z: np.ndarray, m: int, metric: str, backend: str):
-        key = (id(key_obj), m, metric, backend)
-        hit = self._store.get(key)
-        if hit is None or hit[0] is not key_obj:
-            hit = (key_obj, neighbour_search(Z, m, metric=metric, backend=backend, exact_values=False))
-            self._store[key] = hit
-        return hit[1]
 
 
 def _search(cache, key_obj, Z, m, metric, backend):

@@ -5,6 +5,13 @@ neighbour search between pairs and metrics (:class:`~.metrics.NeighbourCache`); 
 it on ``n_boot`` subsamples of ``m = n // 2`` rows drawn exactly as :func:`~.stats.bootstrap_ci` draws
 them, so the interval of any mean over pairs and of any difference between sets comes from the same
 replicates.
+
+Neighbour searches are not repeated per subsample: each model's full array is searched once for K > k
+exact neighbours per row (K = 81 for k = 25 at m = n / 2), and every subsample's k-NN (CKNNA, mutual
+k-NN) is read from those lists (:class:`~.neighbour_cache.SubsampleLists`; the same neighbour sets as a
+search of the subsample, up to ties within float64 rounding, which are searched directly). The
+permutation nulls of :mod:`.calibration` reuse each model's unpermuted k-NN graph in the same way (a
+permutation only relabels it).
 """
 
 from __future__ import annotations
@@ -14,39 +21,45 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .metrics import NeighbourCache
+from .neighbour_cache import NeighbourCache, SearchStats, SubsampleLists
 from .stats import _draw, _subsample_size
-from .variants import Variant, metric_function, resolve_variants
+from . import metric_registry
+from .variants import Variant, resolve_variants
 
 __all__ = ["DIRECTED_METRICS", "Resampled", "metric_functions", "pair_values", "resample", "mean_over"]
 
-#: Matrices whose entry (i, j) is not (j, i): row = source model, column = target model.
+#: Matrices whose entry (i, j) is not (j, i) among the default metrics: row = source model, column = target
+#: model. :func:`pair_values` asks the registry (``kind == "directed pair"``), so a registered directed metric
+#: gets both directions without being named here.
 DIRECTED_METRICS = ("information_imbalance", "gfre", "lfre")
 
 
+def _directed(metric: str) -> bool:
+    return metric_registry.get_metric(metric).kind == "directed pair"
+
+
 def metric_functions(variants: Mapping[str, Variant]) -> dict:
-    """``{metric: f(X, Y, k, ii_k)}`` for the resolved variants (k: CKNNA / mutual k-NN; ii_k: imbalance)."""
-    f = {m: metric_function(m, v) for m, v in variants.items()}
-    return {"cknna": lambda X, Y, k, ii_k, cache=None: f["cknna"](X, Y, k=k, cache=cache),
-            "mutual_knn": lambda X, Y, k, ii_k, cache=None: f["mutual_knn"](X, Y, k=k, cache=cache),
-            "cka": lambda X, Y, k, ii_k, cache=None: f["cka"](X, Y),
-            "dcor": lambda X, Y, k, ii_k, cache=None: f["dcor"](X, Y),
-            "information_imbalance": lambda X, Y, k, ii_k, cache=None: f["information_imbalance"](X, Y, k=ii_k),
-            "gfre": lambda X, Y, k, ii_k, cache=None: f["gfre"](X, Y),
-            "lfre": lambda X, Y, k, ii_k, cache=None: f["lfre"](X, Y)}
+    """``{metric: f(X, Y, k, ii_k, cache=None)}`` for the resolved variants (k: CKNNA / mutual k-NN; ii_k:
+    information imbalance), from each metric's registry record (:func:`.metric_registry.pair_functions`)."""
+    return metric_registry.pair_functions(variants)
 
 
 _DEFAULT_FNS = None
 
 
-def pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int, fns=None) -> dict:
-    """``{metric: {(i, j): value}}`` for the given index pairs (directed metrics add ``(j, i)``)."""
+def pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int, fns=None,
+                cache: NeighbourCache | None = None) -> dict:
+    """``{metric: {(i, j): value}}`` for the given index pairs (directed metrics add ``(j, i)``).
+
+    ``cache``: the :class:`~.neighbour_cache.NeighbourCache` the neighbour metrics share (default: a new
+    one, so each array's k-NN search runs once for all its pairs and for CKNNA and mutual k-NN)."""
     global _DEFAULT_FNS
     if fns is None:
         _DEFAULT_FNS = _DEFAULT_FNS or metric_functions(resolve_variants())
         fns = _DEFAULT_FNS
     out = {m: {} for m in metrics}
-    cache = NeighbourCache()  # each array's k-NN search once, shared by its pairs and by CKNNA / mutual k-NN
+    if cache is None:  # each array's k-NN search once, shared by its pairs and by CKNNA / mutual k-NN
+        cache = NeighbourCache()
     for i, j in pairs:
         X, Y = arrays[i], arrays[j]
         for mt in out:
@@ -54,7 +67,7 @@ def pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int,
                 r = fns[mt](X, Y, k, ii_k)
                 out[mt][(i, j)] = r.x_to_y
                 out[mt][(j, i)] = r.y_to_x
-            elif mt in DIRECTED_METRICS:
+            elif _directed(mt):
                 out[mt][(i, j)] = fns[mt](X, Y, k, ii_k)
                 out[mt][(j, i)] = fns[mt](Y, X, k, ii_k)
             else:
@@ -67,30 +80,51 @@ class Resampled:
     """Full-data values and subsample replicates of pairwise metrics on one set.
 
     ``estimate[metric][(i, j)]`` float; ``reps[metric][(i, j)]`` array of shape (n_boot,); every
-    replicate b used the same rows for every pair and metric.
+    replicate b used the same rows for every pair and metric. ``searches``: what the neighbour searches
+    cost (:class:`~.neighbour_cache.SearchStats`).
     """
 
     estimate: dict
     reps: dict
     n: int
     m: int
+    searches: SearchStats | None = None
 
 
-def resample(arrays, pairs, metrics, k, ii_k, n_boot, seed, fns=None) -> Resampled:
+def resample(arrays, pairs, metrics, k, ii_k, n_boot, seed, fns=None, *,
+             reuse_neighbours: bool = True, lists: SubsampleLists | None = None) -> Resampled:
     """Pairwise metrics with ``n_boot`` subsamples of ``m = n // 2`` rows (rows drawn exactly as
-    :func:`~.stats.bootstrap_ci` draws them for the same seed)."""
+    :func:`~.stats.bootstrap_ci` draws them for the same seed).
+
+    ``reuse_neighbours``: read every subsample's k-NN from one search of each full array (see the module
+    docstring); False searches every subsample from scratch (same neighbour sets; the reference the tests
+    and ``benchmarks/bootstrap.py`` compare with). ``lists``: full-set lists to share between calls on the
+    same arrays (e.g. the k-sweep: lists searched for the largest k serve every smaller k); default: new ones.
+    """
     n = arrays[0].shape[0]
     m = _subsample_size(n, None)
-    est = pair_values(arrays, pairs, metrics, k, ii_k, fns)
+    stats = SearchStats()
+    est = pair_values(arrays, pairs, metrics, k, ii_k, fns, cache=NeighbourCache(stats=stats))
     reps = {mt: {p: np.empty(n_boot) for p in est[mt]} for mt in metrics}
+    if not reuse_neighbours:
+        lists = None
+    elif lists is None:
+        lists = SubsampleLists(m / n, stats)
+    else:
+        lists.stats = stats
     rng = np.random.default_rng(seed)
     for b in range(n_boot):
         rows = _draw(rng, n, "subsample", m)
-        vals = pair_values([A[rows] for A in arrays], pairs, metrics, k, ii_k, fns)
+        subs = [A[rows] for A in arrays]
+        cache = NeighbourCache(lists, stats)
+        if lists is not None:
+            for A, S in zip(arrays, subs):
+                cache.register(S, A, rows)
+        vals = pair_values(subs, pairs, metrics, k, ii_k, fns, cache=cache)
         for mt in metrics:
             for p, v in vals[mt].items():
                 reps[mt][p][b] = v
-    return Resampled(est, reps, n, m)
+    return Resampled(est, reps, n, m, stats)
 
 
 def mean_over(res: Resampled, metric: str, keys) -> tuple[float, np.ndarray]:

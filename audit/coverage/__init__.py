@@ -9,7 +9,7 @@ from .chemical_space import ChemicalSpaceCoverage, quests_entropy, vendi_score
 from .compare import compare_arrays, compare_samples, radius_from_reference
 from .elements import ElementCoverage
 from .histogram import FixedHistogram
-from .knn import knn, knn_self
+from ..neighbours import knn_query as knn, knn_self_indexed as knn_self
 from .level_of_theory import LevelOfTheoryCoverage, basis_family
 from .priorities import build_priorities
 from .regimes import RegimeCoverage

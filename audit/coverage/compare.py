@@ -20,7 +20,7 @@ Both samples are standardised with the reference's column scaling
   seed``) into at most 10 regions (about one per 20 uncovered points), each with its size, top formulas and
   elements: "where the reference has points and this dataset has none".
 
-k-NN via :func:`~monoculture.audit.coverage.knn.knn` (exact ``IndexFlatL2`` up to 1,000,000 indexed points,
+k-NN via :func:`~monoculture.audit.neighbours.knn_query` (exact ``IndexFlatL2`` up to 1,000,000 indexed points,
 IVF beyond). Inputs are reservoir samples (:class:`~monoculture.audit.coverage.reservoir.DescriptorSample`),
 or plain arrays through :func:`compare_arrays`.
 """
@@ -32,7 +32,7 @@ import numpy as np
 
 from ._common import SYMBOLS
 from .duplicates import near_duplicates
-from .knn import EXACT_MAX, knn, knn_self
+from ..neighbours import EXACT_MAX, knn_query as knn, knn_self_indexed as knn_self
 from .reservoir import DescriptorSample
 from .scaling import FeatureScaler
 

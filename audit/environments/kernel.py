@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..neighbours.indexed import build_index
+
 __all__ = [
     "DEFAULT_RADIUS_SIGMAS",
     "DEFAULT_MERGE_TOLERANCE",
@@ -255,27 +257,12 @@ class KernelIndex:
     info_: dict = field(default_factory=dict)
 
     def _build(self, X: np.ndarray, nlist: int | None, nprobe: int):
-        import faiss
-
-        n, d = X.shape
-        if nlist is None or n <= self.exact_max:
-            index = faiss.IndexFlatL2(d)
-            info = {"index": "IndexFlatL2", "exact": True}
-        else:
-            nlist = int(max(1, min(nlist, n // 39)))
-            index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
-            index.cp.seed = int(self.seed)
-            index.cp.niter = 10
-            n_train = int(min(n, 40 * nlist))
-            rng = np.random.default_rng(self.seed)
-            rows = np.sort(rng.choice(n, n_train, replace=False)) if n_train < n else np.arange(n)
-            index.train(np.ascontiguousarray(X[rows] - self.mean_))
-            index.nprobe = int(nprobe)
-            info = {"index": "IndexIVFFlat", "exact": False, "nlist": nlist, "nprobe": int(nprobe),
-                    "n_train": n_train}
-        for s in range(0, n, 1 << 18):  # centred copies by chunks: no second full copy in memory
-            index.add(np.ascontiguousarray(X[s : s + (1 << 18)] - self.mean_))
-        return index, info
+        n = X.shape[0]
+        exact = nlist is None or n <= self.exact_max
+        nlist = 1 if exact else int(max(1, min(nlist, n // 39)))
+        # centred rows, added by chunks: no second full copy in memory
+        return build_index(X, exact=exact, nlist=nlist, nprobe=nprobe, n_train=40 * nlist, seed=self.seed,
+                           niter=10, shift=self.mean_)
 
     def fit(self, X: np.ndarray, weights: np.ndarray | None = None) -> "KernelIndex":
         """Index the reference rows ``X`` (n, d) with multiplicities ``weights`` (n,) (default 1)."""

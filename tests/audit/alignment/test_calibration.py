@@ -477,3 +477,22 @@ def test_variants_without_fast_null_use_a_plain_permutation_loop():
         assert got.raw == pytest.approx(fn(X, Y), abs=1e-12)
         assert got.null_mean == pytest.approx(null.mean(), abs=1e-12)
         assert got.p_value == pytest.approx((1 + (null >= got.raw).sum()) / 31)
+
+
+def test_permutation_nulls_search_each_model_once(monkeypatch):
+    """A permutation only relabels a k-NN graph: one search per model serves every pair and permutation,
+    and CKNNA and mutual k-NN (same cosine k-NN sets by default) share it; the same for the imbalance."""
+    from monoculture.audit.alignment import null_neighbours as NN
+
+    searches, knns = [], []
+    search, knn_ = NN.neighbour_search, C.knn
+    monkeypatch.setattr(NN, "neighbour_search", lambda X, k, **kw: searches.append(k) or search(X, k, **kw))
+    monkeypatch.setattr(C, "knn", lambda X, k, **kw: knns.append(k) or knn_(X, k, **kw))
+    rng = np.random.default_rng(4)
+    Z = rng.normal(size=(120, 3))
+    arrays = [Z @ rng.normal(size=(3, 6)) + 0.3 * rng.normal(size=(120, 6)) for _ in range(3)]
+    out = C.calibrate_pairs(arrays, metrics=("cknna", "mutual_knn", "information_imbalance"), k=10, ii_k=5,
+                            n_permutations=40, seed=1)
+    assert searches == [10, 10, 10]  # 3 models, not 3 pairs x 2 metrics x 41 evaluations
+    assert len(knns) == 3
+    assert len(out["cknna"]) == 3 and len(out["information_imbalance"]) == 6
