@@ -15,10 +15,8 @@ from .ptable import ptable_heatmap
 from .style import SHARE_CMAP
 from .view import comparisons, coverage_section, dig, level_of_theory_counts, not_applicable_reason
 
-__all__ = ["FigurePlan", "plan_figures", "SECTIONS"]
-
-#: Report sections that hold figures, in page order.
-SECTIONS = ("context", "elements", "level_of_theory", "regimes", "chemical_space", "comparison", "alignment")
+__all__ = ["FigurePlan", "plan_figures", "elements_plans", "level_of_theory_plans", "regimes_plans",
+           "chemical_space_plans", "comparison_plans", "joint_umap_plans", "alignment_plans", "unique_names"]
 
 #: A histogram whose fullest bin holds more than this share of the frames says little: it is left out and the
 #: quantiles are given in words instead (the audit stores fixed-width bins, not the distances).
@@ -32,7 +30,7 @@ class FigurePlan:
     Attributes
     ----------
     section : str
-        One of :data:`SECTIONS`.
+        Figure group: the report section whose block shows it (``report.figs`` key, with ``dataset``).
     dataset : int or None
         Index of the dataset in ``doc["datasets"]`` (None for document-level figures).
     name : str
@@ -95,13 +93,9 @@ def grid_has_known_cells(grid: Mapping | None) -> bool:
     return any(any(c for c in row[:-1]) for row in counts[:-1])
 
 
-def _dataset_plans(ds: Mapping, idx: int = 0, name: str | None = None,
-                   colours: Mapping[str, str] | None = None, reference: str | None = None) -> list[FigurePlan]:
-    name = name or str(ds.get("name", "dataset"))
+def elements_plans(ds: Mapping, idx: int, name: str) -> list[FigurePlan]:
+    """Periodic table of structures per element and the element-pair matrix of one dataset."""
     plans: list[FigurePlan] = []
-    colours = colours or {}
-    colour = colours.get(name)
-
     spe = dig(ds, "elements", "structures_per_element") or {}
     if spe:
         plans.append(FigurePlan(
@@ -118,7 +112,12 @@ def _dataset_plans(ds: Mapping, idx: int = 0, name: str | None = None,
             "Frames containing both elements (log colour scale; diagonal = frames with the element; grey = never "
             "together).",
             lambda: _pair_figure(pairs, diag)))
+    return plans
 
+
+def level_of_theory_plans(ds: Mapping, idx: int, name: str, colour: str | None) -> list[FigurePlan]:
+    """Frames per level-of-theory label and the +U share per element of one dataset."""
+    plans: list[FigurePlan] = []
     lot = level_of_theory_counts(ds)
     if len(lot) > 1:  # one label is said in one line, not drawn
         plans.append(FigurePlan(
@@ -134,7 +133,12 @@ def _dataset_plans(ds: Mapping, idx: int = 0, name: str | None = None,
             "Share of the frames containing each element that were computed with a Hubbard U.",
             lambda: ptable_heatmap(plus_u, log=False, cmap=SHARE_CMAP, vmin=0.0, vmax=1.0, fmt="{:.2f}",
                                    colorbar_label="frames with +U / frames with the element (share)")))
+    return plans
 
+
+def regimes_plans(ds: Mapping, idx: int, name: str, colour: str | None) -> list[FigurePlan]:
+    """Temperature x pressure grid, regime histograms, methods and temperatures of one dataset."""
+    plans: list[FigurePlan] = []
     reg = coverage_section(ds, "regimes")
     grid = dig(reg, "grid")
     if grid and grid.get("counts") and grid_has_known_cells(grid):
@@ -175,7 +179,13 @@ def _dataset_plans(ds: Mapping, idx: int = 0, name: str | None = None,
                 "have none.",
                 lambda: charts.bar_chart({f"{k} K": v for k, v in temps_sorted.items()}, xlabel="temperature (K)",
                                          ylabel="frames (count)", colour=colour)))
+    return plans
 
+
+def chemical_space_plans(ds: Mapping, idx: int, name: str, colours: Mapping[str, str]) -> list[FigurePlan]:
+    """UMAP map and nearest-neighbour histogram of one dataset's descriptor sample."""
+    plans: list[FigurePlan] = []
+    colour = colours.get(name)
     cs = coverage_section(ds, "chemical_space")
     umap = dig(cs, "umap")
     if isinstance(umap, Mapping) and not_applicable_reason(umap) is None and umap.get("x"):
@@ -187,7 +197,12 @@ def _dataset_plans(ds: Mapping, idx: int = 0, name: str | None = None,
             "Distance from each sampled frame to its nearest other frame in descriptor space.",
             lambda: charts.histogram_chart(nn1["edges"], nn1["counts"], categorical=False, colour=colour,
                                            xlabel="1-NN distance (descriptor units)", ylabel="frames (count)")))
+    return plans
 
+
+def comparison_plans(ds: Mapping, idx: int, name: str, reference: str | None) -> list[FigurePlan]:
+    """Per-element novelty against the reference of one dataset."""
+    plans: list[FigurePlan] = []
     for c in comparisons(ds):
         pen = c.get("per_element_novelty") or {}
         if pen and len({round(float(d.get("novelty") or 0), 3) for d in pen.values() if isinstance(d, Mapping)}) > 1:
@@ -217,11 +232,6 @@ def _umap_plan(umap: Mapping, name: str | None, idx: int | None, colours: Mappin
                                                      ylabel="UMAP 2 (arb. units)", colours=colours))
 
 
-_METRIC_NAMES = {"cknna": "CKNNA", "mutual_knn": "mutual k-NN", "cka": "CKA", "dcor": "distance correlation",
-                 "information_imbalance": "information imbalance", "gfre": "GFRE", "lfre": "LFRE"}
-_DIRECTED = ("information_imbalance", "gfre", "lfre")  # row = source model, column = target model
-
-
 def _set_name(al: Mapping, key: str, width: int = 26) -> str:
     """Panel title of an evaluation set: its key and name, wrapped so that two panels' titles never overlap."""
     import textwrap
@@ -232,7 +242,7 @@ def _set_name(al: Mapping, key: str, width: int = 26) -> str:
     return "\n".join(textwrap.wrap(f"{key.upper()}: {nm}", width, break_on_hyphens=False)[:3])
 
 
-def _alignment_plans(al: Mapping) -> list[FigurePlan]:
+def alignment_plans(al: Mapping) -> list[FigurePlan]:
     plans: list[FigurePlan] = []
     models = [str(m) for m in al.get("models") or []]
     for metric, m in (al.get("metrics") or {}).items():
@@ -241,14 +251,14 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
         panels = {_set_name(al, s): m[s] for s in ("id", "ood") if m.get(s)}
         if not panels:
             continue
-        label = _METRIC_NAMES.get(metric, str(metric))
+        label = ac.metric_label(metric)
         k = f" (k = {m['k']})" if m.get("k") is not None else ""
         low_good = m.get("higher_is_more_aligned") is False
         plans.append(FigurePlan(
             "alignment", None, f"alignment_{slugify(metric)}", f"{label}{k}: in vs out of distribution",
             f"{label} between every pair of models" + (" (0 = equivalent, 1 = unrelated)" if low_good else
                                                        " (1 = identical neighbourhoods / kernels)")
-            + ("; row = source model, column = target model." if metric in _DIRECTED else ".")
+            + ("; row = source model, column = target model." if ac.is_directed(metric) else ".")
             + (f" Variant: {m['variant']}." if m.get("variant") else ""),
             lambda panels=panels, label=label: ac.paired_heatmaps(models, panels,
                                                                   colorbar_label=f"{label} (unitless)")))
@@ -264,7 +274,7 @@ def _alignment_plans(al: Mapping) -> list[FigurePlan]:
             lambda: ac.grouped_bars(values, intervals=intervals or None, ylabel="intrinsic dimension (count)")))
     sweep = al.get("k_sweep")
     if isinstance(sweep, Mapping) and sweep.get("curves") and sweep.get("k"):
-        metric = _METRIC_NAMES.get(sweep.get("metric"), str(sweep.get("metric", "alignment")))
+        metric = ac.metric_label(sweep.get("metric", "alignment"))
         curves = [{"label": c["label"] + (f" ({c['set'].upper()})" if c.get("set") else ""), "x": sweep["k"],
                    "y": c["values"], "dashed": str(c.get("set", "")).lower() == "ood"} for c in sweep["curves"]]
         plans.append(FigurePlan(
@@ -339,9 +349,30 @@ def joint_groups(doc: Mapping, labels: list, names: list[str], reference: str | 
     return out + [reference or g for g in rest]
 
 
+def joint_umap_plans(doc: Mapping, names: list[str], colours: Mapping[str, str],
+                     reference: str | None) -> list[FigurePlan]:
+    """The joint chemical-space map of all datasets (``doc["chemical_space"]["umap"]``), when present."""
+    joint = dig(doc, "chemical_space", "umap")
+    if isinstance(joint, Mapping) and not_applicable_reason(joint) is None and joint.get("x"):
+        groups = joint_groups(doc, list(joint.get("datasets") or []), names, reference)
+        return [_umap_plan(joint, None, None, colours, groups)]
+    return []
+
+
+def unique_names(plans: list[FigurePlan]) -> list[FigurePlan]:
+    """Make the file stems of ``plans`` unique in place (a numeric suffix on collision); returns ``plans``."""
+    seen: dict[str, int] = {}
+    for p in plans:
+        n = seen.get(p.name, 0)
+        seen[p.name] = n + 1
+        if n:
+            p.name = f"{p.name}_{n + 1}"
+    return plans
+
+
 def plan_figures(doc: Mapping, names: list[str] | None = None, colours: Mapping[str, str] | None = None,
                  reference: str | None = None) -> list[FigurePlan]:
-    """All figures the document supports, in page order within each section.
+    """All figures the document supports: those of every registered report section, in page order.
 
     Parameters
     ----------
@@ -357,31 +388,19 @@ def plan_figures(doc: Mapping, names: list[str] | None = None, colours: Mapping[
     Returns
     -------
     list of FigurePlan
-        File stems are unique (a numeric suffix is added on collision).
+        File stems are unique (a numeric suffix is added on collision). The context figure (dataset sizes
+        beside the cards) is among them when the document holds a dataset.
     """
+    from .sections import Report, registered
     from .style import dataset_colours
-    from .view import display_names
-
-    from .view import reference_display_name
+    from .view import display_names, reference_display_name
 
     names = names if names is not None else display_names(doc)
     reference = reference if reference is not None else reference_display_name(doc)
     colours = colours if colours is not None else dataset_colours(names + ([reference] if reference else []))
+    report = Report(doc, names=list(names), reference=reference, colours=dict(colours))
     plans: list[FigurePlan] = []
-    for i, (ds, nm) in enumerate(zip(doc.get("datasets") or [], names)):
-        if isinstance(ds, Mapping):
-            plans += _dataset_plans(ds, i, nm, colours, reference)
-    joint = dig(doc, "chemical_space", "umap")
-    if isinstance(joint, Mapping) and not_applicable_reason(joint) is None and joint.get("x"):
-        groups = joint_groups(doc, list(joint.get("datasets") or []), names, reference)
-        plans.append(_umap_plan(joint, None, None, colours, groups))
-    al = doc.get("alignment")
-    if isinstance(al, Mapping) and not_applicable_reason(al) is None:
-        plans += _alignment_plans(al)
-    seen: dict[str, int] = {}
-    for p in plans:
-        n = seen.get(p.name, 0)
-        seen[p.name] = n + 1
-        if n:
-            p.name = f"{p.name}_{n + 1}"
-    return plans
+    for section in registered():
+        if section.figures is not None:
+            plans += section.figures(report)
+    return unique_names(plans)

@@ -25,7 +25,8 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def schema_errors(doc: dict) -> list[str]:
-    """Every schema violation of ``doc`` as ``"path: message"`` lines (empty when valid).
+    """Every schema violation of ``doc`` as ``"path: message"`` lines (empty when valid): against the audit
+    schema and against the schema of every top-level key a report section declares.
 
     Parameters
     ----------
@@ -36,12 +37,29 @@ def schema_errors(doc: dict) -> list[str]:
     -------
     list of str
     """
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    errors = list(_validator().iter_errors(doc))
+    for key, sub in _section_schemas().items():
+        if isinstance(doc, dict) and key in doc:
+            for e in jsonschema.Draft202012Validator(sub).iter_errors(doc[key]):
+                e.path.appendleft(key)
+                errors.append(e)
+    errors.sort(key=lambda e: list(map(str, e.absolute_path)))
     return [f"/{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
 
 
+def _section_schemas() -> dict:
+    """``{top-level key: schema}`` declared by the registered report sections (:mod:`.sections`)."""
+    from .sections import registered
+
+    out = {}
+    for s in registered():
+        out.update(s.schema or {})
+    return out
+
+
 def validate_document(doc: dict) -> None:
-    """Raise :class:`jsonschema.ValidationError` when ``doc`` does not follow the schema.
+    """Raise :class:`jsonschema.ValidationError` when ``doc`` does not follow the schema (the audit schema, then
+    the schemas report sections declare for their keys).
 
     Parameters
     ----------
@@ -49,3 +67,6 @@ def validate_document(doc: dict) -> None:
         An audit document.
     """
     _validator().validate(doc)
+    for key, sub in _section_schemas().items():
+        if isinstance(doc, dict) and key in doc:
+            jsonschema.Draft202012Validator(sub).validate(doc[key])

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
 
 from . import view
-from .figures import SECTIONS, plan_figures
 from .paths import safe_join, slugify
 from .schema import schema_errors
 from .style import figure_context, save_figure
+from .text import md_cell, num, pct
 
 __all__ = ["write_report", "render_context"]
 
@@ -40,38 +39,6 @@ def _json_default(obj):
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def _pct(x, digits: int = 1) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–"
-    return f"{100 * float(x):.{digits}f} %"
-
-
-def _num(x) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
-        return f"{x:,}"
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            return "–"
-        return f"{x:,.0f}" if x.is_integer() and abs(x) < 1e15 else f"{x:.4g}"
-    return str(x)
-
-
-_MD_SPECIAL = "\\`*_{}[]<>#|!~"
-
-
-def _md_cell(x) -> str:
-    """Text as Markdown: every Markdown / HTML special character backslash-escaped (CommonMark escapes), newlines
-    and pipes neutralised, so that the text reads as written inside a table cell or a paragraph."""
-    s = "–" if x is None else str(x)
-    s = s.replace("\r", " ").replace("\n", " ")
-    out = "".join("\\" + c if c in _MD_SPECIAL else c for c in s)
-    return "\\" + out if out[:1] in ("+", "-", "=") else out
-
-
 def _environment(markdown: bool = False) -> jinja2.Environment:
     """The Jinja environment of the HTML page (autoescaped) or of the Markdown file (no HTML escaping: every
     value goes through the ``md`` filter, which escapes Markdown)."""
@@ -83,193 +50,8 @@ def _environment(markdown: bool = False) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(pct=_pct, num=_num, md=_md_cell)
+    env.filters.update(pct=pct, num=num, md=md_cell)
     return env
-
-
-def _share_text(k, n) -> str:
-    return f"{_num(k)} of {_num(n)} ({_pct(k / n) if n else '–'})"
-
-
-def _lot_line(rows: list) -> str | None:
-    """One sentence for a level-of-theory table that holds a single label (instead of a one-bar chart)."""
-    if len(rows) != 1:
-        return None
-    lab, n, _ = rows[0]
-    if lab == "unknown":
-        return f"No frame records its level of theory (all {_num(n)} frames: unknown)."
-    return f"Every frame ({_num(n)}) has the same level of theory: {lab}."
-
-
-def _regime_lines(ds: Mapping, reg: Mapping) -> list[str]:
-    """Sentences of the regimes section for what has no figure (no temperature, no stress, no forces...)."""
-    from .figures import grid_has_known_cells
-
-    n = int(reg.get("n_frames") or ds.get("n_frames") or 0)
-    lines = []
-    if not reg:
-        return lines
-    unk_t, no_s, no_f = reg.get("unknown_temperature"), reg.get("no_stress"), reg.get("no_forces")
-    lacking = [what for what, v in (("a temperature", unk_t), ("a stress tensor (so no pressure)", no_s),
-                                    ("forces (so no distance from equilibrium)", no_f)) if v is not None and v >= n]
-    if lacking:
-        lines.append(f"No frame records {', '.join(lacking[:-1]) + ' or ' + lacking[-1] if len(lacking) > 1 else lacking[0]}.")
-    grid = reg.get("grid")
-    if grid and not grid_has_known_cells(grid) and len(lacking) < 2:
-        lines.append("The temperature × pressure grid is empty: no frame has both a temperature and a pressure.")
-    methods = {k: v for k, v in (reg.get("methods") or {}).items() if v}
-    if len(methods) == 1:
-        (m, c), = methods.items()
-        lines.append("No frame records how it was generated (relaxation, MD, ...)." if m == "unknown" else
-                     f"Every frame ({_num(c)}) comes from one method: {m}.")
-    return lines
-
-
-def _dataset_context(ds: Mapping, figs: dict, idx: int, name: str, colour: str | None, reference: str | None) -> dict:
-    from .figures import crowded_histogram
-
-    cov = ds.get("coverage") if isinstance(ds.get("coverage"), Mapping) else {}
-    reasons = {k: view.not_applicable_reason(v) for k, v in cov.items() if view.not_applicable_reason(v)}
-    el = view.coverage_section(ds, "elements") or {}
-    lot = view.coverage_section(ds, "level_of_theory") or {}
-    reg = view.coverage_section(ds, "regimes") or {}
-    cs = view.coverage_section(ds, "chemical_space") or {}
-    lot_counts = view.level_of_theory_counts(ds)
-    total = sum(lot_counts.values()) or 1
-    lot_rows = [(k, v, v / total) for k, v in lot_counts.items()]
-    my_figs = {s: figs.get((idx, s), []) for s in SECTIONS}
-    nn1 = view.dig(cs, "knn", "nn1_histogram")
-    q = view.dig(cs, "knn", "nn1_quantiles") or {}
-    nn1_line = None
-    if crowded_histogram(nn1) and q:
-        nn1_line = (f"Nearest-neighbour distances: median {_num(q.get('q0.50'))}, 95th percentile "
-                    f"{_num(q.get('q0.95'))}, largest {_num(q.get('q1.00'))} (standardised descriptor units); "
-                    "no histogram, as one of its fixed bins holds most frames.")
-    present = list((view.dig(ds, "elements", "structures_per_element") or {}).keys())
-    comps = []
-    for c in view.comparisons(ds):
-        pen = {s: d for s, d in (c.get("per_element_novelty") or {}).items() if isinstance(d, Mapping)}
-        novs = {round(float(d.get("novelty") or 0), 3) for d in pen.values()}
-        comps.append({
-            "b": reference or c.get("b") or "the reference", "n_a": c.get("n_a"), "n_b": c.get("n_b"),
-            "coverage": c.get("coverage_of_b_by_a"), "novelty": c.get("novelty_of_a"), "radius": c.get("radius"),
-            "radius_rule": c.get("radius_rule"), "exact": view.dig(c, "duplicates", "exact"),
-            "near": view.dig(c, "duplicates", "near"),
-            "uniform_novelty": (f"Every element has the same novelty ({_pct(next(iter(novs)))}), so no per-element "
-                                "map is drawn.") if pen and len(novs) == 1 else None,
-            "top_novel": sorted(((s, d.get("novelty"), d.get("n")) for s, d in pen.items()),
-                                key=lambda r: (-(r[1] or 0), -(r[2] or 0)))[:10] if len(novs) > 1 else [],
-        })
-    cmp_sec = view.compare_section(ds) or {}
-    return {
-        "index": idx,
-        "name": name,
-        "colour": colour,
-        "anchor": "ds-" + slugify(f"{idx}-{name}"),
-        "format": ds.get("format") or "format not recorded",
-        "files": [str(f) for f in ds.get("files") or []],
-        "empty": not int(ds.get("n_frames", 0) or 0),
-        "summary": view.dataset_summary(ds),
-        "accounting": view.accounting(ds),
-        "card": view.card_rows(ds),
-        "card_name": (ds.get("card") or {}).get("name") if isinstance(ds.get("card"), Mapping) else None,
-        "figures": my_figs,
-        "reasons": reasons,
-        "elements": {
-            "present": present,
-            "missing_tech": (view.dig(el, "tech_relevant", "missing") or []) if _kind(cov) != "molecules" else [],
-            "pairs_seen": view.dig(el, "pairs", "n_pairs_seen"),
-            "pairs_share": view.dig(el, "pairs", "share_among_present"),
-            "arity": view.dig(el, "arity_names") or {},
-            "hill": view.dig(el, "diversity", "by_structures") or {},
-            "beyond_94": [e for e in present if _z(e) > 94],
-        },
-        "lot": {
-            "rows": lot_rows,
-            "line": _lot_line(lot_rows),
-            "plus_u_share": lot.get("plus_u_share") if any(k != "unknown" for k in lot_counts) else None,
-            "only_plus_u": lot.get("only_plus_u") or [],
-            "single_label": {k: v for k, v in (lot.get("single_label_elements") or {}).items()
-                             if len(lot_counts) > 1},
-        },
-        "regimes": {
-            "present": bool(reg),
-            "equilibrium": (reg.get("equilibrium") or {}) if (reg.get("equilibrium") or {}).get(
-                "near_equilibrium_share") is not None else {},
-            "empty_cells": view.dig(reg, "grid", "empty_cells") or [],
-            "n_cells": view.dig(reg, "grid", "n_cells") if my_figs["regimes"] and any(
-                f["name"].startswith("regimes_t_p_grid") for f in my_figs["regimes"]) else None,
-            "temperatures": [(k, v) for k, v in (view.dig(ds, "temperature_K", "values") or {}).items()],
-            "temperature_unknown": view.dig(ds, "temperature_K", "unknown", default=0),
-            "methods": {k: v for k, v in (reg.get("methods") or ds.get("method") or {}).items() if v},
-            "lines": _regime_lines(ds, reg),
-        },
-        "chemical_space": {
-            "present": bool(cs),
-            "sample": cs.get("sample") or {},
-            "vendi": view.dig(cs, "vendi", "score"),
-            "entropy": view.dig(cs, "entropy", "entropy_nats"),
-            "effective": view.dig(cs, "entropy", "effective_environments"),
-            "nn1_mean": view.dig(cs, "knn", "nn1_mean"),
-            "nn1_line": nn1_line,
-            "near_dup_share": view.dig(cs, "near_duplicates", "share"),
-            "exact_dup": view.dig(cov, "duplicates", "n_duplicates"),
-            "exact_frames": view.dig(cov, "duplicates", "n_frames"),
-            "umap_reason": view.not_applicable_reason(cs.get("umap")),
-        },
-        "comparisons": comps,
-        "comparison_reason": view.comparison_reason(ds),
-        "missing_vs_reference": list(view.dig(cmp_sec, "elements", "missing_vs_reference") or []),
-        "pairs_missing_vs_reference": dict(view.dig(cmp_sec, "elements", "pairs_missing_vs_reference") or {}),
-        "priorities": view.priorities(ds)[:PRIORITY_ROWS_SHOWN],
-        "priorities_total": len(view.priorities(ds)),
-    }
-
-
-def _kind(cov: Mapping) -> str | None:
-    from monoculture.audit.coverage.priorities import data_kind
-
-    try:
-        return data_kind(cov)["kind"]
-    except (KeyError, TypeError, AttributeError):
-        return None
-
-
-def _z(symbol: str) -> int:
-    from ase.data import atomic_numbers
-
-    return int(atomic_numbers.get(symbol, 0))
-
-
-def _alignment_context(doc: Mapping, figs: dict) -> dict | None:
-    al = doc.get("alignment")
-    if not isinstance(al, Mapping):
-        return None
-    reason = view.not_applicable_reason(al)
-    verdicts = []
-    for key, v in (al.get("verdicts") or {}).items():
-        if isinstance(v, Mapping) and v.get("verdict") is not None:
-            verdicts.append({"key": key.replace("_", " "), **{k: v.get(k) for k in (
-                "question", "statistic", "estimate", "interval", "level", "verdict", "explanation")}})
-    nd = al.get("near_duplicates") if isinstance(al.get("near_duplicates"), Mapping) else {}
-    sets = []
-    for k, v in (al.get("sets") or {}).items():
-        if isinstance(v, Mapping):
-            nm, n = view.dig(v, "name"), view.dig(v, "n")
-            sets.append({"key": str(k).upper(), "name": nm if nm is not None else str(k).upper(), "n": n})
-    return {
-        "reason": reason,
-        "models": [str(m) for m in al.get("models") or []],
-        "sets": sets,
-        "figures": figs.get((None, "alignment"), []),
-        "near_duplicates": {"metric": nd.get("metric"), "threshold": nd.get("threshold"),
-                            "rows": [{"model_a": r.get("model_a") or "–", "model_b": r.get("model_b"),
-                                      "set": r.get("set") or "–", "score": r.get("score"), "note": r.get("note") or ""}
-                                     for r in nd.get("rows") or [] if isinstance(r, Mapping)]},
-        "verdicts": verdicts,
-        "warnings": [str(w) for w in al.get("warnings") or []],
-        "calibration_note": view.dig(al, "calibration", "explanation"),
-    }
 
 
 def _meta_line(doc: Mapping, run: Mapping) -> str:
@@ -282,7 +64,7 @@ def _meta_line(doc: Mapping, run: Mapping) -> str:
     t = run.get("elapsed_s")
     where = f" on {run['host']}" if run.get("host") else ""
     if t is not None:
-        bits.append(f"{_num(float(t))} s{where}")
+        bits.append(f"{num(float(t))} s{where}")
     elif where:
         bits.append(where.strip())
     extra = [x for x in (f"{run['backend']} backend" if run.get("backend") else None,
@@ -292,16 +74,100 @@ def _meta_line(doc: Mapping, run: Mapping) -> str:
     return " · ".join(bits)
 
 
+class _Figures(dict):
+    """A dataset's figures by figure group; a group without figures reads as an empty list."""
+
+    def __missing__(self, key):
+        return []
+
+
+def _report(doc: Mapping, figs: dict | None = None, errors: list[str] | None = None, *,
+            reference_path: str | None = None, context_docs=(), context_labels=()):
+    """The :class:`~monoculture.reports.sections.Report` of a document (names, reference, colours, figures)."""
+    from .sections import Report
+    from .style import dataset_colours
+
+    names = view.display_names(doc)
+    reference = view.reference_display_name(doc, reference_path)
+    colours = dataset_colours(names + ([reference] if reference else []))
+    return Report(doc, names=names, reference=reference, colours=colours, figs=figs or {}, errors=list(errors or []),
+                  context_docs=list(context_docs), context_labels=list(context_labels))
+
+
+def _dataset_base(ds: Mapping, r, idx: int) -> dict:
+    """What every section may use of one dataset: name, colour, anchor, files, figures, not-applicable reasons."""
+    name = r.names[idx]
+    cov = ds.get("coverage") if isinstance(ds.get("coverage"), Mapping) else {}
+    figs = _Figures()
+    for (i, group), lst in r.figs.items():
+        if i == idx:
+            figs[group] = lst
+    return {
+        "index": idx,
+        "name": name,
+        "colour": r.colours.get(name),
+        "anchor": "ds-" + slugify(f"{idx}-{name}"),
+        "format": ds.get("format") or "format not recorded",
+        "files": [str(f) for f in ds.get("files") or []],
+        "empty": not int(ds.get("n_frames", 0) or 0),
+        "card_name": (ds.get("card") or {}).get("name") if isinstance(ds.get("card"), Mapping) else None,
+        "figures": figs,
+        "reasons": {k: view.not_applicable_reason(v) for k, v in cov.items() if view.not_applicable_reason(v)},
+    }
+
+
+def _context(r) -> dict:
+    """Template context of a report: the common keys, then every registered section's keys, then ``sections``
+    (the sections that apply, in page order, with their template names)."""
+    from .sections import merge_into, registered
+
+    sections = registered()
+    r.datasets = [_dataset_base(ds, r, i) for i, ds in enumerate(r.raw_datasets)]
+    for sec in sections:
+        if sec.dataset_view is not None:
+            for ds, d in zip(r.raw_datasets, r.datasets):
+                merge_into(d, sec.dataset_view(ds, d, r), sec.name, f"context of dataset {d['name']!r}")
+    doc = r.doc
+    run = doc.get("run") or {}
+    run = {**{k: run.get(k) for k in ("started", "elapsed_s", "host", "backend")},
+           "seed": (doc.get("parameters") or {}).get("seed", run.get("seed"))}
+    ctx = r.context
+    ctx.update({
+        "title": view.report_title(doc, r.names, r.reference),
+        "kind": view.report_kind(doc),
+        "meta": _meta_line(doc, run),
+        "csp": CSP,
+        "schema_version": doc.get("schema_version"),
+        "version": doc.get("monoculture_version") or "",
+        "run": run,
+        "reference": r.reference,
+        "datasets": r.datasets,
+        "live": r.live,
+        "comparing": len(r.datasets) > 1,
+    })
+    for sec in sections:
+        if sec.view is not None:
+            merge_into(ctx, sec.view(r), sec.name)
+    on = [sec for sec in sections if sec.applies(r)]
+    heads = [h for h in (sec.headline(r) for sec in on if sec.headline is not None) if h]
+    if heads:
+        alone = not r.datasets and ctx["kind"] == "audit"  # the audit title would say nothing ("audit")
+        ctx["title"] = "monoculture: " + "; ".join(heads) if alone else ctx["title"] + "; " + "; ".join(heads)
+    ctx["sections"] = [{"name": sec.name, "title": sec.title, "anchor": sec.html_id, "toc": sec.toc,
+                        "html": sec.html_template, "md": sec.md_template} for sec in on]
+    return ctx
+
+
 def render_context(doc: Mapping, figs: dict | None = None, errors: list[str] | None = None, *,
                    reference_path: str | None = None, context_docs=(), context_labels=()) -> dict:
-    """The template context of a document (figures keyed by ``(dataset index or None, section)``).
+    """The template context of a document (figures keyed by ``(dataset index or None, figure group)``).
 
     Parameters
     ----------
     doc : dict
         Audit document.
     figs : dict, optional
-        ``{(dataset index or None, section): [figure dict]}`` as built by :func:`write_report`.
+        ``{(dataset index or None, figure group): [figure dict]}`` as built by :func:`write_report`.
     errors : list of str, optional
         Schema violations to show in the methods section.
     reference_path : str, optional
@@ -314,51 +180,11 @@ def render_context(doc: Mapping, figs: dict | None = None, errors: list[str] | N
     Returns
     -------
     dict
+        The keys of every registered section (:mod:`monoculture.reports.sections`), the common ones (``title``,
+        ``meta``, ``datasets``, ``live``, ...) and ``sections``: the sections on the page, in order.
     """
-    from .context import context_rows
-    from .findings import build_findings
-    from .style import dataset_colours
-
-    figs = figs or {}
-    names = view.display_names(doc)
-    reference = view.reference_display_name(doc, reference_path)
-    colours = dataset_colours(names + ([reference] if reference else []))
-    raw = [ds for ds in doc.get("datasets") or [] if isinstance(ds, Mapping)]
-    datasets = [_dataset_context(ds, figs, i, names[i], colours.get(names[i]), reference) for i, ds in enumerate(raw)]
-    run = doc.get("run") or {}
-    run = {**{k: run.get(k) for k in ("started", "elapsed_s", "host", "backend")},
-           "seed": (doc.get("parameters") or {}).get("seed", run.get("seed"))}
-    kind = view.report_kind(doc)
-    return {
-        "title": view.report_title(doc, names, reference),
-        "kind": kind,
-        "meta": _meta_line(doc, run),
-        "csp": CSP,
-        "schema_version": doc.get("schema_version"),
-        "version": doc.get("monoculture_version") or "",
-        "run": run,
-        "reference": reference,
-        "findings": build_findings(doc, names, reference),
-        "context_rows": context_rows(doc, names, context_docs, context_labels) if datasets else [],
-        "context_figures": figs.get((None, "context"), []),
-        "datasets": datasets,
-        "live": [d for d in datasets if not d["empty"]],
-        "comparing": len(datasets) > 1,
-        "any_comparison": any(d["comparisons"] or d["comparison_reason"] or d["missing_vs_reference"]
-                              for d in datasets),
-        "any_chemical_space": any(d["chemical_space"]["present"] or d["figures"]["chemical_space"]
-                                  or "chemical_space" in d["reasons"] for d in datasets)
-        or bool(figs.get((None, "chemical_space"))),
-        "joint_figures": figs.get((None, "chemical_space"), []),
-        "alignment": _alignment_context(doc, figs),
-        "parameters": view.parameters(doc),
-        "versions": view.package_versions(doc),
-        "schema_errors": errors or [],
-    }
-
-
-#: Rows of each priority table shown in HTML / Markdown (audit.json holds all of them).
-PRIORITY_ROWS_SHOWN = 30
+    return _context(_report(doc, figs, errors, reference_path=reference_path, context_docs=context_docs,
+                            context_labels=context_labels))
 
 
 #: What a report folder holds; an existing folder with anything else in it is never replaced.
@@ -499,9 +325,8 @@ def _write_report_into(doc: dict, out_dir, *, context_docs=(), context_labels=()
     dict
         ``{"html": Path, "markdown": Path, "json": Path, "figures": [Path, ...]}`` (figures: PNG and SVG).
     """
-    from .context import context_figure, context_rows
-    from .figures import FigurePlan
-    from .style import dataset_colours
+    from .figures import unique_names
+    from .sections import registered
 
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -513,19 +338,9 @@ def _write_report_into(doc: dict, out_dir, *, context_docs=(), context_labels=()
     json_path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=_json_default) + "\n", encoding="utf-8")
 
     doc = _named_sets(doc, set_paths)
-    names = view.display_names(doc)
-    reference = view.reference_display_name(doc, reference_path)
-    colours = dataset_colours(names + ([reference] if reference else []))
-    plans = []
-    if names:
-        rows = context_rows(doc, names, context_docs, context_labels)
-        plans.append(FigurePlan(
-            "context", None, "context_dataset_sizes", "Size beside known datasets",
-            "Structures per dataset (log scale) with the level of theory: this run's datasets in their colours, "
-            "the bundled dataset cards in grey (full datasets, as their cards state).",
-            lambda rows=rows: context_figure(rows, colours)))
-    plans += plan_figures(doc, names, colours, reference)
-    figs: dict = {}
+    report = _report(doc, None, errors, reference_path=reference_path, context_docs=context_docs,
+                     context_labels=context_labels)
+    plans = unique_names([p for sec in registered() if sec.figures is not None for p in sec.figures(report)])
     written: list[Path] = []
     for plan in plans:
         stem = safe_join(root, "figures", plan.name)
@@ -537,15 +352,14 @@ def _write_report_into(doc: dict, out_dir, *, context_docs=(), context_labels=()
             continue
         saved = save_figure(fig, stem)
         written += [saved.png, saved.svg]
-        figs.setdefault((plan.dataset, plan.section), []).append({
+        report.figs.setdefault((plan.dataset, plan.section), []).append({
             "title": plan.title, "caption": plan.caption, "src": saved.data_uri, "name": plan.name,
             "png": saved.png.relative_to(root.resolve()).as_posix(),
             "svg": saved.svg.relative_to(root.resolve()).as_posix(),
             "width": saved.width_px, "height": saved.height_px,
         })
 
-    ctx = render_context(doc, figs, errors, reference_path=reference_path, context_docs=context_docs,
-                         context_labels=context_labels)
+    ctx = _context(report)
     html_path = safe_join(root, "report.html")
     html_path.write_text(_environment().get_template("report.html.j2").render(**ctx), encoding="utf-8")
     md_path = safe_join(root, "report.md")
