@@ -30,6 +30,7 @@ from .normalise import NORMALISATIONS, EmbeddingNormaliser, normalise
 from .variants import DEFAULT_VARIANTS, METRIC_VARIANTS, resolve_variants
 from .metric_registry import AlignmentMetric, get_metric, metric_names, register_metric
 from .options import AlignOptions
+from . import stats as _stats
 from .stats import (
     ConfidenceInterval,
     EqualSizeComparison,
@@ -78,14 +79,5 @@ __all__ = [
     "normalise",
     "EmbeddingNormaliser",
     "NORMALISATIONS",
-    "bootstrap_ci",
-    "bootstrap_diff_ci",
-    "equal_size_comparison",
-    "permutation_test",
-    "k_sweep",
-    "spearman_with_ci",
-    "ConfidenceInterval",
-    "EqualSizeComparison",
-    "PermutationResult",
-    "SpearmanResult",
+    *_stats.__all__,  # the resampling statistics: bootstrap_ci, permutation_test, spearman_with_ci, ...
 ]

@@ -133,6 +133,15 @@ def skip_rows(accounting: Accounting, file: str, rel: str, rows: np.ndarray, mas
     return ~drop
 
 
+def filtered(rb, accounting: Accounting, file: str, rel: str, rows: np.ndarray, masks: list):
+    """``None`` when no row of the record batch ``rb`` fails a rule of ``masks``; otherwise the rows that pass,
+    as ``(batch, rows)`` (the failing ones counted as skipped by :func:`skip_rows`)."""
+    if not np.logical_or.reduce([m for m, _, _ in masks]).any():
+        return None
+    keep = skip_rows(accounting, file, rel, rows, masks)
+    return rb.filter(pa.array(keep)), rows[keep]
+
+
 def new_columns(n: int) -> ArrayColumns:
     cb = ArrayColumns(stress_width=6, stress_factor=1.0)
     cb.temperature = [None] * n

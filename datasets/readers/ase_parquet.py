@@ -86,11 +86,9 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
               (cell_bad, "bad_cell", "cell is not 3 x 3"),
               (f_bad, "bad_forces", f"{opts.forces_key} is not n_atoms x 3"),
               (s_bad, "bad_stress", f"{opts.stress_key} is neither 3 x 3 nor 6 Voigt numbers")]
-    if np.logical_or.reduce([m for m, _, _ in checks]).any():
-        keep = A.skip_rows(accounting, file, ctx.rel, rows, checks)
-        if not keep.any():
-            return None
-        return convert(rb.filter(pa.array(keep)), rows[keep], ctx, accounting, file)
+    passing = A.filtered(rb, accounting, file, ctx.rel, rows, checks)
+    if passing is not None:  # convert the rows that pass the checks (none: nothing to convert)
+        return convert(*passing, ctx, accounting, file) if passing[1].size else None
 
     numbers = pc.fill_null(z_col.flatten(), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     cb = A.new_columns(n)
