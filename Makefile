@@ -16,10 +16,13 @@ REPORT ?= demo_report
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The last step compiles the audit's numba kernels (entropy cross-check, map) into numba's cache once, so that
+# no audit compiles them (a first audit would otherwise start a process compiling them; issue #22).
 $(STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install --upgrade pip setuptools wheel
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[models,dask,test,atompack]"
+	$(PY) -m monoculture.audit.coverage.compiled >/dev/null || echo "make: numba warm-up failed; the first audit compiles its kernels"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -40,6 +40,7 @@ import pyarrow as pa
 from ..datasets import Accounting, Dataset, ReadOptions, open_dataset
 from .coverage import CoverageAudit
 from .coverage.chemical_space import joint_umap
+from .coverage.compiled import active, kernels_for, warm_up
 from .distributed import dask_audit
 from .document import SCHEMA_VERSION
 from .summary import BasicCounts
@@ -141,7 +142,7 @@ def _open(path, options: AuditOptions) -> Dataset:
         path, format=options.format, dataset_card=options.dataset_card, level_of_theory=options.level_of_theory,
         batch_size=options.batch_size, quiet=options.quiet, progress=options.progress,
         options=ReadOptions(smiles_column=options.smiles_column, id_column=options.id_column,
-                            config=options.config, extra={"mptrj_scan_if_compiled": True}),
+                            config=options.config),
     )
 
 
@@ -277,10 +278,18 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
     ``run.steps_s`` holds the wall time (s) of each step: reading and describing each dataset, analysing
     it, and the joint map. With ``options.progress`` (default: when stderr is a terminal and not ``quiet``)
     every step prints a start line and its duration on stderr.
+
+    When numba's cache lacks a compiled kernel the run will use (the entropy cross-check's, the map's), a
+    second process compiles it while the frames are read (:func:`~.coverage.compiled.warm_up`).
     """
+    options = options or AuditOptions()
+    with warm_up(kernels_for(options.descriptor, options.umap, options.quests_crosscheck)):
+        return _run_audit(paths, options, client)
+
+
+def _run_audit(paths: Sequence, options: AuditOptions, client) -> dict:
     from .. import __version__
 
-    options = options or AuditOptions()
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     progress = options.progress if options.progress is not None else (sys.stderr.isatty() and not options.quiet)
@@ -323,6 +332,8 @@ def run_audit(paths: Sequence, options: AuditOptions | None = None, client=None)
     }
     if client is not None:
         run["dask_workers"] = len(client.scheduler_info().get("workers", {}))
+    if active() is not None:  # numba kernels compiled by a second process during this run
+        run["numba_warmup"] = active().describe()
     parameters = options.parameters()
     if options.umap and options.descriptor:
         from .coverage.chemical_space import UMAP_EPOCHS, UMAP_METHOD

@@ -25,7 +25,13 @@ that are among its 15 nearest on the map), so a faster map is seen to be as fait
     python benchmarks/commands.py --pythonpath /tmp/oldpkg
 
 The load average (``/proc/loadavg``) is printed before and after every row: on a shared machine the wall
-times move with it, the CPU times much less.
+times move with it, the CPU times much less. CPU times are GNU ``time``'s user + system of the command and
+of every child it waited for (a cold audit's warm-up process included: see
+:mod:`monoculture.audit.coverage.compiled`); the ratio to the bare parse is printed for both.
+
+``--only nci5k,mptrj40k`` runs a subset of the rows; ``--data DIR`` keeps the input files there and reuses
+them; ``--install-warmup`` adds, for each audit row, a run on a fresh cache filled only by the install-time
+warm-up (``python -m monoculture.audit.coverage.compiled``, the last step of ``make install``).
 """
 from __future__ import annotations
 
@@ -73,19 +79,24 @@ def run(cmd: list[str], env: dict, json_out: Path | None = None) -> dict:
         row["elapsed_s"] = doc["run"]["elapsed_s"]
         row["startup_s"] = wall - doc["run"]["elapsed_s"]
         row["steps_s"] = doc["run"].get("steps_s", {})
+        if "numba_warmup" in doc["run"]:
+            row["steps_s"] = {**row["steps_s"], "blocked on the numba warm-up": doc["run"]["numba_warmup"]["waited_s"]}
         row["doc"] = doc
     return row
 
 
-def build_inputs(root: Path, python: str) -> dict[str, Path]:
+def build_inputs(root: Path, python: str, keys=("nci5k", "mptrj5k", "mptrj40k")) -> dict[str, Path]:
+    """The input files of ``keys`` in ``root`` (made there with ``synth`` / copied from RDKit unless present)."""
     import rdkit
 
     paths = {"nci5k": root / "nci5k.smi", "mptrj5k": root / "mptrj5k_31atoms.json",
              "mptrj40k": root / "mptrj40k.json"}
-    paths["nci5k"].write_bytes((Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi").read_bytes())
+    if "nci5k" in keys and not paths["nci5k"].exists():
+        paths["nci5k"].write_bytes((Path(rdkit.__file__).parent / "Data" / "NCI" / "first_5K.smi").read_bytes())
     for key, extra in (("mptrj5k", ["--frames", "5000", "--mean-atoms", "31"]), ("mptrj40k", ["--frames", "40000"])):
-        subprocess.run([python, "-m", "monoculture", "synth", "--like", "mptrj", *extra, "--out", str(paths[key])],
-                       check=True, capture_output=True)
+        if key in keys and not paths[key].exists():
+            subprocess.run([python, "-m", "monoculture", "synth", "--like", "mptrj", *extra, "--out",
+                            str(paths[key])], check=True, capture_output=True)
     return paths
 
 
@@ -127,6 +138,10 @@ def main() -> int:
     ap.add_argument("--only", default="",
                     help="comma-separated subset: help,formats,nci5k,mptrj5k,mptrj40k,compare,report")
     ap.add_argument("--json", help="write every measurement to this JSON file")
+    ap.add_argument("--data", help="folder of the input files, reused when present (default: a temporary one)")
+    ap.add_argument("--install-warmup", action="store_true",
+                    help="also run each audit row (now) on a cache filled only by the install-time warm-up "
+                         "(`python -m monoculture.audit.coverage.compiled`, run by `make install`)")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     want = lambda name: not only or name in only  # noqa: E731
@@ -138,7 +153,11 @@ def main() -> int:
     print(f"# whole-command benchmark: {os.cpu_count()} CPUs, load average {loadavg()} at the start")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        paths = build_inputs(root, python)
+        data = Path(args.data) if args.data else root
+        data.mkdir(parents=True, exist_ok=True)
+        keys = [k for k in ("nci5k", "mptrj5k", "mptrj40k") if want(k) or (k in ("mptrj5k", "mptrj40k")
+                                                                           and want("compare"))]
+        paths = build_inputs(data, python, keys + (["nci5k"] if want("report") else []))
         caches = {v: root / f"numba_{v}" for v in versions}
 
         def env_for(version: str, cold: bool) -> dict:
@@ -185,9 +204,15 @@ def main() -> int:
         def inner(name: str, argv: list[str], outer: dict, label: str) -> dict:
             r = run([python, *argv], env_for("now", False))
             ratio = outer["now"]["wall_s"] / r["wall_s"]
-            results["rows"].append({"row": name, "inner_of": label, "now": r, "ratio": ratio})
+            cpu = (outer["now"]["cpu_s"] / r["cpu_s"]) if outer["now"]["cpu_s"] and r["cpu_s"] else float("nan")
+            results["rows"].append({"row": name, "inner_of": label, "now": r, "ratio": ratio, "cpu_ratio": cpu})
+            before = ""
+            if "before" in outer and outer["before"]["cpu_s"] and r["cpu_s"]:
+                before = (f"; before: {outer['before']['wall_s'] / r['wall_s']:.1f}x wall, "
+                          f"{outer['before']['cpu_s'] / r['cpu_s']:.1f}x CPU")
             print(f"  inner: {name}: {r['wall_s']:.2f} s wall, {r['cpu_s'] or float('nan'):.1f} s CPU "
-                  f"(load {r['load']}); {label} / inner = {ratio:.1f}x", flush=True)
+                  f"(load {r['load']}); {label} / inner = {ratio:.1f}x wall, {cpu:.1f}x CPU (now){before}",
+                  flush=True)
             return r
 
         if want("help"):
@@ -196,6 +221,20 @@ def main() -> int:
         if want("formats"):
             f = row("monoculture formats", ["formats"], cold=False)
             inner("python -c pass", ["-c", "pass"], f, "formats")
+        def install_row(p: Path, key: str) -> dict:
+            """``audit p`` (now) on a fresh cache that only the install-time warm-up has filled."""
+            env = env_for("now", cold=True)
+            w = run([python, "-m", "monoculture.audit.coverage.compiled"], env)
+            j = root / f"{key}_installed.json"
+            r = run([python, "-m", "monoculture", "audit", str(p), "--json", str(j), "--quiet"], env, j)
+            results["rows"].append({"row": f"audit {p.name}", "cache": "install warm-up", "warmup": w,
+                                    "now": {k: x for k, x in r.items() if k != "doc"}})
+            print(f"audit {p.name} [after install warm-up ({w['wall_s']:.1f} s wall, {w['cpu_s'] or 0:.1f} s CPU)]: "
+                  f"now: {r['wall_s']:.2f} s wall, {r['cpu_s'] or float('nan'):.1f} s CPU, "
+                  f"{r['peak_mib'] or float('nan'):.0f} MiB, start-up {r.get('startup_s', float('nan')):.1f} s "
+                  f"(load {r['load']})", flush=True)
+            return {"now": r}
+
         quality_inputs = []
         for key in ("nci5k", "mptrj5k", "mptrj40k"):
             if not want(key):
@@ -203,10 +242,15 @@ def main() -> int:
             p = paths[key]
             cold = row(f"audit {p.name}", ["audit", str(p)], cold=True, json_name=f"{key}_cold")
             warm = row(f"audit {p.name}", ["audit", str(p)], cold=False, json_name=key)
+            installed = None
+            if args.install_warmup:
+                installed = install_row(p, key)
             if key == "mptrj40k":
                 code = f"import orjson; orjson.loads(open({str(p)!r}, 'rb').read())"
                 inner("bare orjson parse of the file", ["-c", code], warm, "audit (warm)")
                 inner("bare orjson parse of the file", ["-c", code], cold, "audit (cold)")
+                if installed is not None:
+                    inner("bare orjson parse of the file", ["-c", code], installed, "audit (after install warm-up)")
             else:
                 row(f"audit {p.name} --no-umap", ["audit", str(p), "--no-umap"], cold=False, json_name=f"{key}_noumap")
             quality_inputs.append((key, p, warm))

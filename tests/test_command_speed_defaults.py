@@ -1,36 +1,45 @@
-"""Defaults that keep the default audit fast (issue #22): what each one decides, checked by rule, not by timing."""
-import pytest
+"""Defaults that keep the default audit fast (issue #22): what each one decides, checked by rule, not by timing.
 
-from monoculture.audit.run import AuditOptions, _open
-from monoculture.datasets.options import ReadOptions
-from monoculture.datasets.readers import _mptrj_scan, mptrj
+The MPTrj reader's compiled scanner (and the audit's rule of using it only when already compiled) was removed
+with the scanner (``datasets/readers/mptrj.py``); its tests went with it.
+"""
+import numpy as np
+
+from monoculture.audit.coverage.chemical_space import UMAP_EPOCHS, ChemicalSpaceCoverage
+from monoculture.audit.coverage.compiled import KERNELS, example_arguments, kernels_for
+from monoculture.audit.run import AuditOptions, run_audit
 from monoculture.datasets.samples import sample_dir
 
-MB = 1 << 20
+
+def test_the_default_audit_warms_up_every_kernel_it_uses():
+    o = AuditOptions()
+    assert kernels_for(o.descriptor, o.umap, o.quests_crosscheck) == list(KERNELS) == ["map", "quests"]
+    assert kernels_for(o.descriptor, False, True) == ["quests"]  # --no-umap: the map's kernel is not compiled
+    assert kernels_for(None, True, True) == []  # --descriptor none: no chemical-space analysis, no kernel
+    assert kernels_for("none", True, True) == []
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_audit_uses_an_uncompiled_scanner_only_on_large_files(monkeypatch, compiled):
-    monkeypatch.setattr(_mptrj_scan, "compiled", lambda: compiled)
-    audit = ReadOptions(extra={"mptrj_scan_if_compiled": True})
-    assert not mptrj._use_scanner(31 * MB, audit)  # below SCAN_MIN_BYTES: never
-    assert mptrj._use_scanner(45 * MB, audit) is compiled  # 5,000 31-atom frames: only when no compile is due
-    assert mptrj._use_scanner(mptrj.SCAN_COMPILE_MIN_BYTES, audit)  # large enough to pay for the compile
-    plain = ReadOptions()  # other callers: the size rule alone, as before
-    assert mptrj._use_scanner(45 * MB, plain)
-    never = ReadOptions(extra={"mptrj_scan_min_bytes": -1, "mptrj_scan_if_compiled": True})
-    assert not mptrj._use_scanner(10 << 30, never)
+def test_the_warm_up_signatures_are_the_audits():
+    # the types (not the values) define what numba compiles: C-contiguous float64 / int64 arrays, Python
+    # floats and ints, as chemical_space._entropy (via quests.entropy.entropy) and map_layout.umap_layout pass them
+    x, y, h, batch = example_arguments("quests")
+    assert x.dtype == np.float64 and x.ndim == 2 and x.flags.c_contiguous and x.flags.writeable
+    assert isinstance(h, float) and isinstance(batch, int)
+    emb, head, tail, eps, epochs, *floats, seed = example_arguments("map")
+    assert emb.dtype == np.float64 and emb.shape[1] == 2 and head.dtype == tail.dtype == np.int64
+    assert eps.dtype == np.float64 and isinstance(epochs, int) and isinstance(seed, int)
+    assert all(isinstance(v, float) for v in floats) and len(floats) == 5
 
 
-def test_the_audit_opens_datasets_with_the_compiled_only_rule():
-    ds = _open(sample_dir() / "mptrj_sample.json", AuditOptions(quiet=True))
-    assert ds.options.extra.get("mptrj_scan_if_compiled") is True
+def test_the_default_map_keeps_its_documented_settings():
+    cs = ChemicalSpaceCoverage()
+    assert cs.umap and cs.quests_crosscheck and cs.umap_max == cs.sample_size == 5000
+    assert UMAP_EPOCHS == 200
 
 
-def test_compiled_answers_false_for_a_stale_or_missing_cache(monkeypatch):
-    class Broken:
-        signatures = []
-        _cache = None  # no cache object: the answer must be False, not an error
-
-    monkeypatch.setattr(_mptrj_scan, "scan", Broken())
-    assert _mptrj_scan.compiled() is False
+def test_the_audit_document_has_every_default_section(tmp_path):
+    doc = run_audit([sample_dir() / "mptrj_sample.json"], AuditOptions(quiet=True, progress=False))
+    space = doc["datasets"][0]["coverage"]["chemical_space"]
+    assert {"knn", "vendi", "entropy", "near_duplicates", "umap"} <= set(space)
+    assert "quests_entropy_nats" in space["entropy"] and "x" in space["umap"]
+    assert doc["parameters"]["umap"] is True and doc["parameters"]["quests_crosscheck"] is True

@@ -13,13 +13,15 @@ def _clip(v):
     return 4.0 if v > 4.0 else (-4.0 if v < -4.0 else v)
 
 
-@numba.njit(cache=True, fastmath=True)
+@numba.njit(cache=True, fastmath=True, nogil=True)
 def optimize(emb, head, tail, epochs_per_sample, n_epochs, a, b, gamma, initial_alpha, negative_sample_rate,
              seed):
     """umap-learn's ``optimize_layout_euclidean`` (``move_other``, one thread), all epochs in one call.
 
     ``emb`` (n, 2) float64 is updated in place and returned; ``head`` / ``tail`` (n_edges,) int64 are the
-    edges of the fuzzy graph, ``epochs_per_sample`` (n_edges,) their sampling periods (epochs).
+    edges of the fuzzy graph, ``epochs_per_sample`` (n_edges,) their sampling periods (epochs). Releases the
+    GIL (``nogil``): the audit runs it in a thread beside the near-duplicate checks. Its random numbers come
+    from numba's generator of the calling thread, seeded here, so the result does not depend on the thread.
     """
     np.random.seed(seed)
     n_vertices = emb.shape[0]

@@ -38,12 +38,14 @@ deviations. Definitions:
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from .duplicates import MAX_PAIRS, near_duplicates
-from .knn import knn_self
+from ..neighbours import knn_self_indexed as knn_self
 from .map_layout import MAP_METHOD
 from .reservoir import DescriptorReservoir, DescriptorSample
 from .scaling import FeatureScaler
@@ -165,7 +167,7 @@ def pairwise_pass(X: np.ndarray, k: int, bandwidth: float | None, n_block: int =
         recomputed from the vectors in float64 (exact for duplicates; ties by index); ``log_density``
         (n,): ``log((1/n) sum_j exp(-d_ij^2 / (2 h^2)))`` or None; ``block``: ``d2[:n_block, :n_block]``.
     """
-    from .knn import _exact_distances, _sorted
+    from ..neighbours.indexed import _exact_distances, _sorted
 
     X = np.ascontiguousarray(X, dtype=np.float64)
     n = X.shape[0]
@@ -302,10 +304,23 @@ class ChemicalSpaceCoverage:
         score, h_v = vendi_score(None, d2=pw["block"][:nv, :nv])
         out["vendi"] = {"score": score, "n": nv, "bandwidth": h_v,
                         "kernel": "gaussian exp(-d^2/(2 h^2)), h = median pairwise distance"}
-        out["entropy"] = self._entropy(X, pw, h, h_rule)
-        out["near_duplicates"] = near_duplicates(s, idx, dist, max_pairs=self.max_near_duplicate_pairs)
-        out["umap"] = (self._umap(s, X, neighbours=(dist_all, idx_all)) if self.umap
-                       else {"not_applicable": "UMAP disabled"})
+        # The map is drawn in a second thread while this one checks the near-duplicates (pymatgen, RDKit:
+        # Python holding the GIL) and the entropy cross-check: the map's optimisation releases the GIL
+        # (numba ``nogil``), so on two cores the two overlap. Started after the Vendi score, whose one-BLAS-
+        # thread limit is process-wide and must not be lifted by the map's own limit (PCA) meanwhile. Every
+        # result is the same as in sequence (seeded, single-threaded per step). The near-duplicates come
+        # before the entropy (the document keeps its key order): a first audit's warm-up process
+        # (:mod:`.compiled`) gets that long to compile the cross-check's kernel.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monoculture-map") if self.umap else None
+        try:
+            mapped = pool.submit(self._umap, s, X, neighbours=(dist_all, idx_all)) if pool else None
+            near = near_duplicates(s, idx, dist, max_pairs=self.max_near_duplicate_pairs)
+            out["entropy"] = self._entropy(X, pw, h, h_rule)
+            out["near_duplicates"] = near
+            out["umap"] = mapped.result() if mapped else {"not_applicable": "UMAP disabled"}
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         return out
 
     def scaler(self) -> FeatureScaler:
@@ -326,6 +341,9 @@ class ChemicalSpaceCoverage:
                "bandwidth_rule": rule, "n": int(X.shape[0])}
         if self.quests_crosscheck:
             try:
+                from .compiled import wait
+
+                wait("quests")  # a warm-up process compiling the kernel: let it finish (then it is loaded)
                 from quests.entropy import entropy as q_entropy
 
                 m = min(X.shape[0], CROSSCHECK_MAX)  # the first m sampled rows: a uniform subsample

@@ -225,6 +225,9 @@ def umap_layout(X: np.ndarray, idx: np.ndarray, dist: np.ndarray, *, seed: int =
         n_samples = n_epochs * (weights / weights.max())
         eps[n_samples > 0] = float(n_epochs) / n_samples[n_samples > 0]
         from ._map_sgd import optimize  # numba: imported only when a map is drawn
+        from .compiled import wait
+
+        wait("map")  # a warm-up process compiling the kernel (a first audit): let it finish, then load it
 
         emb = optimize(np.ascontiguousarray(emb), head, tail, eps, n_epochs, a, b, 1.0, 1.0,
                           float(negative_sample_rate), int(seed) % (2**32))
