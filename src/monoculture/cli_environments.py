@@ -289,6 +289,9 @@ def _add_align_parser(sub) -> None:
     p.add_argument("--no-merge", action="store_true",
                    help="keep atoms with identical features (symmetry-equivalent atoms) as separate environments")
     p.add_argument("--seed", type=int, default=0, help="seed of k-means, subsamples and permutations (default 0)")
+    p.add_argument("--report", metavar="DIR", help="also write report.html, report.md, audit.json and figures/ "
+                                                   "(findings, per-group tables, agreement against coverage, "
+                                                   "agreement per element) here")
     p.set_defaults(func=cmd_align_environments)
 
 
@@ -332,6 +335,9 @@ def _print_alignment(res) -> None:
 
 
 def cmd_align_environments(args) -> int:
+    import time
+    from datetime import datetime, timezone
+
     from monoculture.audit.environments.alignment import align_environments
     from monoculture.audit.environments.alignment_io import read_atom_embedding
 
@@ -342,6 +348,13 @@ def cmd_align_environments(args) -> int:
     if args.bandwidth == "volume":
         raise UsageError("--bandwidth volume is not available here; use 'quests' or a number")
     out = _check_out(args.out) if args.out else None
+    if args.report:  # refuse a folder holding other files before the minutes of work, not after
+        from monoculture.reports.writer import REPORT_ITEMS
+
+        folder = Path(args.report)
+        if folder.exists() and (not folder.is_dir() or any(q.name not in REPORT_ITEMS for q in folder.iterdir())):
+            raise UsageError(f"--report {args.report}: exists and is not an empty folder or a previous report")
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
     say = _say(args)
     models = []
     for path in args.paths:
@@ -382,4 +395,14 @@ def cmd_align_environments(args) -> int:
         _atomic(Path(args.json_out), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     if out is not None:
         _write_table(res.to_frame(), out)
+    if args.report:
+        from monoculture.reports.sections.environment_alignment import environment_alignment_document
+
+        params = {"k": args.k, "min_environments": args.min_environments, "clusters": args.clusters,
+                  "max_per_group": args.max_per_group, "permutations": args.permutations,
+                  "bandwidth": args.bandwidth, "merge": not args.no_merge}  # the seed is in run.seed
+        _write_report(environment_alignment_document(res, embeddings=args.paths, structures=args.structures,
+                                                     training=args.against, parameters=params, seed=args.seed,
+                                                     started=started, elapsed_s=time.perf_counter() - clock),
+                      args.report)
     return 0

@@ -13,7 +13,7 @@ from monoculture.reports.sections import Report, ReportSection, SectionContextEr
 from monoculture.reports.writer import render_context
 
 SEEN = ("findings", "context", "priorities", "summary", "elements", "level_of_theory", "regimes", "chemical_space",
-        "comparison", "selection", "pruning", "alignment", "accounting", "methods")
+        "comparison", "selection", "pruning", "environment_alignment", "alignment", "accounting", "methods")
 
 
 def test_every_section_is_registered_once_with_both_templates():
