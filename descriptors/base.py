@@ -30,10 +30,9 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 
 from ..datasets.errors import UsageError
+from ._params import ParamsMixin, not_fitted_error
 
 __all__ = [
     "FrameDescriptor",
@@ -261,8 +260,12 @@ class RowSample:
         return None if self._table is None else self._table.combine_chunks()
 
 
-class FrameDescriptor(BaseEstimator):
+class FrameDescriptor(ParamsMixin):
     """Base class of the frame descriptors (see the module docstring for the contract).
+
+    ``get_params`` / ``set_params`` come from :class:`~._params.ParamsMixin`, which keeps scikit-learn's
+    contract (``sklearn.base.clone``, ``Pipeline``) without importing scikit-learn; an unfitted descriptor
+    raises scikit-learn's ``NotFittedError``.
 
     Class attributes
     ----------------
@@ -433,7 +436,7 @@ class FrameDescriptor(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not self.is_fitted():
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit(batches) first")
+            raise not_fitted_error(f"{type(self).__name__} is not fitted yet: call fit(batches) first")
 
 
 def _jsonable(v: Any) -> Any:

@@ -17,6 +17,10 @@ Flow of :func:`featurize`:
 Output: one row per frame, columns ``id`` (string), ``features`` (``fixed_size_list<float32, d>``) and
 ``skip_reason`` (null when featurized; features are NaN otherwise). The schema metadata key
 ``b"monoculture"`` holds JSON with the descriptor config, feature names, package versions and counts.
+
+Steps 2 and 3, and the writing, are the frames -> vectors driver (:func:`~.driver.drive`) running a
+:class:`DescriptorTransformer`; model embeddings run through the same driver
+(:mod:`.models.pipeline`).
 """
 from __future__ import annotations
 
@@ -24,7 +28,6 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 import threading
 import time
 from collections import deque
@@ -36,13 +39,24 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .base import FrameDescriptor, check_batch
+from .driver import (
+    Chunk,
+    ChunkCache,
+    Transformer,
+    atomic_write_bytes,
+    drive,
+    limit_worker_threads,
+    own_buffers,
+    process_pool,
+    row_pieces,
+)
 from .registry import get_descriptor
 from .transfer import adopt, discard, to_shared
 
-__all__ = ["featurize", "FeaturizeResult", "read_features", "features_table", "METADATA_KEY"]
+__all__ = ["featurize", "FeaturizeResult", "DescriptorTransformer", "read_features", "features_table",
+           "METADATA_KEY"]
 
 #: Schema-metadata key of the JSON description written with the features.
 METADATA_KEY = b"monoculture"
@@ -90,7 +104,8 @@ def features_table(ids: Sequence[str], X: np.ndarray, reasons: Sequence[str | No
 
 
 def read_features(path: str | os.PathLike) -> tuple[list[str], np.ndarray, dict]:
-    """Read a features parquet written by :func:`featurize`.
+    """Read a features parquet written by :func:`featurize` (a view of
+    :func:`~.embedding_files.read_embedding_file`, the one reader of embedding and feature files).
 
     Returns
     -------
@@ -99,12 +114,10 @@ def read_features(path: str | os.PathLike) -> tuple[list[str], np.ndarray, dict]
     metadata : dict
         The JSON stored under :data:`METADATA_KEY`.
     """
-    table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[METADATA_KEY])
-    col = table.column("features").combine_chunks()
-    d = col.type.list_size
-    X = col.flatten().to_numpy(zero_copy_only=False).reshape(-1, d)
-    return table.column("id").to_pylist(), X, meta
+    from .embedding_files import read_embedding_file
+
+    f = read_embedding_file(path)
+    return f.ids, f.X, f.metadata
 
 
 # -- sources -----------------------------------------------------------------------------------------
@@ -135,41 +148,6 @@ def _ids_digest(batch: pa.Table) -> str:
     return hashlib.sha256("\n".join(batch.column("id").to_pylist()).encode("utf-8")).hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_table(path: Path, table: pa.Table) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _read_cached(path: Path, digest: str) -> pa.Table | None:
-    if not path.exists():
-        return None
-    try:
-        table = pq.read_table(path)
-    except Exception:  # a corrupt file from a crashed writer on a non-atomic file system
-        return None
-    meta = table.schema.metadata or {}
-    if meta.get(b"ids_sha256", b"").decode() != digest:
-        return None
-    return table.replace_schema_metadata(None)
-
-
 #: Parts a worker process holds (running or queued) before this process computes the next part itself
 #: (measured on 2 cores, 20,000 frames: 2 gave 1.90x / 1.86x for SOAP-PCA / local with 2 processes, 4 gave
 #: 1.81x / 1.68x).
@@ -190,11 +168,7 @@ def _init_worker(payload: bytes, shared_min_bytes: int = 1 << 20) -> None:
     caller's :data:`SHARED_MIN_BYTES` (a fork-server child imports this module afresh)."""
     global _WORKER_DESCRIPTOR, _WORKER_SHARED_MIN_BYTES
     _WORKER_SHARED_MIN_BYTES = int(shared_min_bytes)
-    os.environ["NUMBA_NUM_THREADS"] = "1"
-    os.environ["OMP_NUM_THREADS"] = "1"
-    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
-
-    threadpool_limits(1)
+    limit_worker_threads(environment=True)
     _WORKER_DESCRIPTOR = pickle.loads(payload)
 
 
@@ -217,24 +191,15 @@ def _compute_part(descriptor: FrameDescriptor, batch: pa.Table) -> tuple[dict, l
     return {"X": X}, reasons
 
 
-def _own_buffers(batch: pa.Table) -> pa.Table:
-    """``batch`` with buffers of its own when it is a slice of a larger table.
-
-    A pickled slice carries the whole parent table's buffers, so sending slices of a big table to workers
-    multiplies the bytes through the pipes (``take`` copies only the rows of the slice).
-    """
-    if batch.num_rows and batch.get_total_buffer_size() > 1.5 * batch.nbytes:
-        return batch.take(pa.array(np.arange(batch.num_rows)))
-    return batch
+#: A part goes to a worker with buffers of its own (:func:`~.driver.own_buffers`; the tests use this name).
+_own_buffers = own_buffers
 
 
 def _parts(batch: pa.Table, n_jobs: int) -> list[pa.Table]:
     """``batch`` cut into parts of about 250 rows (at least ``2 * n_jobs`` parts when it is larger), the unit
     that workers and this process share: small enough that no process waits long for another at the end
     of a batch, large enough that task messages cost little."""
-    n = batch.num_rows
-    size = max(16, min(250, -(-n // (2 * n_jobs))))
-    return [batch] if n <= size else [batch.slice(s, size) for s in range(0, n, size)]
+    return row_pieces(batch, max(16, min(250, -(-batch.num_rows // (2 * n_jobs)))))
 
 
 class _Batch:
@@ -242,7 +207,7 @@ class _Batch:
     of a worker's :func:`_worker_part` (or a whole cached table).
 
     When every part is done, :meth:`table` makes the batch's table from the parts' arrays (a chunk each, no
-    copy) and writes it to the cache (the cache is per input batch, whoever computed its parts).
+    copy); the driver caches it (per input batch, whoever computed its parts).
 
     With ``n_jobs = N``, ``N - 1`` worker processes keep up to :data:`PARTS_PER_WORKER` parts each in hand and
     this process computes the other parts: work starts while the workers start (a fork server importing the
@@ -251,10 +216,8 @@ class _Batch:
     thread everywhere).
     """
 
-    def __init__(self, parts: list, cache_path: Path | None, digest: str, ids: list[str] | None = None):
+    def __init__(self, parts: list, ids: list[str]):
         self.parts = parts
-        self.cache_path = cache_path
-        self.digest = digest
         self.ids = ids
 
     def busy(self) -> int:
@@ -264,8 +227,6 @@ class _Batch:
         return self.busy() == 0
 
     def table(self) -> pa.Table:
-        if len(self.parts) == 1 and isinstance(self.parts[0], pa.Table):
-            return self.parts[0]
         tables = []
         row = 0
         for part in self.parts:
@@ -274,10 +235,7 @@ class _Batch:
             # for full-width SOAP); the row order is the parts' order.
             tables.append(features_table(self.ids[row : row + len(reasons)], adopt(item)["X"], reasons))
             row += len(reasons)
-        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        if self.cache_path is not None:
-            _atomic_write_table(self.cache_path, table.replace_schema_metadata({b"ids_sha256": self.digest.encode()}))
-        return table
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     def discard(self) -> None:
         """Unlink the shared blocks of finished worker parts (the run stopped before this batch was emitted)."""
@@ -303,25 +261,113 @@ def _worker_part(batch: pa.Table) -> tuple[Any, list[str | None]]:
 
 
 def _pool(n_jobs: int, descriptor: FrameDescriptor):
-    """Worker processes started by a fork server (spawn where there is none).
+    """Worker processes started by a fork server (spawn where there is none) that imports the descriptor's module
+    and heavy libraries once (:func:`~.driver.process_pool`); each loads the fitted descriptor when it starts."""
+    return process_pool(n_jobs, preload=[__name__, type(descriptor).__module__, *descriptor.preload],
+                        initializer=_init_worker,
+                        initargs=(pickle.dumps(descriptor, protocol=4), SHARED_MIN_BYTES))
 
-    Not plain ``fork``: the parent may hold OpenMP / numba / Arrow threads, which a forked child inherits
-    in a broken state. The fork server imports the descriptor's module and heavy libraries once (its
-    ``preload``), so each worker starts without paying those imports again.
+
+class DescriptorTransformer(Transformer):
+    """A fitted descriptor as a transformer of the frames -> vectors driver (:func:`~.driver.drive`).
+
+    Batches are cut into parts (:func:`_parts`); with ``n_jobs = N``, ``N - 1`` worker processes keep up to
+    :data:`PARTS_PER_WORKER` parts each in hand and this process computes the others (see :class:`_Batch`).
+    Chunks come out in batch order; at most ``4 * n_jobs`` computed batches wait for their turn. The cache key
+    of a batch is its position, checked against the SHA-256 of its ids.
+
+    Parameters
+    ----------
+    descriptor : FrameDescriptor
+        Fitted.
+    n_jobs : int
+        Processes, this one included.
+    metadata : dict
+        Written as JSON under :data:`METADATA_KEY`.
     """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import resource_tracker
 
-    # Started before the fork server so that the workers share it: it unlinks the shared blocks of parts
-    # (see _worker_part) that a killed run leaves behind.
-    resource_tracker.ensure_running()
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload([__name__, type(descriptor).__module__, *descriptor.preload])
-    return ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx, initializer=_init_worker,
-                               initargs=(pickle.dumps(descriptor, protocol=4), SHARED_MIN_BYTES))
+    def __init__(self, descriptor: FrameDescriptor, n_jobs: int, metadata: dict):
+        self.descriptor = descriptor
+        self.n_jobs = int(n_jobs)
+        schema = features_table([], np.zeros((0, descriptor.n_features_out_), np.float32), []).schema
+        self.schema = schema.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+
+    def chunk_key(self, index: int, batch: pa.Table) -> tuple[str, str]:
+        return f"batch_{index:06d}.parquet", _ids_digest(batch)
+
+    def from_cache(self, table: pa.Table) -> Chunk:
+        return self.chunk(table)
+
+    @staticmethod
+    def chunk(table: pa.Table) -> Chunk:
+        """A chunk of the features table of a batch (rows with a ``skip_reason`` are its skipped frames)."""
+        reasons = table.column("skip_reason")
+        bad = reasons.is_valid().to_numpy(zero_copy_only=False)
+        skipped = []
+        if bad.any():
+            ids = table.column("id").to_pylist()
+            rs = reasons.to_pylist()
+            skipped = [(ids[i], rs[i]) for i in np.flatnonzero(bad)]
+        return Chunk(table, table.num_rows - len(skipped), skipped)
+
+    def transform(self, batches: Iterator[pa.Table]) -> Iterator[Chunk]:
+        desc, n_jobs = self.descriptor, self.n_jobs
+        pool = None
+        n_workers = n_jobs - 1  # this process computes too (see _Batch)
+        # The first task of a fork-server pool blocks its caller until the server has imported the libraries
+        # (about 1.5 s); a thread pays that while this process computes.
+        pool_ready = threading.Event()
+        starter = None
+        start_error: list[BaseException] = []
+
+        def start_pool():
+            nonlocal pool
+            try:
+                new_pool = _pool(n_workers, desc)
+                new_pool.submit(int).result()
+                pool = new_pool
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
+                start_error.append(exc)
+            finally:
+                pool_ready.set()
+
+        pending: deque = deque()
+        max_in_flight = 4 * n_jobs  # batches held in memory at most (computed, waiting for their turn)
+        try:
+            for batch in batches:
+                ids = batch.column("id").to_pylist()
+                if n_workers == 0:
+                    # In the same parts as with workers, so that one path (_Batch.table) assembles every batch.
+                    pending.append(_Batch([_compute_part(desc, part) for part in _parts(batch, 1)], ids))
+                else:
+                    if starter is None:
+                        starter = threading.Thread(target=start_pool, name="monoculture-pool-start", daemon=True)
+                        starter.start()
+                        if _WAIT_FOR_WORKERS:
+                            pool_ready.wait()
+                    parts = []
+                    for part in _parts(batch, n_jobs):
+                        busy = sum(p.busy() for p in pending) + sum(
+                            1 for x in parts if isinstance(x, Future) and not x.done())
+                        if not pool_ready.is_set() or busy >= PARTS_PER_WORKER * n_workers:
+                            parts.append(_compute_part(desc, part))
+                        else:
+                            if start_error:
+                                raise start_error[0]
+                            parts.append(pool.submit(_worker_part, _own_buffers(part)))
+                    pending.append(_Batch(parts, ids))
+                # Emit what is ready, in order; wait for a worker only when too much is queued behind it.
+                while pending and (pending[0].ready() or len(pending) > max_in_flight):
+                    yield self.chunk(pending.popleft().table())
+            while pending:
+                yield self.chunk(pending.popleft().table())
+        finally:
+            if starter is not None:
+                starter.join()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            for left in pending:  # stopped by an error: unlink the shared blocks of parts never emitted
+                left.discard()
 
 
 # -- main entry ----------------------------------------------------------------------------------------
@@ -399,7 +445,7 @@ def featurize(
                 it = (b for _, b in zip(range(int(fit_batches)), it))
             desc.fit(it)
             if fitted is not None:
-                _atomic_write_bytes(fitted, pickle.dumps(desc, protocol=4))
+                atomic_write_bytes(fitted, pickle.dumps(desc, protocol=4))
 
     metadata = {
         "descriptor": desc.config(),
@@ -409,114 +455,10 @@ def featurize(
         "cache_key_parts": [str(p) for p in cache_key_parts],
         "fit": f"first {fit_batches} batches" if fit_batches is not None else "all batches, first pass",
     }
-    schema = features_table([], np.zeros((0, desc.n_features_out_), np.float32), []).schema
-    schema = schema.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
-
-    writer = tmp_out = None
-    tables: list[pa.Table] = []
+    transformer = DescriptorTransformer(desc, n_jobs, metadata)
+    cache = ChunkCache(cdir) if cdir is not None else None
+    done = drive(source, transformer, out=out, cache=cache)
+    metadata.update(n_rows=done.n_rows, n_skipped=done.n_skipped)
     out_path = Path(out) if out is not None else None
-    if out_path is not None:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_out = tempfile.mkstemp(dir=out_path.parent, prefix=out_path.name + ".", suffix=".tmp")
-        os.close(fd)
-        writer = pq.ParquetWriter(tmp_out, schema)
-
-    n_rows = n_skipped = n_batches = n_cached = 0
-    skipped: list[tuple[str, str]] = []
-
-    def emit(table: pa.Table) -> None:
-        nonlocal n_rows, n_skipped
-        table = table.cast(schema)
-        n_rows += table.num_rows
-        reasons = table.column("skip_reason")
-        bad = reasons.is_valid().to_numpy(zero_copy_only=False)
-        if bad.any():
-            n_skipped += int(bad.sum())
-            if len(skipped) < 1000:
-                ids = table.column("id").to_pylist()
-                rs = reasons.to_pylist()
-                skipped.extend((ids[i], rs[i]) for i in np.flatnonzero(bad)[: 1000 - len(skipped)])
-        if writer is not None:
-            writer.write_table(table)
-        else:
-            tables.append(table)
-
-    pool = None
-    n_workers = n_jobs - 1  # this process computes too (see _Batch)
-    # The first task of a fork-server pool blocks its caller until the server has imported the libraries
-    # (about 1.5 s); a thread pays that while this process computes.
-    pool_ready = threading.Event()
-    starter = None
-    start_error: list[BaseException] = []
-
-    def start_pool():
-        nonlocal pool
-        try:
-            new_pool = _pool(n_workers, desc)
-            new_pool.submit(int).result()
-            pool = new_pool
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread below
-            start_error.append(exc)
-        finally:
-            pool_ready.set()
-
-    pending: deque = deque()
-    try:
-        max_in_flight = 4 * n_jobs  # batches held in memory at most (computed, waiting for their turn)
-        for i, batch in enumerate(source):
-            n_batches += 1
-            digest = _ids_digest(batch)
-            cpath = cdir / f"batch_{i:06d}.parquet" if cdir is not None else None
-            cached = _read_cached(cpath, digest) if cpath is not None else None
-            if cached is not None:
-                n_cached += 1
-                pending.append(_Batch([cached], None, digest))
-            elif n_workers == 0:
-                # In the same parts as with workers, so that one path (_Batch.table) assembles every batch.
-                parts = [_compute_part(desc, part) for part in _parts(batch, 1)]
-                pending.append(_Batch(parts, cpath, digest, batch.column("id").to_pylist()))
-            else:
-                if starter is None:
-                    starter = threading.Thread(target=start_pool, name="monoculture-pool-start", daemon=True)
-                    starter.start()
-                    if _WAIT_FOR_WORKERS:
-                        pool_ready.wait()
-                parts = []
-                for part in _parts(batch, n_jobs):
-                    busy = sum(p.busy() for p in pending) + sum(1 for x in parts if isinstance(x, Future) and not x.done())
-                    if not pool_ready.is_set() or busy >= PARTS_PER_WORKER * n_workers:
-                        parts.append(_compute_part(desc, part))
-                    else:
-                        if start_error:
-                            raise start_error[0]
-                        parts.append(pool.submit(_worker_part, _own_buffers(part)))
-                pending.append(_Batch(parts, cpath, digest, batch.column("id").to_pylist()))
-            # Emit what is ready, in order; wait for a worker only when too much is queued behind it.
-            while pending and (pending[0].ready() or len(pending) > max_in_flight):
-                emit(pending.popleft().table())
-        while pending:
-            emit(pending.popleft().table())
-        if writer is not None:
-            writer.close()
-            writer = None
-            os.replace(tmp_out, out_path)
-            tmp_out = None
-    finally:
-        if starter is not None:
-            starter.join()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        for left in pending:  # stopped by an error: unlink the shared blocks of parts never emitted
-            left.discard()
-        if writer is not None:
-            writer.close()
-        if tmp_out is not None:
-            Path(tmp_out).unlink(missing_ok=True)
-
-    table = None
-    if out_path is None:
-        table = pa.concat_tables(tables) if tables else schema.empty_table()
-        table = table.replace_schema_metadata(schema.metadata)
-    metadata.update(n_rows=n_rows, n_skipped=n_skipped)
-    return FeaturizeResult(desc, table, out_path, n_rows, n_skipped, n_batches, n_cached,
-                           time.perf_counter() - t0, metadata, skipped)
+    return FeaturizeResult(desc, done.table, out_path, done.n_rows, done.n_skipped, done.n_chunks,
+                           done.n_chunks_cached, time.perf_counter() - t0, metadata, done.skipped)

@@ -2,6 +2,9 @@
 
 File layouts
 ------------
+Files are read by :func:`monoculture.descriptors.embedding_files.read_embedding_file` (the one reader of
+embedding files; :func:`read_embeddings` and :func:`read_skip_info` here are its views for the alignment):
+
 * Parquet with an ``id`` column and either **one list column** (``list<float>``, ``large_list`` or
   ``fixed_size_list``; e.g. the ``features`` column of ``monoculture featurize``) or **several numeric
   columns** (one per embedding dimension, in file order). Other non-numeric columns (``skip_reason``) are
@@ -30,10 +33,11 @@ from typing import Mapping
 
 import numpy as np
 
+from ...descriptors.embedding_files import EMBEDDING_SUFFIXES, read_embedding_file, read_skip_info
+
 __all__ = ["read_embeddings", "read_model_zoo", "read_skip_info", "join_embeddings", "JoinedEmbeddings",
            "EMBEDDING_SUFFIXES"]
 
-EMBEDDING_SUFFIXES = (".parquet", ".npz")
 _SHOW = 5  # examples quoted in error messages
 
 
@@ -43,41 +47,9 @@ def _examples(items) -> str:
     return shown + (", ..." if len(items) > _SHOW else "")
 
 
-def _list_column_to_array(col, name: str) -> np.ndarray:
-    """A pyarrow (chunked) list column -> float64 array (n, d); null or empty entries become NaN rows."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    n = len(col)
-    if pa.types.is_fixed_size_list(col.type):
-        d = col.type.list_size
-        valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-        out = np.full((n, d), np.nan)
-        if valid.any():
-            vals = col.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
-            out[valid] = np.asarray(vals, dtype=np.float64).reshape(-1, d)
-        return out
-    lengths = pc.list_value_length(col).to_numpy(zero_copy_only=False)
-    lengths = np.where(np.isnan(lengths.astype(float)), 0, lengths).astype(np.int64)
-    filled = lengths[lengths > 0]
-    if filled.size == 0:
-        raise ValueError(f"list column {name!r} has no non-empty entry")
-    widths = np.unique(filled)
-    if widths.size > 1:
-        raise ValueError(f"list column {name!r} holds lists of different lengths {widths[:_SHOW].tolist()}; "
-                         "every embedding of one model must have the same width")
-    d = int(widths[0])
-    out = np.full((n, d), np.nan)
-    valid = lengths == d
-    if valid.any():
-        vals = col.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False)
-        out[valid] = np.asarray(vals, dtype=np.float64).reshape(-1, d)
-    return out
-
-
 def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read one model's embeddings.
+    """Read one model's embeddings (a view of
+    :func:`monoculture.descriptors.embedding_files.read_embedding_file`, the one reader).
 
     Parameters
     ----------
@@ -88,92 +60,13 @@ def read_embeddings(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     ids : numpy.ndarray of str, shape (n,)
+        Row ids; in a per-atom file (``monoculture embed --pooling atoms``) each structure id repeats once per
+        atom, which :func:`join_embeddings` refuses: read such files with ``read_embedding_file``.
     X : numpy.ndarray, shape (n, d), float64
         NaN rows mark skipped structures.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            missing = {"ids", "embeddings"} - set(z.files)
-            if missing:
-                raise ValueError(f"{path.name}: .npz needs arrays 'ids' and 'embeddings'; missing {sorted(missing)}")
-            ids = np.asarray(z["ids"]).astype(str)
-            X = np.asarray(z["embeddings"], dtype=np.float64)
-    elif suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-        if "id" not in table.column_names:
-            raise ValueError(f"{path.name}: parquet embeddings need an 'id' column; got {table.column_names}")
-        ids = np.asarray(table.column("id").to_pylist(), dtype=object).astype(str)
-        others = [c for c in table.column_names if c != "id"]
-        lists = [c for c in others if pa.types.is_list(table.schema.field(c).type)
-                 or pa.types.is_large_list(table.schema.field(c).type)
-                 or pa.types.is_fixed_size_list(table.schema.field(c).type)]
-        numeric = [c for c in others if pa.types.is_floating(table.schema.field(c).type)
-                   or pa.types.is_integer(table.schema.field(c).type)]
-        if len(lists) == 1 and not numeric:
-            X = _list_column_to_array(table.column(lists[0]), lists[0])
-        elif len(lists) > 1:
-            raise ValueError(f"{path.name}: more than one list column {lists}; keep exactly one embedding column")
-        elif numeric and not lists:
-            X = np.column_stack([np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
-                                 for c in numeric])
-        elif lists and numeric:
-            raise ValueError(f"{path.name}: both a list column {lists} and numeric columns {numeric[:_SHOW]}; "
-                             "use one layout")
-        else:
-            raise ValueError(f"{path.name}: no embedding column (a list column or numeric columns) besides 'id'")
-    else:
-        raise ValueError(f"{path.name}: unsupported embedding file; expected one of {EMBEDDING_SUFFIXES}")
-    if X.ndim != 2 or X.shape[0] != ids.shape[0]:
-        raise ValueError(f"{path.name}: {ids.shape[0]} ids but embeddings of shape {X.shape}")
-    return ids, X
-
-
-def read_skip_info(path: str | os.PathLike) -> dict:
-    """What an embedding file says about the structures it skipped.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.parquet`` file of ``monoculture embed`` (skipped structures are left out; the schema metadata
-        ``monoculture.embedding`` counts them by reason) or ``monoculture featurize`` (skipped structures
-        are NaN rows with a ``skip_reason``). Other files give empty answers.
-
-    Returns
-    -------
-    dict
-        ``recorded_skip_reasons``: ``{reason: count}`` from the metadata; ``skip_reason_by_id``:
-        ``{id: reason}`` from a ``skip_reason`` column.
-    """
-    path = Path(path)
-    out = {"recorded_skip_reasons": {}, "skip_reason_by_id": {}}
-    if path.suffix.lower() != ".parquet":
-        return out
-    import json
-
-    import pyarrow.parquet as pq
-
-    schema = pq.read_schema(path)
-    meta = schema.metadata or {}
-    for key in (b"monoculture.embedding", b"monoculture"):
-        if key in meta:
-            try:
-                info = json.loads(meta[key])
-            except ValueError:
-                continue
-            reasons = info.get("skip_reasons") if isinstance(info, dict) else None
-            if isinstance(reasons, dict):
-                out["recorded_skip_reasons"] = {str(k): int(v) for k, v in reasons.items()}
-    if "skip_reason" in schema.names:
-        t = pq.read_table(path, columns=["id", "skip_reason"])
-        out["skip_reason_by_id"] = {str(i): str(r) for i, r in zip(t.column("id").to_pylist(),
-                                                                    t.column("skip_reason").to_pylist())
-                                    if r is not None}
-    return out
+    f = read_embedding_file(path, dtype=np.float64)
+    return np.asarray(f.ids, dtype=object).astype(str), f.X
 
 
 def read_model_zoo(folder: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:

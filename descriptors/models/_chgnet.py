@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._chgnet_graph import chgnet_payload_arrays
-from .base import ModelEmbedder, UnsupportedStructure
+from .embedder import ModelEmbedder, UnsupportedStructure
 from .collate import BatchLayout
 from .cells import vacuum_cell
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ModelEmbedder, UnsupportedStructure
+from .embedder import ModelEmbedder, UnsupportedStructure
 from .collate import BatchLayout
 
 __all__ = ["SevennetEmbedder", "SevennetGraphBuilder", "load_sevennet_model", "SEVENNET_CHECKPOINTS"]

@@ -10,51 +10,75 @@ parquet written in chunks, and a resumable cache.
    reading and hashing of frames;
 3. otherwise the graphs are built (pieces of ``batch_size`` frames spread over ``workers`` processes, up to
    ``2 * workers`` pieces ahead of the model, via
-   :func:`~.base.embed_frames`) and the model runs batched under ``torch.no_grad`` without forces/stress;
-4. the chunk is written to the cache atomically (temporary file + rename) and appended to the output
-   parquet with a ``ParquetWriter``: memory holds one chunk whatever the dataset size.
+   :func:`~.streaming.embed_frame_rows`) and the model runs batched under ``torch.no_grad`` without
+   forces/stress;
+4. the chunk is written to the cache atomically (temporary file + rename) with its skipped structures, and
+   appended to the output parquet with a ``ParquetWriter``: memory holds one chunk whatever the dataset size.
 
-Output: columns ``id`` and ``embedding`` (fixed-size list of float32); the schema metadata key
-``monoculture.embedding`` holds the model provenance, the pooling, and the skip counts.
+Steps 2 and 4 (and the streaming, accounting and progress line) are the frames -> vectors driver that
+``monoculture featurize`` also runs (:func:`monoculture.descriptors.driver.drive`); the model is its
+:class:`ModelTransformer`.
+
+Output (the layouts are defined in :mod:`monoculture.descriptors.embedding_files`, whose
+:func:`~monoculture.descriptors.embedding_files.read_embedding_file` reads them back):
+
+* ``pooling="mean"`` / ``"mean_var"``: one row per embedded structure, columns ``id`` (string) and
+  ``embedding`` (fixed-size list of float32, width ``dim`` or ``2 * dim``);
+* ``pooling="atoms"``: one row per atom, structures one after the other and atoms in input order, columns
+  ``id`` (string: the structure id, repeated for each of its atoms), ``atom_index`` (int32, 0-based position
+  in the structure), ``atomic_number`` (int16) and ``embedding`` (fixed-size list of float32, width ``dim``).
+  The mean of a structure's rows is its ``pooling="mean"`` embedding (to float32 rounding).
+
+The schema metadata key ``monoculture.embedding`` holds JSON: the model provenance (``model``, ``version``,
+``layer``, ``pooling``, ``dim``, ``width``, ``cutoff_A``, ``checkpoint``, ``checkpoint_sha256``, ``dtype``),
+``n_rows``, ``n_skipped`` (structures) and ``skip_reasons``; per-atom files add ``n_structures``. Skipped
+structures have no row.
 
 Start-up (what a user's first run pays; docs/embedding.md has the measurements). With ``workers > 0`` the
 graph workers are started first, from a forkserver that imports graph building and compiles its numba code once
-(:func:`~.base.graph_worker_pool`), and :class:`ReadAhead` reads the input in its own process from the moment
+(:func:`~.streaming.graph_worker_pool`), and :class:`ReadAhead` reads the input in its own process from the moment
 the command starts; both overlap the loading of torch and the model in this process. The first pieces go to the
-workers as soon as the model is loaded, and a warm-up forward (:meth:`~.base.ModelEmbedder.warm_up`) runs while
+workers as soon as the model is loaded, and a warm-up forward (:meth:`~.embedder.ModelEmbedder.warm_up`) runs while
 they are built. :attr:`EmbedResult.timeline` records when each step ended and how long the GPU had a forward in
-flight (:class:`~.base.ForwardClock`).
+flight (:class:`~.clock.ForwardClock`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ...datasets.frames import atoms_arrays
-from .base import ForwardClock, embed_frames, graph_worker_pool
-from .registry import embeddings_table, graph_worker_modules, load_embedder
+from ..driver import Chunk, ChunkCache, Progress, Transformer, drive, metadata_json
+from ..embedding_files import EMBEDDING_METADATA_KEY, EmbeddingFile, embeddings_table, read_embedding_file
+from .clock import ForwardClock
+from .embedder import EmbeddedRows, ModelEmbedder
+from .registry import graph_worker_modules, load_embedder
+from .streaming import embed_frame_rows, graph_worker_pool
 
-__all__ = ["EmbedResult", "ReadAhead", "embed_dataset", "structure_hashes", "read_embeddings"]
+__all__ = ["EmbedResult", "ModelTransformer", "ReadAhead", "embed_dataset", "structure_hashes", "read_embeddings",
+           "rows_table", "EmbeddingFile", "read_embedding_file"]
 
 
 @dataclass
 class EmbedResult:
-    """What :func:`embed_dataset` did (counts of structures)."""
+    """What :func:`embed_dataset` did.
+
+    ``n_rows`` counts the rows written: structures, or atoms with ``pooling="atoms"``; ``n_structures`` counts
+    the structures embedded in every case; ``n_skipped`` counts structures.
+    """
 
     out: Path
     n_rows: int = 0
+    n_structures: int = 0
     n_skipped: int = 0
     skip_reasons: Counter = field(default_factory=Counter)
     n_chunks: int = 0
@@ -63,7 +87,7 @@ class EmbedResult:
     metadata: dict = field(default_factory=dict)
     #: Seconds after the start of :func:`embed_dataset` at which each step ended (``workers_started_s``,
     #: ``model_loaded_s``, ``first_forward_s``, ``last_forward_s``, ``done_s``) and the forward totals of
-    #: :meth:`~.base.ForwardClock.summary` (``forward_busy_s``: time the device had a forward in flight).
+    #: :meth:`~.clock.ForwardClock.summary` (``forward_busy_s``: time the device had a forward in flight).
     timeline: dict = field(default_factory=dict)
 
 
@@ -83,35 +107,16 @@ def structure_hashes(batch: pa.Table) -> list[str]:
     return out
 
 
-def _atomic_write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+def rows_table(rows: EmbeddedRows, meta: dict) -> pa.Table:
+    """The output table of one chunk of rows (per-atom columns when the rows have them)."""
+    return embeddings_table(list(rows.ids), rows.X, meta, rows.atom_index, rows.atomic_numbers)
 
 
-class _Progress:
-    """structures/s and counts on stderr (only when stderr is a terminal, unless forced)."""
-
-    def __init__(self, enabled: bool | None, total: int | None = None):
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.t0 = time.perf_counter()
-        self.n = 0
-        self.total = total
-
-    def update(self, n: int) -> None:
-        self.n += n
-        if not self.enabled:
-            return
-        dt = time.perf_counter() - self.t0
-        rate = self.n / dt if dt > 0 else 0.0
-        eta = f", ETA {(self.total - self.n) / rate:.0f} s" if self.total and rate > 0 else ""
-        print(f"\rembedded {self.n} structures, {rate:.1f} structures/s{eta}", end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
+def _table_structures(table: pa.Table) -> int:
+    """Structures in a chunk table (rows, or rows with ``atom_index`` 0 in a per-atom table)."""
+    if "atom_index" not in table.column_names:
+        return table.num_rows
+    return int(np.count_nonzero(table.column("atom_index").to_numpy() == 0))
 
 
 #: ``ReadOptions.extra`` of the datasets :class:`ReadAhead` reads: MPTrj files are read by the reference reader
@@ -199,15 +204,66 @@ class ReadAhead:
             self._process.join(timeout=10)
 
 
+#: Schema-metadata key of a cached chunk's skipped structures (JSON list of [id, reason]).
+SKIPPED_KEY = b"monoculture.skipped"
+
+
+class ModelTransformer(Transformer):
+    """A loaded model as a transformer of the frames -> vectors driver (:func:`~..driver.drive`): one chunk of
+    rows per frame batch through :func:`~.streaming.embed_frame_rows`, cached under the content hash of the
+    batch's frames and the model's provenance.
+
+    Parameters
+    ----------
+    embedder : ModelEmbedder
+    pooling : {"mean", "mean_var", "atoms"}
+    metadata : dict
+        ``embedder.metadata(pooling)``: written with every chunk.
+    options : dict
+        Keyword arguments of :func:`~.streaming.embed_frame_rows` (``batch_size``, ``executor``, ``clock``,
+        ``warm_up``...).
+    """
+
+    def __init__(self, embedder: ModelEmbedder, pooling: str, metadata: dict, **options: Any):
+        self.embedder = embedder
+        self.pooling = pooling
+        self.metadata = metadata
+        self.options = options
+        self.model_key = hashlib.sha256(json.dumps(metadata, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        per_atom = (np.zeros(0, np.int32), np.zeros(0, np.int16)) if pooling == "atoms" else ()
+        self.schema = embeddings_table([], np.zeros((0, embedder.width(pooling)), np.float32), metadata,
+                                       *per_atom).schema
+
+    def transform(self, batches: Iterator[pa.Table]) -> Iterator[Chunk]:
+        for rows in embed_frame_rows(self.embedder, batches, pooling=self.pooling, **self.options):
+            yield Chunk(rows_table(rows, self.metadata), rows.n_structures, [(s.id, s.reason) for s in rows.skipped])
+
+    def chunk_key(self, index: int, batch: pa.Table) -> tuple[str, None]:
+        # hashing costs ~15 us a frame: only asked for when there is a cache to look up
+        ids = batch.column("id").to_pylist()
+        key = hashlib.sha256("\n".join([self.model_key, *ids, *structure_hashes(batch)]).encode()).hexdigest()
+        return f"chunk_{key}.parquet", None
+
+    def to_cache(self, chunk: Chunk) -> pa.Table:
+        meta = dict(chunk.table.schema.metadata or {})
+        meta[SKIPPED_KEY] = json.dumps([list(s) for s in chunk.skipped]).encode()
+        return chunk.table.replace_schema_metadata(meta)
+
+    def from_cache(self, table: pa.Table) -> Chunk:
+        skipped = [tuple(s) for s in json.loads((table.schema.metadata or {}).get(SKIPPED_KEY, b"[]"))]
+        return Chunk(table, _table_structures(table), skipped)
+
+
 def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str = "cpu", batch_size: int = 32,
                   workers: int = 0, pooling: str = "mean", cache_dir=None, progress: bool | None = None,
                   embedder=None) -> EmbedResult:
     """Embed every frame of a stream of frame batches with a bundled model and write parquet in chunks.
 
     Order of the start-up: the graph workers are started first (with the modules of ``model``'s family, see
-    :func:`~.base.graph_worker_pool`), then the model is loaded; a :class:`ReadAhead` given as ``batches`` has
-    been reading since it was made. The first pieces go to the workers at once and a warm-up forward runs while
-    they are built (device runs only).
+    :func:`~.streaming.graph_worker_pool`), then the model is loaded; a :class:`ReadAhead` given as ``batches``
+    has been reading since it was made. The first pieces go to the workers at once and a warm-up forward runs
+    while they are built (device runs only). The rest is the frames -> vectors driver
+    (:func:`~monoculture.descriptors.driver.drive`) running a :class:`ModelTransformer`.
 
     Parameters
     ----------
@@ -224,8 +280,11 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
         Processes that build graphs ahead of the model, up to ``2 * workers`` pieces of ``batch_size`` frames
         in flight (0: in this process).
     pooling : {"mean", "mean_var", "atoms"}
+        ``atoms`` writes one row per atom (module docstring).
     cache_dir : path, optional
         Folder of the per-chunk cache (resumable runs); None disables it.
+    progress : bool, optional
+        Progress line on stderr (default: when stderr is a terminal).
     embedder : ModelEmbedder or concurrent.futures.Future of one, optional
         An already loaded model, or one being loaded in a thread (``monoculture embed`` starts loading it before
         anything else; the graph workers are started before waiting for it); else ``load_embedder(model,
@@ -242,95 +301,43 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     if workers and workers > 0:
         executor = graph_worker_pool(workers, preload=graph_worker_modules(model))
     timeline["workers_started_s"] = time.perf_counter() - t0
+
+    def close() -> None:
+        if isinstance(batches, ReadAhead):
+            batches.close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+
     try:
         if hasattr(embedder, "result"):  # a Future
             embedder = embedder.result()
         embedder = embedder or load_embedder(model, device=device)
     except BaseException:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
-        if isinstance(batches, ReadAhead):
-            batches.close()
+        close()
         raise
     timeline["model_loaded_s"] = time.perf_counter() - t0
     timeline["device"] = str(embedder.device)
     on_device = str(embedder.device) != "cpu"
     clock = ForwardClock(embedder.device)
     meta = embedder.metadata(pooling)
-    model_key = hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:24]
-    cache = Path(cache_dir) / f"{embedder.name}-{model_key}" if cache_dir else None
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_name(out.name + ".partial")
-    result = EmbedResult(out=out)
-    writer = None
-    bar = _Progress(progress)
-    try:
-        # Queue of chunks in input order: ("cached", table, None) or ("compute", frame batch, cache path).
-        pending: list[tuple[str, pa.Table, Path | None]] = []
+    transformer = ModelTransformer(embedder, pooling, meta, batch_size=batch_size, executor=executor, clock=clock,
+                                   warm_up=embedder.warm_up if on_device else None)
+    cache = (ChunkCache(Path(cache_dir) / f"{embedder.name}-{transformer.model_key}",
+                        columns=transformer.schema.names) if cache_dir else None)
+    final: dict = {}
 
-        def missing_batches():
-            for batch in batches:
-                path = None
-                if cache is not None:  # hashing costs ~15 us a frame: only when there is a cache to look up
-                    hashes = structure_hashes(batch)
-                    ids = batch.column("id").to_pylist()
-                    key = hashlib.sha256("\n".join([model_key, *ids, *hashes]).encode()).hexdigest()
-                    path = cache / f"chunk_{key}.parquet"
-                if path is not None and path.exists():
-                    pending.append(("cached", pq.read_table(path), None))
-                    result.n_chunks_cached += 1
-                    continue
-                pending.append(("compute", batch, path))
-                yield batch
+    def final_metadata(res) -> dict:
+        final.update(meta, n_rows=res.n_rows, n_skipped=res.n_skipped,
+                     skip_reasons=dict(sorted(res.skip_reasons.items())))
+        if pooling == "atoms":
+            final["n_structures"] = res.n_structures
+        return {EMBEDDING_METADATA_KEY.encode(): metadata_json(final)}
 
-        # embed_frames pulls frame batches lazily; cached chunks are passed through in input order.
-        stream = embed_frames(embedder, missing_batches(), batch_size=batch_size, pooling=pooling, executor=executor,
-                              clock=clock, warm_up=embedder.warm_up if on_device else None)
-        done = iter(stream)
-        while True:
-            try:
-                ids, X, skipped = next(done)
-            except StopIteration:
-                ids = None
-            # Write everything queued before the computed chunk (cached chunks), then the computed chunk.
-            while pending and pending[0][0] == "cached":
-                _, table, _ = pending.pop(0)
-                writer = _write(writer, tmp_out, table, meta)
-                result.n_rows += table.num_rows
-                result.n_chunks += 1
-                bar.update(table.num_rows)
-            if ids is None:
-                break
-            _, batch, path = pending.pop(0)
-            for s in skipped:
-                result.skip_reasons[s.reason] += 1
-            result.n_skipped += len(skipped)
-            table = embeddings_table(list(ids), X, meta)
-            if path is not None:
-                _atomic_write(table, path)
-            writer = _write(writer, tmp_out, table, meta)
-            result.n_rows += table.num_rows
-            result.n_chunks += 1
-            bar.update(table.num_rows + len(skipped))
-        if writer is None:
-            writer = _write(None, tmp_out, embeddings_table([], np.zeros((0, embedder.width(pooling)), np.float32),
-                                                            meta), meta)
-    finally:
-        bar.close()
-        if isinstance(batches, ReadAhead):
-            batches.close()
-        if executor is not None:
-            executor.shutdown()
-        if writer is not None:
-            writer.close()
-    meta = dict(meta, n_rows=result.n_rows, n_skipped=result.n_skipped,
-                skip_reasons=dict(sorted(result.skip_reasons.items())))
-    final = pq.read_table(tmp_out)
-    final = final.replace_schema_metadata({"monoculture.embedding": json.dumps(meta, sort_keys=True, default=str)})
-    pq.write_table(final, tmp_out)
-    os.replace(tmp_out, out)
-    result.metadata = meta
+    done = drive(batches, transformer, out=out, cache=cache, progress=Progress(progress),
+                 final_metadata=final_metadata, on_close=close)
+    result = EmbedResult(out=Path(out), n_rows=done.n_rows, n_structures=done.n_structures, n_skipped=done.n_skipped,
+                         skip_reasons=Counter(done.skip_reasons), n_chunks=done.n_chunks,
+                         n_chunks_cached=done.n_chunks_cached, metadata=final)
     result.elapsed_s = time.perf_counter() - t0
     timeline["done_s"] = result.elapsed_s
     timeline.update(clock.summary(since=t0))
@@ -338,18 +345,9 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     return result
 
 
-def _write(writer, path: Path, table: pa.Table, meta: dict):
-    table = table.replace_schema_metadata({"monoculture.embedding": json.dumps(meta, sort_keys=True, default=str)})
-    if writer is None:
-        writer = pq.ParquetWriter(path, table.schema)
-    writer.write_table(table)
-    return writer
-
-
 def read_embeddings(path) -> tuple[list[str], np.ndarray, dict]:
-    """(ids, embeddings (n, width) float32, metadata) of a file written by :func:`embed_dataset`."""
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(b"monoculture.embedding", b"{}"))
-    col = table.column("embedding").combine_chunks()
-    X = col.flatten().to_numpy(zero_copy_only=False).reshape(len(table), -1)
-    return table.column("id").to_pylist(), X.astype(np.float32, copy=False), meta
+    """(ids, embeddings (n_rows, width) float32, metadata) of a file written by :func:`embed_dataset`: a view of
+    :func:`~monoculture.descriptors.embedding_files.read_embedding_file`, which also returns the per-atom
+    columns."""
+    f = read_embedding_file(path)
+    return f.ids, f.X, f.metadata

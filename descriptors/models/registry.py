@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from dataclasses import dataclass
 
-import numpy as np
-
+from ..embedding_files import embeddings_table  # noqa: F401 - re-exported: the writer lives with the reader
 from .base import ModelEmbedder
 
 __all__ = ["MODELS", "ModelSpec", "available_models", "load_embedder", "embeddings_table", "graph_worker_modules"]
@@ -110,31 +108,3 @@ def load_embedder(name: str, device: str = "cpu") -> ModelEmbedder:
     from ._sevennet import SevennetEmbedder
 
     return SevennetEmbedder(spec.checkpoint, device=device)
-
-
-def embeddings_table(ids, embeddings: np.ndarray, metadata: dict):
-    """Embeddings as a :class:`pyarrow.Table` with their provenance in the schema metadata.
-
-    Parameters
-    ----------
-    ids : sequence of str, length n
-    embeddings : numpy.ndarray, shape (n, width)
-    metadata : dict
-        From :meth:`ModelEmbedder.metadata`; stored as JSON under the key ``monoculture.embedding``.
-
-    Returns
-    -------
-    pyarrow.Table
-        Columns ``id`` (string) and ``embedding`` (fixed-size list of float32, width).
-    """
-    import pyarrow as pa
-
-    x = np.ascontiguousarray(embeddings, dtype=np.float32)
-    if x.ndim != 2 or x.shape[0] != len(ids):
-        raise ValueError(f"embeddings of shape {x.shape} do not match {len(ids)} ids")
-    col = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1), pa.float32()), x.shape[1])
-    schema = pa.schema(
-        [pa.field("id", pa.string(), nullable=False), pa.field("embedding", col.type, nullable=False)],
-        metadata={"monoculture.embedding": json.dumps(metadata, sort_keys=True)},
-    )
-    return pa.Table.from_arrays([pa.array([str(i) for i in ids], pa.string()), col], schema=schema)

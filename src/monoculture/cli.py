@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", dest="model_batch_size", type=int_at_least(1), default=64,
                    help="structures per forward pass")
     p.add_argument("--workers", type=int_at_least(0), default=0, help="graph-building worker processes (default 0)")
-    p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"])
+    p.add_argument("--pooling", default="mean", choices=["mean", "mean_var", "atoms"],
+                   help="mean (default): one row per structure; mean_var: mean and variance over its atoms; "
+                        "atoms: one row per atom, with atom_index and atomic_number columns (docs/embedding.md)")
     p.add_argument("--cache-dir", default=None, help="per-chunk cache folder (resumable runs)")
     p.add_argument("--json", dest="json_out", metavar="FILE",
                    help="write the run's summary (counts, seconds, timeline, share of the time the GPU had a "
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairwise-ids", action="store_true",
                    help="also compute every pair metric on the structures both models of the pair embedded")
     p.add_argument("--no-reconstruction", action="store_true", help="skip the GFRE / LFRE matrices")
+    p.add_argument("--metric", action="append", default=[], metavar="NAME",
+                   help="registered metric computed besides the defaults, e.g. svcca (repeatable)")
     p.add_argument("--n-calibration", type=int_at_least(0), default=200,
                    help="row permutations of the null every pair metric is calibrated against (default 200; "
                         "0 = no calibration, raw verdicts; docs/alignment_calibration.md)")
@@ -195,7 +199,8 @@ def _write_json(doc: dict, path: str) -> None:
         raise
 
 
-def _print_summary(doc: dict, stream=sys.stdout) -> None:
+def _print_summary(doc: dict, stream=None) -> None:
+    stream = sys.stdout if stream is None else stream  # looked up per call: pytest swaps sys.stdout
     for ds in doc["datasets"]:
         rec = ds["records"]
         lot = ds["level_of_theory"]
@@ -210,6 +215,7 @@ def _print_summary(doc: dict, stream=sys.stdout) -> None:
 
 
 def cmd_audit(args) -> int:
+    from monoculture.audit.coverage.compiled import kernels_for, warm_up
     from monoculture.audit.run import AuditOptions, run_audit
 
     reference = getattr(args, "reference", None) or getattr(args, "against", None)
@@ -220,21 +226,24 @@ def cmd_audit(args) -> int:
         sample_size=args.sample_size, umap=not args.no_umap, reference=reference,
         smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
     )
-    client = None
-    if args.dask:
-        from monoculture.audit.distributed import connect
+    # numba kernels missing from the cache are compiled by a second process from here on, while this one
+    # starts up and reads (issue #22: they were most of what a first audit paid beyond a later one)
+    with warm_up(kernels_for(options.descriptor, options.umap, options.quests_crosscheck)):
+        client = None
+        if args.dask:
+            from monoculture.audit.distributed import connect
 
-        client = connect(args.dask)
-    if options.descriptor:
-        _check_descriptor(options.descriptor)
-    try:
-        doc = run_audit(args.paths, options, client=client)
-    finally:
-        if client is not None:
-            cluster = getattr(client, "cluster", None)
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            client = connect(args.dask)
+        if options.descriptor:
+            _check_descriptor(options.descriptor)
+        try:
+            doc = run_audit(args.paths, options, client=client)
+        finally:
+            if client is not None:
+                cluster = getattr(client, "cluster", None)
+                client.close()
+                if cluster is not None:
+                    cluster.close()
     _emit(doc, args)
     _print_summary(doc)
     empty = [ds["name"] for ds in doc["datasets"] if not ds.get("n_frames")]
@@ -298,7 +307,8 @@ def cmd_cards(args) -> int:
     for card in load_cards().values():
         u = {"mp": "+U by MP rules", "none": "no +U", "all": "+U", "unknown": "+U unknown"}[card.hubbard_u]
         basis = f"/{card.basis}" if card.basis else ""
-        print(f"{card.name:<18} {card.functional}{basis} ({u}), {card.licence}: {card.title}")
+        licence = card.licence or "licence not stated"
+        print(f"{card.name:<18} {card.functional}{basis} ({u}), {licence}: {card.title}")
     return 0
 
 
@@ -407,20 +417,23 @@ def cmd_embed(args) -> int:
     tl = result.timeline
     busy = tl.get("forward_busy_s") or 0.0
     where = "GPU" if tl.get("timer") == "cuda_events" else "model"
-    print(f"wrote {result.n_rows} embeddings of {args.model} ({result.metadata.get('layer', '')}) to {args.out}; "
+    rows = (f"{result.n_rows} per-atom embeddings of {result.n_structures} structures" if args.pooling == "atoms"
+            else f"{result.n_rows} embeddings")
+    n_done = result.n_structures + result.n_skipped
+    print(f"wrote {rows} of {args.model} ({result.metadata.get('layer', '')}) to {args.out}; "
           f"skipped {result.n_skipped} ({reasons}); {result.n_chunks_cached}/{result.n_chunks} chunks from cache; "
-          f"{command_s:.1f} s ({(result.n_rows + result.n_skipped) / command_s:.0f} structures/s); {where} busy "
+          f"{command_s:.1f} s ({n_done / command_s:.0f} structures/s); {where} busy "
           f"{busy:.1f} s ({busy / command_s:.0%} of the command), "
           + (f"first forward at {tl['first_forward_s'] + t_embed - t_start:.1f} s"
              if tl.get("first_forward_s") is not None else "no forward"))
     if args.json_out:
         offset = t_embed - t_start  # the timeline's origin, in seconds after the command started
         doc = {"model": args.model, "out": str(args.out), "device": tl.get("device", args.device),
-               "n_rows": result.n_rows, "n_skipped": result.n_skipped,
+               "n_rows": result.n_rows, "n_structures": result.n_structures, "n_skipped": result.n_skipped,
                "skip_reasons": dict(sorted(result.skip_reasons.items())),
                "n_chunks": result.n_chunks, "n_chunks_cached": result.n_chunks_cached,
                "batch_size": args.model_batch_size, "workers": args.workers,
-               "command_s": command_s, "structures_per_s": (result.n_rows + result.n_skipped) / command_s,
+               "command_s": command_s, "structures_per_s": n_done / command_s,
                "forward_busy_share": busy / command_s,
                "timeline_s": {"command_started": 0.0, "embed_started": offset,
                               **{k: (v + offset if k.endswith("_s") and k not in ("forward_busy_s", "forward_sum_s")
@@ -458,7 +471,7 @@ def cmd_align(args) -> int:
             normalisation=args.normalisation, n_boot=args.n_boot, repeats=args.repeats,
             match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
             intersect=not args.same_ids, variants=parse_variant_options(args.variant),
-            pairwise_ids=args.pairwise_ids, reconstruction=not args.no_reconstruction,
+            pairwise_ids=args.pairwise_ids, reconstruction=not args.no_reconstruction, metrics=args.metric,
             calibration=args.n_calibration > 0, n_calibration=max(1, args.n_calibration),
         )
     except (ValueError, FileNotFoundError) as exc:

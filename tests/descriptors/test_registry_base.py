@@ -92,3 +92,46 @@ def test_base_imputes_flags_and_skips_non_finite(crystals):
     assert np.isnan(res.X[1:]).all()
     res = _Toy([[1.0] + [nan] * 8] * 4, names=tuple("abcdefghi")).fit(batch).transform_with_mask(batch)
     assert res.skipped[0][1] == "non-finite feature(s) ['b', 'c', 'd', 'e', 'f'] and 3 more"
+
+
+def test_descriptors_import_without_scikit_learn():
+    """``import monoculture.descriptors`` (what ``monoculture embed`` pays) loads neither scikit-learn nor scipy
+    (issue #22); the parameter contract comes from descriptors/_params.py."""
+    import subprocess
+    import sys
+
+    code = "import sys, monoculture.descriptors; print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_scikit_learn_contract_clone_pipeline_and_params(crystals, molecules):
+    """clone, set_params (nested through a Pipeline), get_params(deep), NotFittedError and repr behave as on a
+    scikit-learn estimator, and a Pipeline gives the numbers of its steps run by hand."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    batch = frames_from_atoms(crystals)
+    soap = get_descriptor("soap", r_cut=3.5, n_max=3, l_max=2)
+    assert repr(soap) == "SOAPDescriptor(l_max=2, n_max=3, r_cut=3.5)"
+    copy = clone(soap)
+    assert copy is not soap and copy.get_params() == soap.get_params() and not copy.is_fitted()
+    assert copy.set_params(r_cut=4.0) is copy and copy.r_cut == 4.0 and soap.r_cut == 3.5
+    with pytest.raises(ValueError, match="invalid parameter 'cutoff'"):
+        copy.set_params(cutoff=1.0)
+    with pytest.raises(NotFittedError):
+        soap.transform(batch)
+
+    comp = get_descriptor("composition")
+    pipe = Pipeline([("desc", comp), ("scale", StandardScaler())])
+    assert pipe.get_params()["desc__" + next(iter(comp.get_params()))] is not None
+    expected = StandardScaler().fit_transform(clone(comp).fit(batch).transform(batch))
+    np.testing.assert_allclose(pipe.fit_transform(batch), expected, atol=1e-5)
+    np.testing.assert_allclose(clone(pipe).fit(batch).transform(batch), expected, atol=1e-5)
+    assert pipe.named_steps["desc"] is comp and comp.is_fitted()  # Pipeline.fit fits its own steps
+    union = get_descriptor("composition+structure")
+    deep = union.get_params(deep=True)
+    assert set(union.get_params(deep=False)) <= set(deep)
+    np.testing.assert_allclose(make_pipeline(clone(union)).fit(batch).transform(batch),
+                               clone(union).fit(batch).transform(batch), atol=0)

@@ -55,3 +55,21 @@ def test_workers_and_batch_size_do_not_change_numbers(tmp_path, embedder, batche
     assert a[0] == b[0] and a[1].shape == (80, embedder.dim)
     np.testing.assert_allclose(a[1], b[1], atol=1e-4)
     assert b[2]["model"] == "chgnet-0.3.0" and b[2]["pooling"] == "mean"
+
+
+def test_a_run_from_the_cache_counts_the_same_skips(tmp_path, embedder):
+    """Skipped structures of a cached chunk are recorded with it: a resumed run reports the same skips."""
+    from ase import Atoms
+    from ase.build import bulk
+
+    from monoculture.datasets.memory import frames_from_atoms
+
+    lone = Atoms("H", positions=[[0, 0, 0]], cell=[20, 20, 20], pbc=True)  # no neighbour within 6 Å
+    frames = frames_from_atoms([bulk("NaCl", "rocksalt", a=5.64), lone], ids=["nacl", "lone"])
+    kw = dict(embedder=embedder, cache_dir=tmp_path / "cache")
+    first = embed_dataset([frames], "chgnet-0.3.0", tmp_path / "a.parquet", **kw)
+    again = embed_dataset([frames], "chgnet-0.3.0", tmp_path / "b.parquet", **kw)
+    assert first.n_chunks_cached == 0 and again.n_chunks_cached == 1
+    assert first.skip_reasons == again.skip_reasons == {"isolated_atom": 1}
+    assert (again.n_rows, again.n_structures, again.n_skipped) == (1, 1, 1)
+    assert read_embeddings(again.out)[2]["skip_reasons"] == {"isolated_atom": 1}
