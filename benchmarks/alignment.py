@@ -12,7 +12,9 @@ each) a baseline is timed on the first ``--baseline-max-n`` rows and scaled by i
 ``--budget S`` the metrics slower than S seconds are listed at the end and the exit status is 1. Data: a
 10-d latent Gaussian mapped linearly into d dimensions for X and, through another map plus noise, for Y.
 With ``--before COMMIT`` the information imbalance and LFRE modules of that commit (read with ``git show``,
-nothing checked out) are timed too, on the same data in the same run, as rows marked "(before COMMIT)".
+nothing checked out; the imbalance module with that commit's numba kernels, ``_rank_kernels.py``) are timed
+too, on the same data in the same run, as rows marked "(before COMMIT)". Each "done" line also gives the
+least process CPU time of the repeats (all threads; steadier than wall time on shared cores).
 """
 
 from __future__ import annotations
@@ -38,12 +40,19 @@ def timed(fn, *args, **kwargs):
     return time.perf_counter() - t, out
 
 
-def best_of(repeat, fn):
-    """(fastest wall time of ``repeat`` calls, value of the last call)."""
-    best, out = float("inf"), None
+CPU_SECONDS: dict = {}  # name -> least process CPU time (all threads) over the repeats, printed on "done" lines
+
+
+def best_of(repeat, fn, name=None):
+    """(fastest wall time of ``repeat`` calls, value of the last call); the least CPU time goes to CPU_SECONDS."""
+    best, out, cpu = float("inf"), None, float("inf")
     for _ in range(max(1, repeat)):
+        c = time.process_time()
         t, out = timed(fn)
+        cpu = min(cpu, time.process_time() - c)
         best = min(best, t)
+    if name is not None:
+        CPU_SECONDS[name] = cpu
     return best, out
 
 
@@ -132,25 +141,34 @@ def dense_imbalance_k(X, Y, k):
 
 
 def load_before(commit):
-    """The imbalance and reconstruction modules of ``commit`` (``git show``), imported beside the current package."""
-    import importlib.util
+    """The imbalance and reconstruction modules of ``commit`` (``git show``), imported beside the current package.
+
+    The numba kernels of the imbalance module (``_rank_kernels.py``, where the commit has it) are loaded from
+    the same commit, compiled without numba's cache, so that the "before" rows time that commit's code."""
+    import importlib
     import subprocess
     import tempfile
 
     root = os.path.join(_HERE, "..")
-    out = {}
+
+    def show(name):
+        res = subprocess.run(["git", "-C", root, "show", f"{commit}:audit/alignment/{name}.py"],
+                             capture_output=True, text=True)
+        return res.stdout if res.returncode == 0 else None
+
     tmp = tempfile.mkdtemp(prefix="alignment_before_")
-    for name in ("imbalance", "reconstruction"):
-        src = subprocess.run(["git", "-C", root, "show", f"{commit}:audit/alignment/{name}.py"], check=True,
-                             capture_output=True, text=True).stdout
-        src = src.replace("from .", "from monoculture.audit.alignment.")
-        path = os.path.join(tmp, f"before_{name}.py")
-        with open(path, "w") as fh:
+    sys.path.insert(0, tmp)
+    tag = f"before_{commit}".replace("-", "_").replace("~", "_").replace("^", "_")
+    out = {}
+    for name in ("_rank_kernels", "imbalance", "reconstruction"):
+        src = show(name)
+        if src is None:
+            continue
+        src = src.replace("from ._rank_kernels import", f"from {tag}__rank_kernels import")
+        src = src.replace("from .", "from monoculture.audit.alignment.").replace("cache=True", "cache=False")
+        with open(os.path.join(tmp, f"{tag}_{name}.py"), "w") as fh:
             fh.write(src)
-        spec = importlib.util.spec_from_file_location(f"before_{name}", path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        out[name] = mod
+        out[name] = importlib.import_module(f"{tag}_{name}")
     return out
 
 
@@ -199,7 +217,7 @@ def main(argv=None):
         """``base(X, Y)`` is called on the first ``--baseline-max-n`` rows; ``power`` is its cost exponent in n."""
         if args.only and not any(name.startswith(o) for o in args.only):
             return
-        t_ours, v_ours = best_of(args.repeat, ours)
+        t_ours, v_ours = best_of(args.repeat, ours, name)
         if base is None or args.no_baselines:
             t_base, v_base = float("nan"), None
         else:
@@ -209,7 +227,7 @@ def main(argv=None):
                 base_label += f" (extrapolated x{(n / nb_rows) ** power:.0f} from n = {nb_rows})"
                 v_base = None  # a value on other rows is not comparable
         rows.append((name, n_, d, t_ours, t_base, base_label, v_ours if value else None, v_base))
-        print(f"  done {name}: {t_ours:.2f} s (baseline {t_base:.2f} s)", flush=True)
+        print(f"  done {name}: {t_ours:.2f} s, CPU {CPU_SECONDS[name]:.2f} s (baseline {t_base:.2f} s)", flush=True)
 
     from monoculture.audit.alignment.reconstruction import global_reconstruction_error, local_reconstruction_error
 
@@ -275,7 +293,7 @@ def main(argv=None):
     load = os.getloadavg()
     print(f"cores: {os.cpu_count()} ({blas}); load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min); "
           f"monoculture seconds = fastest of {args.repeat} run(s)")
-    print(f"| metric | n | d | seconds | baseline s | ratio | baseline | value (ours / baseline) |")
+    print("| metric | n | d | seconds | baseline s | ratio | baseline | value (ours / baseline) |")
     print("|---|---|---|---|---|---|---|---|")
     for name, n_, d_, t, tb, label, v, vb in rows:
         ratio = tb / t if np.isfinite(tb) else float("nan")

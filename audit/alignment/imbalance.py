@@ -20,19 +20,21 @@ rounding window and resolved by ``(distance, index)``), so the two directions co
 nearest neighbours in X; nearest neighbours in Y together with the X -> Y counts; the Y -> X counts.
 
 For k > 1 (the study's k = 50) every row has k targets. They are sorted per row with their windows
-(:class:`_Targets`), and a numba kernel (:func:`~._rank_kernels.count_rows`) files each searched value
-of a row: one comparison with the row's largest window end rejects most values; the others are placed
-by a binary search among the k window starts (adding the number of windows starting above the value to
-the row's count of certainly-closer entries) and recorded if they fall inside a window, the target's own
-entry excepted (it is tied with itself). Only the sum of the ranks is needed, so no per-target count is
-kept. Each block's column side is fed transposed, so a row's windows stay in cache. Nothing is sorted but
-the k targets of a row (the previous code sorted every row of every block: 3.4 s at n = 10,000, k = 50).
-From 4,096 rows (``backend="auto"``, float32) the neighbour searches are fused into the same sweeps: the
-kernel also keeps every row's ``m = k + 1 + max(4, k // 4)`` smallest searched values (the candidates of
-:func:`~.neighbours.neighbour_search`, which then certifies and refines them as with its own search), so
-both directions cost three half sweeps: Y's candidates; X's candidates together with the Y -> X counts;
-the X -> Y counts. Target distances and window entries are computed by
-:func:`~._rank_kernels.pair_sqdist` (explicit differences, float64, a fixed summation order).
+(:class:`_Targets`), and numba kernels (:mod:`._rank_kernels`) file the searched values of each row: a
+branch-free pass lists the values at most the row's largest window end (2.5-10% of them on the
+benchmark's data); a vectorised count of the listed values below each of the k window starts gives the
+row's certainly-closer entries, and a window holding more listed values than the target's own entry (tied
+with itself) has them recorded (rows listing fewer than k / 2 values place each by a binary search among
+the window starts instead). Only the sum of the ranks is needed, so no per-target count is kept. Each
+block's column side is fed transposed, so a row's windows stay in cache.
+Nothing is sorted but the k targets of a row. From 4,096 rows (``backend="auto"``, float32) the neighbour
+searches are fused into the same sweeps: the kernel also keeps every row's ``m = k + 1 + max(4, k // 4)``
+smallest searched values (the candidates of :func:`~.neighbours.neighbour_search`, which then certifies
+and refines them as with its own search), in buffers that start from sampled thresholds
+(:func:`_sampled_top`; a row the guess misses is searched again in full), so both directions cost three
+half sweeps: Y's candidates; X's candidates together with the Y -> X counts; the X -> Y counts. Target
+distances and window entries are computed by :func:`~._rank_kernels.pair_sqdist` (explicit differences,
+float64, a fixed summation order), on two threads.
 The mean rank is the sum of integers and halves divided by ``n k``, so it is exactly that of the sorted
 computation.
 """
@@ -189,17 +191,39 @@ def _pair_sqdist(Xc: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return out
 
 
+def _row_halves(fn, n: int) -> None:
+    """``fn(rows)`` for the two halves ``slice(0, n // 2)``, ``slice(n // 2, n)`` of the rows, on the sweep's two
+    worker threads (numba kernels and numpy's sorts release the GIL); one call on this thread below 4,096 rows.
+    Row-wise work only: the result does not depend on the split."""
+    if n < 4096:
+        fn(slice(0, n))
+        return
+    run_workers(fn, [slice(0, n // 2), slice(n // 2, n)])
+
+
 def _targets(rows: AugmentedRows, nn: np.ndarray) -> _Targets:
-    """:class:`_Targets` in space ``rows`` of the source neighbours ``nn`` (n, k)."""
+    """:class:`_Targets` in space ``rows`` of the source neighbours ``nn`` (n, k); rows split between two
+    threads (:func:`_row_halves`)."""
+    from ._rank_kernels import pair_sqdist
+
     n, k = nn.shape
-    T = _pair_sqdist(rows.Xc, np.repeat(np.arange(n), k), nn.ravel()).reshape(n, k)
-    order = np.argsort(T, axis=1, kind="stable")
-    T, tj = np.take_along_axis(T, order, axis=1), np.take_along_axis(nn, order, axis=1).astype(np.int64)
     tol = 1e-10 * (rows.sq + rows.sq.max())
-    w = (2.0 * rows.row_bound() + tol)[:, None]
-    win = np.empty(T.shape + (2,), dtype=rows.P.dtype)
-    win[:, :, 0], win[:, :, 1] = T - w, T + w
-    return _Targets(T, np.ascontiguousarray(tj), win, np.ascontiguousarray(win[:, -1, 1]), tol)
+    w = 2.0 * rows.row_bound() + tol
+    T = np.empty((n, k))
+    tj = np.empty((n, k), dtype=np.int64)
+    win = np.empty((n, k, 2), dtype=rows.P.dtype)
+
+    def part(sl):
+        r = np.arange(n)[sl]
+        d2 = pair_sqdist(rows.Xc, np.repeat(r, k), nn[sl].ravel(), np.empty(r.size * k)).reshape(r.size, k)
+        order = np.argsort(d2, axis=1, kind="stable")
+        T[sl] = np.take_along_axis(d2, order, axis=1)
+        tj[sl] = np.take_along_axis(nn[sl], order, axis=1)
+        win[sl, :, 0] = T[sl] - w[sl, None]
+        win[sl, :, 1] = T[sl] + w[sl, None]
+
+    _row_halves(part, n)
+    return _Targets(T, tj, win, np.ascontiguousarray(win[:, -1, 1]), tol)
 
 
 class _SweepCounter:
@@ -208,9 +232,9 @@ class _SweepCounter:
 
     Each worker's blocks go through :func:`~._rank_kernels.count_rows` (numba, GIL released), the rows of
     the block directly and the rows of its columns from the transposed strictly upper part, so that each
-    row's windows and candidates stay in cache: per value a comparison with the row's largest window end
-    and, for the few values below it, a binary search among the row's k sorted window starts; with
-    candidates, one more comparison with the row's candidate threshold. Nothing is sorted and no row is
+    row's windows and candidates stay in cache:
+    per value a comparison with the row's largest window end and candidate threshold, then vectorised
+    counts of the few listed values against the row's k window starts. Nothing is sorted and no row is
     held whole.
 
     Parameters
@@ -223,9 +247,12 @@ class _SweepCounter:
         Shared, read-only; None to count nothing.
     m : int
         Candidates kept per row (0: none).
+    top : numpy.ndarray, shape (n,), optional
+        Initial candidate thresholds (:func:`_sampled_top`, a guess): only values below them enter the
+        buffers. A row left with fewer than m values is searched again in full by :meth:`candidates`.
     """
 
-    def __init__(self, n: int, dtype, targets: _Targets | None = None, m: int = 0):
+    def __init__(self, n: int, dtype, targets: _Targets | None = None, m: int = 0, top: np.ndarray | None = None):
         self.tg = targets
         if targets is None:
             self.args = (np.empty((1, 1, 2), dtype), np.full(n, -np.inf, dtype), np.zeros((1, 1), np.int64))
@@ -239,6 +266,8 @@ class _SweepCounter:
         self.hid = np.full(self.hv.shape, -1, dtype=np.int64)
         self.cnt = np.zeros(n if m else 1, dtype=np.int64)
         self.top = np.full(n, np.inf if m else -np.inf, dtype=dtype)
+        if m and top is not None:
+            self.top[:] = top
 
     def _grow(self, size: int) -> None:
         for name in ("wi", "wj", "wt"):
@@ -247,12 +276,10 @@ class _SweepCounter:
             new[: self.nw] = old[: self.nw]
             setattr(self, name, new)
 
-    def _rows(self, D: np.ndarray, row0: int, col0: int) -> None:
-        from ._rank_kernels import count_rows
-
+    def _file(self, kernel, D: np.ndarray, *where) -> None:
         def run(count):
-            return count_rows(D, row0, col0, *self.args, self.less, self.wi, self.wj, self.wt, self.nw, count,
-                              self.hv, self.hid, self.cnt, self.top, self.m, self.m > 0)
+            return kernel(D, *where, *self.args, self.less, self.wi, self.wj, self.wt, self.nw, count,
+                          self.hv, self.hid, self.cnt, self.top, self.m, self.m > 0)
 
         nw = run(True)
         if nw > self.wi.size:  # some window entries did not fit: record them again, counts already done
@@ -261,12 +288,14 @@ class _SweepCounter:
         self.nw = nw
 
     def add_block(self, s: int, e: int, D: np.ndarray, scratch: Scratch) -> None:
+        from ._rank_kernels import count_rows
+
         b = e - s
-        self._rows(D, s, s)  # rows [s, e): the diagonal tile holds both (i, j) and (j, i)
+        self._file(count_rows, D, s, s)  # rows [s, e): the diagonal tile holds both (i, j) and (j, i)
         if D.shape[1] > b:  # rows [e, n) against [s, e), from the transposed strictly upper part
             T = scratch.get("transposed", (D.shape[1] - b, b), D.dtype)
             np.copyto(T, D[:, b:].T)
-            self._rows(T, e, s)
+            self._file(count_rows, T, e, s)
 
     @classmethod
     def merge(cls, parts: list) -> "_SweepCounter":
@@ -282,14 +311,34 @@ class _SweepCounter:
                 out.hv, out.hid = np.hstack([out.hv, p.hv]), np.hstack([out.hid, p.hid])
         return out
 
-    def candidates(self) -> tuple[np.ndarray, np.ndarray]:
+    def candidates(self, rows: AugmentedRows) -> tuple[np.ndarray, np.ndarray]:
         """The m smallest searched values of every row, ascending, as float64 (n, m), and their rows (n, m).
 
-        Unfilled buffer slots hold ``+inf`` and sort last; every row has at least m values (n > m)."""
-        part = np.argpartition(self.hv, self.m - 1, axis=1)[:, : self.m]
-        hv, hid = np.take_along_axis(self.hv, part, axis=1), np.take_along_axis(self.hid, part, axis=1)
-        order = np.lexsort((hid, hv), axis=1)  # ascending values, ties by row: independent of buffer order
-        return np.take_along_axis(hv, order, axis=1).astype(np.float64), np.take_along_axis(hid, order, axis=1)
+        Unfilled buffer slots hold ``+inf`` and sort last. A row with fewer than m buffered values (its
+        initial threshold was below its m-th smallest value) is searched again against every row of
+        ``rows`` (the swept space): one float32 GEMM row, within the same rounding bound."""
+        n, m = self.hv.shape[0], self.m
+        values, ids = np.empty((n, m)), np.empty((n, m), dtype=np.int64)
+
+        def part(sl):
+            hv, hid = self.hv[sl], self.hid[sl]
+            keep = np.argpartition(hv, m - 1, axis=1)[:, :m]
+            hv, hid = np.take_along_axis(hv, keep, axis=1), np.take_along_axis(hid, keep, axis=1)
+            order = np.lexsort((hid, hv), axis=1)  # ascending values, ties by row: independent of buffer order
+            values[sl], ids[sl] = np.take_along_axis(hv, order, axis=1), np.take_along_axis(hid, order, axis=1)
+
+        _row_halves(part, n)
+        short = np.flatnonzero(~np.isfinite(values[:, m - 1]))
+        for s in range(0, short.size, 512):  # by 512 rows: memory 512 n values at most
+            r = short[s : s + 512]
+            D = np.matmul(rows.P[r], rows.Q.T)
+            np.maximum(D, 0.0, out=D)
+            D[np.arange(r.size), r] = np.inf
+            keep = np.argpartition(D, m - 1, axis=1)[:, :m]
+            hv = np.take_along_axis(D, keep, axis=1)
+            order = np.lexsort((keep, hv), axis=1)
+            values[r], ids[r] = np.take_along_axis(hv, order, axis=1), np.take_along_axis(keep, order, axis=1)
+        return values, ids
 
     def rank_sum(self, rows: AugmentedRows) -> float:
         """Sum over rows and targets of the mid-ranks ``1 + #closer + #tied_others / 2`` (exact: the sum
@@ -316,17 +365,50 @@ def _mean_rank(A: np.ndarray, B: np.ndarray, k: int, backend: str, block_size: i
     return counter.rank_sum(rb) / (n * k)
 
 
+def _sampled_top(rows: AugmentedRows, m: int, sample: int = 512) -> np.ndarray | None:
+    """Guessed candidate thresholds for a sweep keeping every row's m smallest values, shape (n,), float32.
+
+    Each row's distances to ``sample`` evenly spaced rows (one float32 GEMM, a twentieth of a half sweep at
+    n = 10,000) are computed; about ``sample m / n`` of them fall below the row's m-th smallest distance, and
+    the threshold is the ``r``-th smallest with ``r = ceil(2 sample m / n + 4)`` (for n = 10,000 and k = 50,
+    the 11th of 512, about the 215th of 10,000 rows). A buffer that starts from it takes in about a third of
+    the values one that starts from +inf does. A guess: a row with fewer than m values below it (a
+    probability of about 1e-3 per row for random row order) is searched again in full
+    (:meth:`_SweepCounter.candidates`), so the candidates do not depend on it. None where the sample is too
+    small to help (``r > sample / 4``).
+    """
+    n = rows.sq.size
+    r = int(np.ceil(2.0 * sample * m / n + 4.0))
+    if n < 4 * sample or r > sample // 4:
+        return None
+    S = np.linspace(0, n - 1, sample).round().astype(np.int64)
+    QS = np.ascontiguousarray(rows.Q[S].T)
+    top = np.empty(n, dtype=rows.P.dtype)
+
+    def part(sl):
+        D = rows.P[sl] @ QS
+        own = (S >= sl.start) & (S < sl.stop)
+        D[S[own] - sl.start, np.flatnonzero(own)] = np.inf
+        top[sl] = np.partition(D, r - 1, axis=1)[:, r - 1]
+
+    _row_halves(part, n)
+    return top
+
+
 def _imbalance_fused(X: np.ndarray, Y: np.ndarray, k: int, block_size: int) -> tuple[float, float]:
     """Mean ranks of both directions in three float32 upper-triangle sweeps: Y's neighbour candidates;
-    X's candidates together with the Y -> X counts; the X -> Y counts (module docstring)."""
+    X's candidates together with the Y -> X counts; the X -> Y counts (module docstring). The candidate
+    buffers start from sampled thresholds (:func:`_sampled_top`)."""
     n = X.shape[0]
     rx, ry = augmented_rows(X, np.float32), augmented_rows(Y, np.float32)
     m = candidate_count(n, k)
-    (cand_y,) = sweep(ry, lambda: [_SweepCounter(n, np.float32, None, m)], block_size)
-    nn_y = neighbour_search(Y, k, exact_values=False, candidates=(*cand_y.candidates(), 2.0**-24)).indices
+    top_y = _sampled_top(ry, m)
+    (cand_y,) = sweep(ry, lambda: [_SweepCounter(n, np.float32, None, m, top_y)], block_size)
+    nn_y = neighbour_search(Y, k, exact_values=False, candidates=(*cand_y.candidates(ry), 2.0**-24)).indices
     t_yx = _targets(rx, nn_y)
-    (count_yx,) = sweep(rx, lambda: [_SweepCounter(n, np.float32, t_yx, m)], block_size)
-    nn_x = neighbour_search(X, k, exact_values=False, candidates=(*count_yx.candidates(), 2.0**-24)).indices
+    top_x = _sampled_top(rx, m)
+    (count_yx,) = sweep(rx, lambda: [_SweepCounter(n, np.float32, t_yx, m, top_x)], block_size)
+    nn_x = neighbour_search(X, k, exact_values=False, candidates=(*count_yx.candidates(rx), 2.0**-24)).indices
     t_xy = _targets(ry, nn_x)
     (count_xy,) = sweep(ry, lambda: [_SweepCounter(n, np.float32, t_xy)], block_size)
     return count_xy.rank_sum(ry) / (n * k), count_yx.rank_sum(rx) / (n * k)
