@@ -19,19 +19,18 @@ Exit status as the rest of the command line: 2 for a usage error (one line), 3 w
 structure that could be described, 130 on Ctrl-C.
 
 This module imports nothing of :mod:`monoculture.cli` (which imports it), so the two form no import cycle:
-the read options are declared here the same way (``tests/test_cli_environments.py`` checks that they stay
-the same as ``featurize``'s), errors are :class:`~monoculture.datasets.errors.UsageError` (exit 2).
+the read options come from :mod:`monoculture.cli_options` and the whole-or-nothing writers from
+:mod:`monoculture.cli_output`, as for every command; errors are
+:class:`~monoculture.datasets.errors.UsageError` (exit 2).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from monoculture.cli_options import add_read_options, int_at_least
+from monoculture.cli_output import atomic_write, write_json
 from monoculture.datasets.errors import EXIT_NOTHING_AUDITED, UsageError
 
 __all__ = ["add_parsers", "cmd_select", "cmd_prune", "cmd_align_environments"]
@@ -102,25 +101,12 @@ def _check_out(path: str) -> Path:
     return out
 
 
-def _atomic(out: Path, write) -> None:
-    """Run ``write(tmp_path)`` on a temporary file beside ``out``, then rename it to ``out`` (whole or nothing)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_table(table, out: Path) -> None:
     """Write ``table`` to ``out`` (parquet or CSV by the suffix) whole or not at all."""
     if out.suffix.lower() == ".parquet":
-        _atomic(out, lambda tmp: table.to_parquet(tmp, index=False))
+        atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False))
     else:
-        _atomic(out, lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def _say(args):
@@ -159,8 +145,7 @@ def _options(args):
 
 def _json(summary: dict, args) -> None:
     if args.json_out:
-        text = json.dumps(summary, indent=1, default=float, allow_nan=False) + "\n"
-        _atomic(Path(args.json_out), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        write_json(summary, args.json_out, default=float)
 
 
 def _write_report(doc: dict, folder: str) -> None:
@@ -392,7 +377,7 @@ def cmd_align_environments(args) -> int:
     _print_alignment(res)
     if args.json_out:
         text = res.to_json() + "\n"
-        _atomic(Path(args.json_out), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        atomic_write(Path(args.json_out), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     if out is not None:
         _write_table(res.to_frame(), out)
     if args.report:
