@@ -40,7 +40,6 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import logging
-import pkgutil
 from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -48,6 +47,7 @@ from types import ModuleType
 
 from . import readers as _bundled
 from .errors import InputError, UnknownFormatError
+from .plugins import public_module_names
 from .options import BUNDLED_PACKAGE, COMPRESSIONS, ReaderSpec, ReadOptions, inner_name
 
 __all__ = ["ReaderSpec", "ReadOptions", "READERS", "ReaderRegistry", "get_reader", "sniff_format",
@@ -65,7 +65,7 @@ _log = logging.getLogger("monoculture")
 def bundled_modules() -> list[str]:
     """Names of the bundled reader modules: the public modules of :mod:`monoculture.datasets.readers`
     (sorted by name; the registry orders their specs by ``ReaderSpec.order``)."""
-    return sorted(m.name for m in pkgutil.iter_modules(_bundled.__path__) if not m.name.startswith("_"))
+    return public_module_names(_bundled)
 
 
 class ReaderRegistry(Mapping):

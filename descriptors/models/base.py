@@ -6,6 +6,9 @@
 """
 from __future__ import annotations
 
+from . import clock as _clock
+from . import embedder as _embedder
+from . import streaming as _streaming
 from .clock import ForwardClock, union_seconds
 from .embedder import (
     POOLINGS,
@@ -30,23 +33,5 @@ from .streaming import (
     start_workers,
 )
 
-__all__ = [
-    "POOLINGS",
-    "SkippedStructure",
-    "EmbeddedRows",
-    "atom_positions",
-    "UnsupportedStructure",
-    "ModelEmbedder",
-    "pool_features",
-    "build_graphs",
-    "build_frame_batches",
-    "embed_frames",
-    "embed_frame_rows",
-    "forward_batches",
-    "graph_worker_pool",
-    "start_workers",
-    "ForwardClock",
-    "union_seconds",
-    "structure_ids",
-]
+__all__ = [*_embedder.__all__, *_streaming.__all__, *_clock.__all__]
 _PRIVATE = (_check_pooling, _frames_to_atoms, _pieces)  # used by tests and benchmarks through this module

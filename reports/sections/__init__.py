@@ -12,10 +12,11 @@ templates (``docs/reports.md``).
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from monoculture.datasets.plugins import import_public_modules
 
 __all__ = ["ReportSection", "Report", "register", "registered", "get", "SectionContextError"]
 
@@ -174,9 +175,7 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{mod.name}")
+    import_public_modules(sys.modules[__name__])
     _DISCOVERED = True
 
 

@@ -22,13 +22,13 @@ plain permutation loop) but no role in the verdicts (``verdict_rank=None``).
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from importlib.metadata import entry_points
 from types import MappingProxyType
+
+from monoculture.datasets.plugins import import_public_modules
 
 __all__ = ["Variant", "Reference", "AlignmentMetric", "register_metric", "get_metric", "metrics", "metric_names",
            "labels", "pair_functions", "KINDS", "SCOPES", "NEEDS_K", "ENTRY_POINT_GROUP"]
@@ -235,11 +235,7 @@ def _load() -> None:
     if _LOADED:
         return
     _LOADED = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+    import_public_modules(sys.modules[__name__], ENTRY_POINT_GROUP)
 
 
 def metrics(*, kind: str | None = None, scope: str | None = None, default: bool | None = None

@@ -1,0 +1,34 @@
+"""Plug-in discovery shared by every registry of the package: the readers (:mod:`.registry`), the alignment
+metrics (:mod:`monoculture.audit.alignment.metric_registry`) and the report sections
+(:mod:`monoculture.reports.sections`).
+
+A registry is a package whose public modules each register one record when imported; another installed
+package adds records through a Python entry-point group (as ASE's io registry and pytest plug-ins do).
+Here, in the lowest layer, so that every layer can use it without an upward import.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Iterable
+from types import ModuleType
+
+__all__ = ["public_module_names", "import_public_modules"]
+
+
+def public_module_names(package: ModuleType) -> list[str]:
+    """Names of the modules of ``package`` not starting with an underscore, sorted."""
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+
+
+def import_public_modules(package: ModuleType, entry_point_group: str | None = None) -> list:
+    """Import every public module of ``package`` (each registers its record), then load every entry point of
+    ``entry_point_group`` if given; returns the loaded entry-point objects (in name order)."""
+    for name in public_module_names(package):
+        importlib.import_module(f"{package.__name__}.{name}")
+    if entry_point_group is None:
+        return []
+    from importlib.metadata import entry_points
+
+    eps: Iterable = sorted(entry_points(group=entry_point_group), key=lambda e: (e.name, e.value))
+    return [ep.load() for ep in eps]
