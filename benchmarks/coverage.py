@@ -3,7 +3,7 @@
 1. Throughput (frames/s) of the exact accumulators (elements + level of theory + regimes together) on a
    synthetic frame table of ``--frames`` frames (default 1,000,000), streamed in batches: one ~10k-frame
    batch is built from bundled prototypes (``ase.build.bulk``, supercells, rattled positions, random
-   temperatures / pressures / labels) with the real FrameBuilder, then replayed with new ids
+   temperatures / pressures / labels) with the real FrameBuilder (``frames_from_records``), then replayed with new ids
    (``<id>/<copy>``) so memory stays flat. Peak RSS is printed after the first batch and at the end.
 2. k-NN compare time (:func:`monoculture.audit.coverage.compare.compare_arrays`) for A and B of 100k and 1M
    points each, d = 32 (Gaussian-mixture points), with the index the default rule picks and, for 1M, the
@@ -31,7 +31,8 @@ def base_batch(n: int = 10_000, seed: int = 0) -> pa.Table:
     from ase.build import bulk
 
     from monoculture.datasets.accounting import Accounting
-    from monoculture.datasets.builder import FrameBuilder, RawFrame
+    from monoculture.datasets.memory import frames_from_records
+    from monoculture.datasets.records import RawFrame
 
     rng = np.random.default_rng(seed)
     protos = [
@@ -42,7 +43,7 @@ def base_batch(n: int = 10_000, seed: int = 0) -> pa.Table:
         bulk("ZnS", "zincblende", a=5.41), bulk("GaAs", "zincblende", a=5.65), bulk("CsCl", "cesiumchloride", a=4.12),
         bulk("CaF2", "fluorite", a=5.46), bulk("ZnO", "wurtzite", a=3.25, c=5.2), bulk("GaN", "wurtzite", a=3.19, c=5.19),
     ]
-    fb = FrameBuilder("synthetic", "synthetic", Accounting(), batch_size=10**7)
+    records = []
     funcs = ["PBE", "PBE", "PBE", "PBE", "r2SCAN", "wB97M-V"]
     for i in range(n):
         a = protos[i % len(protos)].repeat(tuple(int(k) for k in rng.integers(1, 3, size=3)))
@@ -51,7 +52,7 @@ def base_batch(n: int = 10_000, seed: int = 0) -> pa.Table:
         a.positions += rng.normal(scale=0.05, size=a.positions.shape)
         forces = rng.normal(scale=float(rng.choice([0.005, 0.1, 1.0])), size=(len(a), 3))
         func = funcs[int(rng.integers(len(funcs)))]
-        fb.add(RawFrame(
+        records.append(RawFrame(
             id=f"syn-{i}", key=str(i), numbers=a.numbers, positions=a.positions, cell=a.cell[:], pbc=True,
             energy_eV=float(rng.normal(-5.0, 1.5)) * len(a), forces=forces,
             stress_GPa=rng.normal(scale=float(rng.choice([0.5, 5.0, 30.0])), size=6),
@@ -59,7 +60,7 @@ def base_batch(n: int = 10_000, seed: int = 0) -> pa.Table:
             method=str(rng.choice(["relax", "static", "md", "rattled"])), functional=func,
             hubbard_u=(func == "PBE" and bool(rng.random() < 0.2)),
             basis="def2-TZVPD" if func == "wB97M-V" else "PAW_PBE_54"))
-    return fb.flush()
+    return frames_from_records(records, dataset="synthetic", accounting=Accounting(), file="synthetic")
 
 
 def stream(base: pa.Table, n_frames: int):

@@ -1,7 +1,8 @@
 """Throughput of monoculture's descriptor calculators next to the naive loops a user would write.
 
 Frames: ASE ``bulk`` prototypes (rock salt, fcc, bcc, diamond, zinc blende, wurtzite, CsCl, fluorite,
-perovskite) in supercells of 1-8 cells, thermally rattled, built through RawFrame / FrameBuilder in batches.
+perovskite) in supercells of 1-8 cells, thermally rattled, built from RawFrame records by the real FrameBuilder
+(``frames_from_records``) in batches.
 
 Baselines (timed on the same frames, in the same run):
 * composition: ``Structure.from_dict`` + ``.composition`` + a matminer-style loop over elements and
@@ -33,8 +34,8 @@ def make_frames(n: int, batch_size: int = 1000, seed: int = 0):
     """``n`` rattled supercells of bulk prototypes, as frame batches."""
     from ase.build import bulk
 
-    from monoculture.datasets.accounting import Accounting
-    from monoculture.datasets.builder import FrameBuilder, RawFrame
+    from monoculture.datasets.memory import frames_from_records
+    from monoculture.datasets.records import RawFrame
 
     protos = [
         bulk("NaCl", "rocksalt", a=5.64), bulk("Cu", "fcc", a=3.61), bulk("Fe", "bcc", a=2.87),
@@ -44,21 +45,16 @@ def make_frames(n: int, batch_size: int = 1000, seed: int = 0):
     ]
     reps = [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2)]
     rng = np.random.default_rng(seed)
-    builder = FrameBuilder("bench", "bench.xyz", Accounting(quiet=True), batch_size=batch_size)
-    batches = []
+    records = []
     for i in range(n):
         a = protos[i % len(protos)].repeat(reps[(i // len(protos)) % len(reps)])
         a.positions += rng.normal(0, 0.05, a.positions.shape)
         e = -4.0 * len(a) + rng.normal(0, 0.1)
-        b = builder.add(RawFrame(id=f"b{i}", key=str(i), numbers=a.numbers, positions=a.positions,
-                                 cell=np.array(a.cell), pbc=a.pbc, energy_eV=e, functional="PBE",
-                                 temperature_K=300.0))
-        if b is not None:
-            batches.append(b)
-    last = builder.flush()
-    if last is not None:
-        batches.append(last)
-    return batches
+        records.append(RawFrame(id=f"b{i}", key=str(i), numbers=a.numbers, positions=a.positions,
+                                cell=np.array(a.cell), pbc=a.pbc, energy_eV=e, functional="PBE", temperature_K=300.0))
+    batches = (frames_from_records(records[i:i + batch_size], dataset="bench", file="bench.xyz")
+               for i in range(0, n, batch_size))
+    return [b for b in batches if b.num_rows]
 
 
 def rate(fn, n: int) -> tuple[float, float]:

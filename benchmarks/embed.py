@@ -112,18 +112,14 @@ def _best_time(fn, repeat: int) -> float:
 
 def frame_batches(structures, chunk: int):
     """The structures as frame batches (FRAME_SCHEMA tables of ``chunk`` rows), as a reader makes them."""
-    from monoculture.datasets.accounting import Accounting
-    from monoculture.datasets.builder import FrameBuilder, RawFrame
+    from monoculture.datasets.memory import frames_from_records
+    from monoculture.datasets.records import RawFrame
 
-    builder = FrameBuilder("bench", "bench", Accounting(quiet=True), batch_size=chunk)
-    out = []
-    for a in structures:
-        done = builder.add(RawFrame(id=a.info["id"], key=a.info["id"], numbers=a.numbers, positions=a.positions,
-                                    cell=np.array(a.cell), pbc=a.pbc))
-        if done is not None:
-            out.append(done)
-    last = builder.flush()
-    return out + ([last] if last is not None else [])
+    records = [RawFrame(id=a.info["id"], key=a.info["id"], numbers=a.numbers, positions=a.positions,
+                        cell=np.array(a.cell), pbc=a.pbc) for a in structures]
+    batches = (frames_from_records(records[i:i + chunk], dataset="bench", file="bench")
+               for i in range(0, len(records), chunk))
+    return [b for b in batches if b.num_rows]
 
 
 def _pipeline(emb, batches, batch_size, executor=None, piece_size=None, concurrency=None):

@@ -6,11 +6,12 @@ each a :class:`~monoculture.datasets.records.ColumnBatch` of flat columns or a l
 (:data:`~monoculture.datasets.records.ROW_FIELDS` order), as
 :class:`~monoculture.datasets.records.SegmentBatcher` gathers them for batch readers and
 :func:`~monoculture.datasets.records.record_batches` for per-record readers (see
-:mod:`monoculture.datasets.records`). Readers put a record that does not fit the flat columns (ragged or
-mis-sized arrays, ``null`` inside an array, non-integer atomic numbers...) in a row, whose conversion
-(:mod:`monoculture.datasets._convert`) follows the per-frame rules. Validation lives here, once, for every
-format and segment kind: a frame with a non-finite energy, force, stress or position, an atomic number
-outside 1..118, or no atoms is skipped with a reason and counted in the
+:mod:`monoculture.datasets.records`); records held in memory come as one batch of rows through
+:func:`~monoculture.datasets.memory.frames_from_records`. Readers put a record that does not fit the flat
+columns (ragged or mis-sized arrays, ``null`` inside an array, non-integer atomic numbers...) in a row, whose
+conversion (:mod:`monoculture.datasets._convert`) follows the per-frame rules. Validation lives here, once,
+for every format and segment kind: a frame with a non-finite energy, force, stress or position, an atomic
+number outside 1..118, or no atoms is skipped with a reason and counted in the
 :class:`~monoculture.datasets.accounting.Accounting`.
 
 The output never depends on the segment kind a record came in (tested): rows are converted to numpy once
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 from ._convert import _Parts
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, chemical_symbols
-from .records import (ROW_FIELDS, ArrayColumns, ColumnBatch, RawFrame, SegmentBatcher, TheoryFill, as_row,
+from .records import (ROW_FIELDS, ArrayColumns, ColumnBatch, RawFrame, SegmentBatcher, TheoryFill,
                       level_of_theory_label, raw_frames)
 
 __all__ = ["FrameBuilder", "MAX_Z", "RawFrame", "ColumnBatch", "ArrayColumns", "SegmentBatcher", "raw_frames",
@@ -56,12 +57,13 @@ class FrameBuilder:
 
     One way in: :meth:`build` validates one batch (a list of segments: row lists and
     :class:`~monoculture.datasets.records.ColumnBatch` columns, see :mod:`monoculture.datasets.records`)
-    and emits it as one table. :meth:`add` / :meth:`flush` remain only as a deprecated adapter for
-    callers outside the datasets layer that build tables record by record (they gather rows and call
-    :meth:`build`); in-memory records go through
-    :func:`~monoculture.datasets.memory.frames_from_records` instead. It derives every column (fmax, frms,
-    pressure, volume, species, formula) once per batch with vectorised numpy, so the per-frame cost of
-    the builder stays well below the cost of parsing the source (``benchmarks/scale.py`` measures it).
+    and emits it as one table. Readers hand it their batches through
+    :meth:`Dataset.batches <monoculture.datasets.reading.Dataset.batches>`; records held in memory
+    (:class:`~monoculture.datasets.records.RawFrame` objects) go through
+    :func:`~monoculture.datasets.memory.frames_from_records`, which builds them as one batch of rows.
+    It derives every column (fmax, frms, pressure, volume, species, formula) once per batch with
+    vectorised numpy, so the per-frame cost of the builder stays well below the cost of parsing the
+    source (``benchmarks/scale.py`` measures it).
     Rejected records are counted as skipped in the accounting, with the first failing rule as the
     reason, in this order: ``no_atoms``, ``unknown_element``, ``bad_positions``, ``nan_positions``,
     ``bad_cell``, ``nan_energy``, ``bad_forces``, ``nan_forces``, ``bad_stress``, ``nan_stress``,
@@ -75,33 +77,16 @@ class FrameBuilder:
         File name used in ``source`` and in skip messages.
     accounting : Accounting
         Where read / skipped counts go (``read`` is counted when a batch is validated).
-    batch_size : int
-        Records per batch of the deprecated :meth:`add` (readers batch before calling :meth:`build`).
     theory : TheoryFill, optional
         Completes ``functional`` / ``hubbard_u`` / ``basis`` of the valid frames of each batch.
     """
 
-    def __init__(self, dataset: str, file: str, accounting: Accounting, batch_size: int = 4096,
-                 theory: TheoryFill | None = None):
+    def __init__(self, dataset: str, file: str, accounting: Accounting, *, theory: TheoryFill | None = None):
         self.dataset = dataset
         self.file = str(file)
         self.accounting = accounting
-        self.batch_size = int(batch_size)
         self.theory = theory
         self._label_cache: dict[tuple, str] = {}
-        self._rows: list[tuple] = []  # queued by the deprecated add()
-
-    def add(self, raw: RawFrame) -> pa.Table | None:
-        """Deprecated adapter: queue one record; :meth:`build` of the queued rows every ``batch_size``."""
-        self._rows.append(as_row(raw))
-        if len(self._rows) >= self.batch_size:
-            return self.flush()
-        return None
-
-    def flush(self) -> pa.Table | None:
-        """Deprecated adapter: :meth:`build` of the rows queued by :meth:`add` (None when none is valid)."""
-        rows, self._rows = self._rows, []
-        return self.build([rows])
 
     def build(self, segments: Sequence) -> pa.Table | None:
         """Validate one batch given as consecutive segments, each a list of rows or a :class:`ColumnBatch`,

@@ -26,11 +26,13 @@ import numpy as np
 import pyarrow as pa
 
 from .accounting import Accounting
+from .builder import FrameBuilder
 from .cards import get_card, parse_level_of_theory
 from .errors import UsageError
+from .frames import FRAME_SCHEMA
 from .options import ReaderSpec, ReadOptions
 from .reading import Dataset
-from .records import RawFrame
+from .records import RawFrame, as_row
 
 __all__ = ["records_from_atoms", "records_from_structures", "frames_from_atoms", "frames_from_structures",
            "frames_from_records", "MemoryDataset", "dataset_from_atoms", "dataset_from_structures"]
@@ -151,34 +153,40 @@ def records_from_structures(structures: Sequence, ids: Sequence | None = None, *
 
 
 def frames_from_records(records: Iterable[RawFrame], dataset: str = "memory", level_of_theory: str | None = None,
-                        accounting: Accounting | None = None) -> pa.Table:
+                        accounting: Accounting | None = None, *, file: str | None = None) -> pa.Table:
     """One frame table (``FRAME_SCHEMA``) from records; records that cannot be frames are skipped and counted.
+
+    The records go, as one batch of rows, through the builder's one input form
+    (:meth:`FrameBuilder.build <monoculture.datasets.builder.FrameBuilder.build>`), with the level of
+    theory filled as :class:`MemoryDataset` fills it.
 
     Parameters
     ----------
     records : iterable of RawFrame
     dataset : str
-        Value of the ``dataset`` column.
+        Value of the ``dataset`` column (no ``/``).
     level_of_theory : str, optional
         Level of theory of every frame (``"PBE+U"``, ``"wB97M-V/def2-TZVPD"``); default: each record's own
         ``functional`` / ``hubbard_u`` / ``basis`` (``unknown`` when absent).
     accounting : Accounting, optional
-        Receives the read / skipped counts (default: a quiet one, discarded).
+        Receives the read / skipped counts (added to what it holds; skipped records are logged unless it
+        is quiet). Default: a quiet one, discarded.
+    file : str, optional
+        File name of the ``source`` column (``FILE::key``) and of skip messages, for records parsed from a
+        file; default ``<memory>/DATASET``, the :attr:`MemoryDataset.path` of the same records.
 
     Returns
     -------
     pyarrow.Table
-        ``(n_valid_frames,)`` rows in ``FRAME_SCHEMA``; an empty table when no record is valid.
+        ``(n_valid_frames,)`` rows in ``FRAME_SCHEMA``, in record order, in one chunk; an empty table when
+        no record is valid.
     """
-    from .frames import FRAME_SCHEMA
-
-    ds = MemoryDataset(list(records), name=dataset, level_of_theory=level_of_theory, quiet=True,
-                       batch_size=10**9)
-    tables = list(ds.batches())
-    if accounting is not None:
-        for key in ("read", "skipped", "failed", "skipped_reasons", "failed_reasons", "examples"):
-            setattr(accounting, key, getattr(ds.accounting, key))
-    return pa.concat_tables(tables) if tables else FRAME_SCHEMA.empty_table()
+    ds = MemoryDataset((), name=dataset, level_of_theory=level_of_theory, quiet=True)
+    accounting = Accounting(quiet=True) if accounting is None else accounting
+    builder = FrameBuilder(dataset, str(ds.path) if file is None else str(file), accounting,
+                           theory=ds._fill_theory)
+    table = builder.build([[as_row(raw) for raw in records]])
+    return FRAME_SCHEMA.empty_table() if table is None else table
 
 
 def frames_from_atoms(atoms_list: Sequence, ids: Sequence | None = None, *, dataset: str = "atoms",

@@ -175,7 +175,7 @@ class Dataset:
         self.accounting = Accounting(quiet=self.accounting.quiet, logged=self._logged)
         file_label = str(self.path)
         self.files = [file_label]
-        builder = FrameBuilder(self.name, file_label, self.accounting, self.batch_size, theory=self._fill_theory)
+        builder = FrameBuilder(self.name, file_label, self.accounting, theory=self._fill_theory)
         bar = _progress(self.progress, str(self.path.name))
         args = (self.path, self.options, self.accounting) + (() if shard is None else (shard,))
         read_batches = getattr(self._module, "iter_batches", None)

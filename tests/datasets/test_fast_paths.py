@@ -204,7 +204,7 @@ def test_mixed_segments_equal_the_per_record_path(tmp_path):
     assert ds.accounting.skipped_reasons == {"nan_forces": 1}
     assert table.num_rows == 107
     acc = Accounting(quiet=True)
-    builder = FrameBuilder(ds.name, str(path), acc, batch_size=50, theory=ds._fill_theory)
+    builder = FrameBuilder(ds.name, str(path), acc, theory=ds._fill_theory)
     tables = [builder.build(batch) for batch in record_batches(mptrj.iter_records(path, ds.options, acc), 50)]
     assert pa.concat_tables([t for t in tables if t is not None]).equals(table)
     assert acc.to_dict() == ds.accounting.to_dict()

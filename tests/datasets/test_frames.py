@@ -87,10 +87,28 @@ def test_records_are_batched_at_batch_size():
     assert [t.num_rows for t in out] == [3, 3, 1] and acc.read == 7
 
 
-def test_deprecated_add_and_flush_build_the_same_table():
-    """The record-by-record adapter kept for callers outside the datasets layer goes through build()."""
-    b = FrameBuilder("toy", "f", Accounting(quiet=True), batch_size=3)
-    out = [b.add(_raw(i)) for i in range(7)] + [b.flush()]
-    assert [t.num_rows for t in out if t is not None] == [3, 3, 1]
-    whole = FrameBuilder("toy", "f", Accounting(quiet=True)).build([[as_row(_raw(i)) for i in range(7)]])
-    assert pa.concat_tables([t for t in out if t is not None]).equals(whole)
+def test_records_in_memory_build_the_same_table():
+    """frames_from_records (records held in memory) is the builder's one input form, one batch of rows: the same
+    table as build() of those rows and as the batches a per-record reader makes, with the same accounting."""
+    from monoculture.datasets.memory import frames_from_records
+
+    raws = [_raw(i) for i in range(7)] + [_raw(7, energy_eV=float("nan")), _raw(8, numbers=[11, 200])]
+    acc = Accounting(quiet=True)
+    t = frames_from_records(raws, dataset="toy", accounting=acc, file="f")
+    whole_acc = Accounting(quiet=True)
+    whole = FrameBuilder("toy", "f", whole_acc).build([[as_row(r) for r in raws]])
+    assert t.num_rows == 7 and t.equals(whole)
+    assert acc.to_dict() == whole_acc.to_dict() and acc.read == 7
+    assert acc.skipped_reasons == {"nan_energy": 1, "unknown_element": 1}
+    b = FrameBuilder("toy", "f", Accounting(quiet=True))
+    out = [b.build(batch) for batch in record_batches(raws, 3)]
+    assert [x.num_rows for x in out] == [3, 3, 1]
+    assert pa.concat_tables(out).equals(t)
+    default = frames_from_records(raws[:2], dataset="toy")
+    assert default.column("source").to_pylist() == ["<memory>/toy::0", "<memory>/toy::1"]
+    assert default.drop_columns(["source"]).equals(t.slice(0, 2).drop_columns(["source"]))
+    pbe_u = frames_from_records(raws[:2], dataset="toy", level_of_theory="PBE+U")
+    assert pbe_u.column("level_of_theory").to_pylist() == ["PBE+U", "PBE+U"]
+    assert t.column("level_of_theory").to_pylist() == ["unknown"] * 7
+    empty = frames_from_records(raws[7:], accounting=Accounting(quiet=True))
+    assert empty.num_rows == 0 and empty.schema.equals(t.schema)

@@ -1,26 +1,25 @@
-"""Frames for the descriptor tests, built from real ASE structures through the project's FrameBuilder
+"""Frames for the descriptor tests, built from real ASE structures and SMILES through the project's FrameBuilder
 (``frames_from_atoms`` is the package's own, :func:`monoculture.datasets.memory.frames_from_atoms`)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from monoculture.datasets.accounting import Accounting
-from monoculture.datasets.builder import FrameBuilder, RawFrame
 from monoculture.datasets.memory import frames_from_atoms  # noqa: F401 - imported by the tests from here
+from monoculture.datasets.memory import frames_from_records
+from monoculture.datasets.records import RawFrame
 
 
 def frames_from_smiles(smiles, ids=None):
     """SMILES-only frames (no 3D positions): numbers from RDKit with explicit hydrogens."""
     from rdkit import Chem
 
-    builder = FrameBuilder("test", "test.smi", Accounting(quiet=True), batch_size=10**9)
+    records = []
     for i, smi in enumerate(smiles):
         mol = Chem.MolFromSmiles(smi)
         numbers = [a.GetAtomicNum() for a in Chem.AddHs(mol).GetAtoms()] if mol is not None else [6]
-        builder.add(RawFrame(id=ids[i] if ids else f"s{i}", key=str(i), numbers=np.array(numbers),
-                             smiles=smi))
-    return builder.flush()
+        records.append(RawFrame(id=ids[i] if ids else f"s{i}", key=str(i), numbers=np.array(numbers), smiles=smi))
+    return frames_from_records(records, dataset="test", file="test.smi")
 
 
 @pytest.fixture(scope="session")

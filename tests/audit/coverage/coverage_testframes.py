@@ -1,12 +1,13 @@
-"""Small hand-made frame batches for the coverage tests (built with the real FrameBuilder)."""
+"""Small hand-made frame batches for the coverage tests (built with the real FrameBuilder, through
+:func:`~monoculture.datasets.memory.frames_from_records`)."""
 from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from monoculture.datasets.accounting import Accounting
-from monoculture.datasets.builder import FrameBuilder, RawFrame
+from monoculture.datasets.memory import frames_from_records
+from monoculture.datasets.records import RawFrame
 
 
 def _forces(n: int, fmax: float | None):
@@ -34,7 +35,6 @@ def five_frames(dataset: str = "five"):
     sto   SrTiO3    5      relax     -       -      -      -       r2SCAN null (basis PAW_PBE_54)
     ====  ========  =====  ========  ======  =====  =====  ======  =====  ==========
     """
-    fb = FrameBuilder(dataset, f"{dataset}.xyz", Accounting(), batch_size=100)
     rows = [
         ("cu", bulk("Cu", "fcc", a=3.6), "relax", None, 0.0, 0.0, -3.5, "PBE", None, None),
         ("nacl", bulk("NaCl", "rocksalt", a=5.64), "static", None, None, 0.03, -6.0, "PBE", False, None),
@@ -44,11 +44,11 @@ def five_frames(dataset: str = "five"):
             [0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]),
          "relax", None, None, None, None, "r2SCAN", None, "PAW_PBE_54"),
     ]
-    for fid, atoms, method, t, p, fmax, e, func, hu, basis in rows:
-        fb.add(RawFrame(id=fid, key=fid, numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell[:],
+    records = [RawFrame(id=fid, key=fid, numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell[:],
                         pbc=True, energy_eV=e, forces=_forces(len(atoms), fmax), stress_GPa=_stress(p),
-                        temperature_K=t, method=method, functional=func, hubbard_u=hu, basis=basis))
-    return fb.flush()
+                        temperature_K=t, method=method, functional=func, hubbard_u=hu, basis=basis)
+               for fid, atoms, method, t, p, fmax, e, func, hu, basis in rows]
+    return frames_from_records(records, dataset=dataset, file=f"{dataset}.xyz")
 
 
 def random_frames(seed: int, n: int, dataset: str = "rand", id_prefix: str = "r"):
@@ -57,13 +57,13 @@ def random_frames(seed: int, n: int, dataset: str = "rand", id_prefix: str = "r"
     protos = [bulk("Cu", "fcc", a=3.6), bulk("NaCl", "rocksalt", a=5.64), bulk("Fe", "bcc", a=2.87),
               bulk("MgO", "rocksalt", a=4.2), bulk("Si", "diamond", a=5.43), bulk("ZnS", "zincblende", a=5.4),
               bulk("CsCl", "cesiumchloride", a=4.1), bulk("Ti", "hcp", a=2.95, c=4.68)]
-    fb = FrameBuilder(dataset, f"{dataset}.xyz", Accounting(), batch_size=10**6)
+    records = []
     for i in range(n):
         a = protos[int(rng.integers(len(protos)))].copy()
         if rng.random() < 0.3:  # a random substitution makes ternaries / new pairs
             a.numbers[0] = int(rng.choice([1, 8, 26, 42, 79]))
         fmax = None if rng.random() < 0.2 else float(rng.choice([0.0, 0.01, 0.04, 0.3, 3.0]))
-        fb.add(RawFrame(
+        records.append(RawFrame(
             id=f"{id_prefix}{i}", key=str(i), numbers=a.numbers, positions=a.positions, cell=a.cell[:], pbc=True,
             energy_eV=None if rng.random() < 0.1 else float(rng.normal(-4, 2)) * len(a),
             forces=_forces(len(a), fmax),
@@ -73,4 +73,4 @@ def random_frames(seed: int, n: int, dataset: str = "rand", id_prefix: str = "r"
             functional=str(rng.choice(["PBE", "PBE", "r2SCAN", "unknown"])),
             hubbard_u=[None, True, False][int(rng.integers(3))],
             basis=[None, "PAW_PBE_54", "def2-TZVPD"][int(rng.integers(3))]))
-    return fb.flush()
+    return frames_from_records(records, dataset=dataset, file=f"{dataset}.xyz")

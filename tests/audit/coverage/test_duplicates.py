@@ -8,29 +8,27 @@ from ase.build import bulk, molecule
 from monoculture.audit.coverage import ChemicalSpaceCoverage
 from monoculture.audit.coverage.duplicates import ExactDuplicates
 from monoculture.audit.coverage.identity import frame_identity
-from monoculture.datasets.accounting import Accounting
-from monoculture.datasets.builder import FrameBuilder, RawFrame
 from monoculture.datasets.frames import concat_batches
+from monoculture.datasets.memory import frames_from_records
+from monoculture.datasets.records import RawFrame
 
 
 def _frames(atoms_list, ids=None, dataset="t"):
-    fb = FrameBuilder(dataset, f"{dataset}.xyz", Accounting(quiet=True), batch_size=10**6)
-    for i, a in enumerate(atoms_list):
-        periodic = bool(a.pbc.all())
-        fb.add(RawFrame(id=ids[i] if ids else f"f{i}", key=str(i), numbers=a.numbers, positions=a.positions,
-                        cell=a.cell[:] if periodic else None, pbc=a.pbc))
-    return fb.flush()
+    records = [RawFrame(id=ids[i] if ids else f"f{i}", key=str(i), numbers=a.numbers, positions=a.positions,
+                        cell=a.cell[:] if a.pbc.all() else None, pbc=a.pbc)
+               for i, a in enumerate(atoms_list)]
+    return frames_from_records(records, dataset=dataset, file=f"{dataset}.xyz")
 
 
 def _smiles(smiles, ids=None):
     from rdkit import Chem
 
-    fb = FrameBuilder("smi", "t.smi", Accounting(quiet=True), batch_size=10**6)
+    records = []
     for i, s in enumerate(smiles):
         mol = Chem.AddHs(Chem.MolFromSmiles(s))
-        fb.add(RawFrame(id=ids[i] if ids else f"s{i}", key=str(i),
-                        numbers=np.array([a.GetAtomicNum() for a in mol.GetAtoms()]), smiles=s))
-    return fb.flush()
+        records.append(RawFrame(id=ids[i] if ids else f"s{i}", key=str(i),
+                                numbers=np.array([a.GetAtomicNum() for a in mol.GetAtoms()]), smiles=s))
+    return frames_from_records(records, dataset="smi", file="t.smi")
 
 
 def test_geometry_identity_is_invariant_to_atom_order_and_wrapping():

@@ -3,17 +3,23 @@ import numpy as np
 import pytest
 
 from monoculture.audit.coverage.volume_strain import VolumeStrainCoverage
-from monoculture.datasets import Accounting, FrameBuilder, RawFrame
+from monoculture.datasets import RawFrame
+from monoculture.datasets.memory import frames_from_records
 
 
 def _frames(specs):
     """specs: (numbers, a (Å, cubic cell), energy per atom)."""
-    b = FrameBuilder("toy", "toy", Accounting(quiet=True), batch_size=1000)
-    for i, (numbers, a, e) in enumerate(specs):
-        n = len(numbers)
-        b.add(RawFrame(id=f"f{i}", key=str(i), numbers=numbers, positions=np.zeros((n, 3)) + np.arange(n)[:, None],
-                       cell=np.eye(3) * a, pbc=True, energy_eV=e * n))
-    return b.flush()
+    records = [RawFrame(id=f"f{i}", key=str(i), numbers=numbers,
+                        positions=np.zeros((len(numbers), 3)) + np.arange(len(numbers))[:, None],
+                        cell=np.eye(3) * a, pbc=True, energy_eV=e * len(numbers))
+               for i, (numbers, a, e) in enumerate(specs)]
+    return frames_from_records(records, dataset="toy", file="toy")
+
+
+def _molecule():
+    """One water molecule (no cell), -10 eV."""
+    raw = RawFrame(id="m", key="0", numbers=[8, 1, 1], positions=np.eye(3), pbc=False, energy_eV=-10.0)
+    return frames_from_records([raw], dataset="toy", file="toy")
 
 
 SPECS = [
@@ -49,8 +55,6 @@ def test_merge_equals_one_pass_in_any_order():
 
 
 def test_molecules_are_not_applicable():
-    b = FrameBuilder("toy", "toy", Accounting(quiet=True))
-    b.add(RawFrame(id="m", key="0", numbers=[8, 1, 1], positions=np.eye(3), pbc=False, energy_eV=-10.0))
-    res = VolumeStrainCoverage().update(b.flush()).result()
+    res = VolumeStrainCoverage().update(_molecule()).result()
     assert "not_applicable" in res
 

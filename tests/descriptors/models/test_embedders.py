@@ -9,8 +9,8 @@ pytest.importorskip("torch")
 from ase import Atoms  # noqa: E402
 from ase.build import bulk, molecule  # noqa: E402
 
-from monoculture.datasets.accounting import Accounting  # noqa: E402
-from monoculture.datasets.builder import FrameBuilder, RawFrame  # noqa: E402
+from monoculture.datasets.memory import frames_from_records  # noqa: E402
+from monoculture.datasets.records import RawFrame  # noqa: E402
 from monoculture.descriptors.models import available_models, embed_frames, load_embedder  # noqa: E402
 
 pytestmark = pytest.mark.models
@@ -164,14 +164,10 @@ def test_sevennet_features_are_the_readout_input_of_the_calculator():
 
 
 def _frames(atoms_list, ids):
-    builder = FrameBuilder("test", "test.xyz", Accounting(quiet=True), batch_size=10**9)
-    for ident, a in zip(ids, atoms_list):
-        periodic = bool(a.pbc.any())
-        builder.add(RawFrame(
-            id=ident, key=ident, numbers=a.numbers, positions=None if ident == "nopos" else a.positions,
-            cell=np.array(a.cell) if periodic else None, pbc=a.pbc,
-        ))
-    return builder.flush()
+    records = [RawFrame(id=ident, key=ident, numbers=a.numbers, positions=None if ident == "nopos" else a.positions,
+                        cell=np.array(a.cell) if a.pbc.any() else None, pbc=a.pbc)
+               for ident, a in zip(ids, atoms_list)]
+    return frames_from_records(records, dataset="test", file="test.xyz")
 
 
 def test_embed_frames_streams_with_skips():
