@@ -125,35 +125,35 @@ def _print_summary(doc: dict, stream=None) -> None:
 
 
 def cmd_audit(args) -> int:
+    """``audit`` and ``compare``: :func:`monoculture.api.audit_datasets` with the command's options."""
+    from monoculture.api import audit_datasets
     from monoculture.audit.coverage.compiled import kernels_for, warm_up
-    from monoculture.audit.run import AuditOptions, run_audit
+    from monoculture.audit.run import AuditOptions
 
     reference = getattr(args, "reference", None) or getattr(args, "against", None)
-    options = AuditOptions(
-        format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
-        batch_size=args.batch_size, seed=args.seed, quiet=args.quiet,
-        descriptor=None if args.descriptor in (None, "none") else args.descriptor,
-        sample_size=args.sample_size, umap=not args.no_umap, reference=reference,
-        smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
-    )
+    descriptor = None if args.descriptor in (None, "none") else args.descriptor
     # numba kernels missing from the cache are compiled by a second process from here on, while this one
     # starts up and reads (issue #22: they were most of what a first audit paid beyond a later one)
-    with warm_up(kernels_for(options.descriptor, options.umap, options.quests_crosscheck)):
+    with warm_up(kernels_for(descriptor, not args.no_umap, AuditOptions.quests_crosscheck)):
         client = None
         if args.dask:
             from monoculture.audit.distributed import connect
 
             client = connect(args.dask)
-        if options.descriptor:
-            _check_descriptor(options.descriptor)
         try:
-            doc = run_audit(args.paths, options, client=client)
+            result = audit_datasets(
+                args.paths, reference=reference, descriptor=descriptor, sample_size=args.sample_size,
+                seed=args.seed, umap=not args.no_umap, format=args.format, dataset_card=args.dataset_card,
+                level_of_theory=args.level_of_theory, batch_size=args.batch_size,
+                smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
+                quiet=args.quiet, progress=None, client=client, allow_empty=True)
         finally:
             if client is not None:
                 cluster = getattr(client, "cluster", None)
                 client.close()
                 if cluster is not None:
                     cluster.close()
+    doc = result.document
     _emit(doc, args)
     _print_summary(doc)
     empty = [ds["name"] for ds in doc["datasets"] if not ds.get("n_frames")]
@@ -161,18 +161,6 @@ def cmd_audit(args) -> int:
         print(f"monoculture: error: no record could be audited in {', '.join(empty)}", file=sys.stderr)
         return EXIT_NOTHING_AUDITED
     return 0
-
-
-def _check_descriptor(name: str) -> None:
-    """A one-line error (exit 2) for a descriptor name no registry entry matches, before any data is read."""
-    from monoculture.descriptors import get_descriptor
-
-    if name == "auto":
-        return
-    try:
-        get_descriptor(name)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
 def cmd_formats(args) -> int:
