@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +319,7 @@ def align_embeddings(embeddings, id_set=None, ood_set=None, *, descriptor_model:
         _check_int(name, value, minimum)
     if isinstance(variants, Mapping):
         variants = [f"{m}={v}" for m, v in variants.items()]
+    started = datetime.now(timezone.utc)
     try:
         section = run_alignment(
             embeddings, id_set, ood_set, descriptor=descriptor_model, reference_set=reference_set,
@@ -331,7 +333,7 @@ def align_embeddings(embeddings, id_set=None, ood_set=None, *, descriptor_model:
         if isinstance(exc, UsageError):
             raise
         raise UsageError(str(exc)) from None
-    return AlignmentResult(alignment_document(section, seed=seed))
+    return AlignmentResult(alignment_document(section, seed=seed, started=started))
 
 
 def embed(paths_or_datasets, model: str, out: str | Path, *, device: str = "auto", batch_size: int = 64,

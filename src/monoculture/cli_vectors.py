@@ -233,34 +233,24 @@ def cmd_embed(args) -> int:
 
 
 def cmd_align(args) -> int:
-    from datetime import datetime, timezone
-
-    from monoculture.audit.alignment.runner import run_alignment
-    from monoculture.audit.document import alignment_document
-
+    """``align``: :func:`monoculture.api.align_embeddings` with the command's options."""
+    from monoculture.api import align_embeddings
     from monoculture.audit.alignment.runner import dropped_structures_lines
-    from monoculture.audit.alignment.variants import parse_variant_options
-
-    started = datetime.now(timezone.utc)
-    try:
-        if args.same_ids and args.intersect_ids:
-            raise ValueError("give --same-ids or --intersect-ids, not both")
-        section = run_alignment(
-            args.embeddings, args.id_set, args.ood_set, descriptor=args.descriptor_model,
-            reference_set=args.reference_set, reference_model=args.reference_model,
-            model_errors=args.model_errors, error_column=args.error_column, seed=args.seed, k=args.k,
-            normalisation=args.normalisation, n_boot=args.n_boot, repeats=args.repeats,
-            match_atom_count=args.match_atom_count, drop_near_duplicates=not args.keep_near_duplicates,
-            intersect=not args.same_ids, variants=parse_variant_options(args.variant),
-            pairwise_ids=args.pairwise_ids, reconstruction=not args.no_reconstruction, metrics=args.metric,
-            calibration=args.n_calibration > 0, n_calibration=max(1, args.n_calibration),
-        )
-    except (ValueError, FileNotFoundError) as exc:
-        raise UserError(str(exc)) from None
-    doc = alignment_document(section, seed=args.seed, started=started)
-    emit(doc, args)
     from monoculture.demo import print_verdicts
 
+    if args.same_ids and args.intersect_ids:
+        raise UserError("give --same-ids or --intersect-ids, not both")
+    result = align_embeddings(
+        args.embeddings, args.id_set, args.ood_set, descriptor_model=args.descriptor_model,
+        reference_set=args.reference_set, reference_model=args.reference_model, model_errors=args.model_errors,
+        error_column=args.error_column, k=args.k, normalisation=args.normalisation, variants=args.variant,
+        n_boot=args.n_boot, repeats=args.repeats, match_atom_count=args.match_atom_count,
+        drop_near_duplicates=not args.keep_near_duplicates, same_ids=args.same_ids,
+        pairwise_ids=args.pairwise_ids, reconstruction=not args.no_reconstruction,
+        n_calibration=args.n_calibration, metrics=args.metric, seed=args.seed)
+    doc = result.document
+    emit(doc, args)
+    section = doc["alignment"]
     for line in dropped_structures_lines(section):
         print(line, file=sys.stderr)
     print_verdicts(section)
