@@ -69,7 +69,9 @@ class AuditOptions:
     seed : int
         Seed of every sampled step (reservoir hash, UMAP, k-means).
     umap, quests_crosscheck : bool
-        Compute the 2-D UMAP map; cross-check the entropy with the ``quests`` package.
+        Compute the 2-D UMAP map; cross-check the entropy with the ``quests`` package (off by default: a
+        validation, pinned by the tests, whose numba kernel costs a first run about 3 s of compilation;
+        ``monoculture audit --quests-crosscheck`` turns it on).
     reference : str or None
         Path of a reference dataset: compare each dataset with it (coverage, novelty, priorities).
     smiles_column, id_column : str or None
@@ -86,7 +88,7 @@ class AuditOptions:
     sample_size: int = 5000
     seed: int = 0
     umap: bool = True
-    quests_crosscheck: bool = True
+    quests_crosscheck: bool = False
     reference: str | None = None
     quiet: bool = False
     progress: bool | None = None

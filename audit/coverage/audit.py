@@ -46,13 +46,13 @@ class CoverageAudit:
     umap : bool
         Compute the UMAP embedding in :meth:`result`.
     quests_crosscheck : bool
-        Cross-check the entropy with the ``quests`` package.
+        Cross-check the entropy with the ``quests`` package (default off).
     entropy_bandwidth : float, optional
         QUESTS bandwidth in standardised descriptor units (default 1.0: one standard deviation).
     """
 
     def __init__(self, descriptor_sample_size: int = 5000, seed: int = 0, descriptor: str = "descriptor",
-                 k: int = 10, umap: bool = True, quests_crosscheck: bool = True,
+                 k: int = 10, umap: bool = True, quests_crosscheck: bool = False,
                  entropy_bandwidth: float | None = None):
         self.descriptor_sample_size = descriptor_sample_size
         self.seed = seed

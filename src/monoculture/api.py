@@ -167,7 +167,8 @@ def audit_datasets(paths_or_datasets, *, reference=None, descriptor: str | None 
                    seed: int = 0, umap: bool = True, format: str | None = None, dataset_card: str | None = None,
                    level_of_theory: str | None = None, batch_size: int = 4096, smiles_column: str | None = None,
                    id_column: str | None = None, config: str | None = None, quiet: bool = True,
-                   progress: bool = False, client=None, allow_empty: bool = False) -> AuditResult:
+                   progress: bool | None = False, client=None, allow_empty: bool = False,
+                   quests_crosscheck: bool = False) -> AuditResult:
     """Audit datasets: elements, levels of theory, regimes, duplicates, chemical space, priorities.
 
     What ``monoculture audit PATH... --json`` computes, with the same defaults; each item is one dataset.
@@ -195,6 +196,9 @@ def audit_datasets(paths_or_datasets, *, reference=None, descriptor: str | None 
         Log skipped records; print one line per step on stderr.
     client : distributed.Client, optional
         Run on Dask workers (see ``monoculture audit --dask``).
+    quests_crosscheck : bool
+        Also compute the entropy with the ``quests`` package on 1,000 sampled frames (a check of the
+        project's own computation; its numba kernel compiles for about 3 s on first use).
     allow_empty : bool
         Return the result even when a dataset yields no frame; otherwise raise
         :class:`~monoculture.datasets.errors.NothingAuditedError` (exit status 3 on the command line), whose
@@ -234,6 +238,7 @@ def audit_datasets(paths_or_datasets, *, reference=None, descriptor: str | None 
         format=format, dataset_card=dataset_card, level_of_theory=level_of_theory, batch_size=batch_size,
         descriptor=_check_descriptor(descriptor), sample_size=sample_size, seed=seed, umap=umap, reference=ref,
         quiet=quiet, progress=progress, smiles_column=smiles_column, id_column=id_column, config=config,
+        quests_crosscheck=quests_crosscheck,
     )
     doc = run_audit(sources, options, client=client)
     result = (ComparisonResult if ref is not None else AuditResult)(doc)

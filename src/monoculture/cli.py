@@ -49,6 +49,8 @@ def _add_audit_options(p: argparse.ArgumentParser, reference: bool = True) -> No
     p.add_argument("--sample-size", type=int_at_least(2), default=5000,
                    help="reservoir size of the chemical-space analysis (frames, at least 2; default 5000)")
     p.add_argument("--no-umap", action="store_true", help="skip the 2-D UMAP map")
+    p.add_argument("--quests-crosscheck", action="store_true",
+                   help="also compute the entropy with the quests package on 1,000 sampled frames (a check)")
     if reference:
         p.add_argument("--reference", help="reference dataset (file or folder) to compare every PATH with")
     p.add_argument("--dask", metavar="ADDRESS|local:N",
@@ -128,13 +130,12 @@ def cmd_audit(args) -> int:
     """``audit`` and ``compare``: :func:`monoculture.api.audit_datasets` with the command's options."""
     from monoculture.api import audit_datasets
     from monoculture.audit.coverage.compiled import kernels_for, warm_up
-    from monoculture.audit.run import AuditOptions
 
     reference = getattr(args, "reference", None) or getattr(args, "against", None)
     descriptor = None if args.descriptor in (None, "none") else args.descriptor
     # numba kernels missing from the cache are compiled by a second process from here on, while this one
     # starts up and reads (issue #22: they were most of what a first audit paid beyond a later one)
-    with warm_up(kernels_for(descriptor, not args.no_umap, AuditOptions.quests_crosscheck)):
+    with warm_up(kernels_for(descriptor, not args.no_umap, args.quests_crosscheck)):
         client = None
         if args.dask:
             from monoculture.audit.distributed import connect
@@ -146,7 +147,8 @@ def cmd_audit(args) -> int:
                 seed=args.seed, umap=not args.no_umap, format=args.format, dataset_card=args.dataset_card,
                 level_of_theory=args.level_of_theory, batch_size=args.batch_size,
                 smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
-                quiet=args.quiet, progress=None, client=client, allow_empty=True)
+                quiet=args.quiet, progress=None, client=client, allow_empty=True,
+                quests_crosscheck=args.quests_crosscheck)
         finally:
             if client is not None:
                 cluster = getattr(client, "cluster", None)

@@ -23,7 +23,7 @@ _AUDIT_CHILD = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from coverage_testframes import random_frames
     batch = random_frames(0, 60)
-    cs = ChemicalSpaceCoverage(sample_size=60).update(batch, np.random.default_rng(0).normal(size=(60, 6)))
+    cs = ChemicalSpaceCoverage(sample_size=60, quests_crosscheck=True).update(batch, np.random.default_rng(0).normal(size=(60, 6)))
     res = cs.result()
     assert "x" in res["umap"] and "quests_entropy_nats" in res["entropy"], res["entropy"]
     out = {}

@@ -186,7 +186,7 @@ def test_umap_and_quests_crosscheck_deterministic():
     x = np.random.default_rng(6).normal(size=(150, 6)).astype(np.float32)
 
     def run():
-        return CoverageAudit(descriptor_sample_size=100, seed=3).update(t, x).result()["chemical_space"]
+        return CoverageAudit(descriptor_sample_size=100, seed=3, quests_crosscheck=True).update(t, x).result()["chemical_space"]
 
     r1, r2 = run(), run()
     assert json.dumps(r1) == json.dumps(r2)
@@ -202,7 +202,7 @@ def test_quests_crosscheck_on_a_bounded_subsample(monkeypatch):
     monkeypatch.setattr(cs_module, "CROSSCHECK_MAX", 20)
     t = random_frames(seed=7, n=50)
     x = np.random.default_rng(7).normal(size=(50, 4)).astype(np.float32)
-    e = ChemicalSpaceCoverage(sample_size=100, umap=False).update(t, x).result()["entropy"]
+    e = ChemicalSpaceCoverage(sample_size=100, umap=False, quests_crosscheck=True).update(t, x).result()["entropy"]
     assert e["n"] == 50 and e["quests_crosscheck_n"] == 20
     assert e["quests_abs_diff"] < 1e-9
     # the subsample's own entropy differs from the whole sample's: the check compares like with like
