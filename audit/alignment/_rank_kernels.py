@@ -8,6 +8,12 @@ by a binary search among the k window starts cost about 46 ns per value (unpredi
 chain of dependent loads); counting a row's listed values below each window start in a loop the compiler
 vectorises costs ``k p / 16`` comparisons for p listed values, 3-4 times less on the benchmark's rows
 (p of 100-1,000 at k = 50); rows with fewer than ``k / 2`` listed values keep the binary search.
+
+Row stores (issue 20, third pass): :func:`store_rows` appends every value at most a row's threshold to
+that row's store in the first sweep over Y, :func:`store_candidates` takes the rows' candidates from
+them, :func:`count_stored` files a row's stored values with the same counting code as a sweep
+(:func:`_count_listed`), and :func:`count_row_ids` counts the rows the stores do not cover from their
+full rows.
 """
 
 from __future__ import annotations
@@ -74,11 +80,12 @@ def window_counts(vals, p, lo, hi):
 
 @numba.njit(nogil=True, cache=True)
 def _file_row(Dr, nc, i, col0, win, himax, tj, less, wi, wj, wt, nw, count, hv, hid, cnt, top, m, heap,
-              buf, vals, cols):
+              buf, vals, cols, store, sv, sid, soff, scap, scnt):
     """One row of :func:`count_rows`: ``Dr[c]`` is the searched value of row i and column ``col0 + c``,
     ``c < nc``; ``buf``, ``vals``, ``cols`` are scratch arrays of at least ``nc`` entries.
+    With ``store`` (:func:`store_rows`), the values at most ``himax[i]`` (there the row's store threshold)
+    are appended to the row's store ``sv[soff[i]:soff[i] + scap[i]]`` instead of being counted.
     Returns the updated ``nw``."""
-    k = win.shape[1]
     cap = wi.shape[0]
     hmi = himax[i]
     p = 0
@@ -118,6 +125,25 @@ def _file_row(Dr, nc, i, col0, win, himax, tj, less, wi, wj, wt, nw, count, hv, 
             vals[q] = Dr[cols[q]]
     if p == 0:
         return nw
+    if store:  # append to the row's store; a count above its capacity marks it overflowed
+        c0 = scnt[i]
+        o = soff[i] + c0
+        for q in range(min(p, max(scap[i] - c0, 0))):
+            sv[o + q] = vals[q]
+            sid[o + q] = col0 + cols[q]
+        scnt[i] = c0 + p
+        return nw
+    return _count_listed(Dr, nc, vals, cols, p, i, col0, win, tj, less, wi, wj, wt, nw, count, cap, False,
+                         cols)
+
+
+@numba.njit(nogil=True, cache=True)
+def _count_listed(Dr, nc, vals, cols, p, i, col0, win, tj, less, wi, wj, wt, nw, count, cap, stored, pos):
+    """Counts of row i's ``p`` listed values ``vals[q]`` (columns ``col0 + cols[q]``) against its k windows
+    and its window entries, as described in :func:`count_rows`. The target's own entry is looked up as
+    ``Dr[tj - col0]`` (a block row), or with ``stored`` as ``vals[pos[tj]]`` where ``cols[pos[tj]] == tj``
+    (a row's stored list, columns absolute, ``col0 = 0``). Returns the updated ``nw``."""
+    k = win.shape[1]
     closer = 0
     if p * _SEARCH < k:  # few listed values: place each by a binary search among the window starts
         for q in range(p):
@@ -153,7 +179,13 @@ def _file_row(Dr, nc, i, col0, win, himax, tj, less, wi, wj, wt, nw, count, hv, 
         if inside:
             own = tj[i, t] - col0  # the target's own entry, tied with itself: never recorded
             expected = 0
-            if 0 <= own < nc:
+            if stored:
+                q = pos[own]
+                if 0 <= q < p and cols[q] == own:
+                    vo = vals[q]
+                    if vo >= lo and vo <= hi:
+                        expected = 1
+            elif 0 <= own < nc:
                 vo = Dr[own]
                 if vo >= lo and vo <= hi:
                     expected = 1
@@ -247,9 +279,160 @@ def count_rows(D, row0, col0, win, himax, tj, less, wi, wj, wt, nw, count, hv, h
     buf = np.empty(min(nc, _CHUNK), np.int64)
     vals = np.empty(nc, D.dtype)
     cols = np.empty(nc, np.int64)
+    sv = np.empty(1, D.dtype)
+    sid = np.empty(1, np.int32)
+    scnt = np.empty(1, np.int64)
     for r in range(nr):
         nw = _file_row(D[r], nc, row0 + r, col0, win, himax, tj, less, wi, wj, wt, nw, count, hv, hid, cnt,
-                       top, m, heap, buf, vals, cols)
+                       top, m, heap, buf, vals, cols, False, sv, sid, scnt, scnt, scnt)
+    return nw
+
+
+@numba.njit(nogil=True, cache=True)
+def store_rows(D, row0, col0, tau, sv, sid, soff, scap, scnt):
+    """Every value of ``D`` (as in :func:`count_rows`) at most its row's threshold ``tau[i]`` appended to the
+    row's store: ``sv[soff[i]:soff[i] + scnt[i]]`` (values, dtype of D) and the same slice of ``sid``
+    (columns, int32), in no particular order, after a branch-free listing. ``scnt[i]`` keeps counting past
+    the capacity ``scap[i]``: a row with ``scnt[i] > scap[i]`` overflowed (its store is incomplete).
+    Nothing is counted."""
+    nr, nc = D.shape
+    buf = np.empty(1, np.int64)
+    vals = np.empty(nc, D.dtype)
+    cols = np.empty(nc, np.int64)
+    win = np.empty((1, 1, 2), D.dtype)
+    tj = np.zeros((1, 1), np.int64)
+    less = np.zeros(1, np.int64)
+    wi = np.empty(1, np.int64)
+    hv = np.empty((1, 1), D.dtype)
+    for r in range(nr):
+        _file_row(D[r], nc, row0 + r, col0, win, tau, tj, less, wi, wi, wi, 0, True, hv, wi.reshape(1, 1), wi,
+                  vals[:1], 0, False, buf, vals, cols, True, sv, sid, soff, scap, scnt)
+
+
+@numba.njit(nogil=True, cache=True)
+def store_candidates(rows, sv, sid, soff, scap, scnt, m, hv, hid):
+    """``hv[i], hid[i]``: the m smallest values of row i's stores (all workers) and their columns, in no
+    particular order, for the given rows; ``+inf`` and -1 where the stores overflowed or hold fewer than m
+    values (the row's m smallest values are not all at most its threshold: searched again by the caller).
+
+    Parameters
+    ----------
+    rows : numpy.ndarray, shape (r,), int64
+    sv, sid : numpy.ndarray, shape (total,)
+        Stores of :func:`store_rows`.
+    soff, scap, scnt : numpy.ndarray, shape (W, n), int64
+        Offsets, capacities and counts per worker and row.
+    m : int
+    hv, hid : numpy.ndarray, shape (n, m), dtype of sv and int64
+        Output.
+    """
+    n_w = scnt.shape[0]
+    total = 0
+    for r in range(rows.shape[0]):
+        row = 0
+        for w in range(n_w):
+            row += scnt[w, rows[r]]
+        total = max(total, row)
+    tv = np.empty((1, max(total, 1)), sv.dtype)
+    ti = np.empty((1, max(total, 1)), np.int64)
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        p = 0
+        full = True
+        for w in range(n_w):
+            c = scnt[w, i]
+            if c > scap[w, i]:
+                full = False
+                break
+            o = soff[w, i]
+            for q in range(c):
+                tv[0, p + q] = sv[o + q]
+                ti[0, p + q] = sid[o + q]
+            p += c
+        if not full or p < m:
+            for t in range(m):
+                hv[i, t] = np.inf
+                hid[i, t] = -1
+            continue
+        keep_smallest(tv, ti, 0, p, m)
+        for t in range(m):
+            hv[i, t] = tv[0, t]
+            hid[i, t] = ti[0, t]
+
+
+@numba.njit(nogil=True, cache=True)
+def count_row_ids(D, ids, win, himax, tj, less, wi, wj, wt, nw, count):
+    """:func:`count_rows` (without candidate buffers) for rows ``ids[r]`` against every column: ``D[r, c]``
+    is the searched value of row ``ids[r]`` and column c (its self-distance +inf)."""
+    nr, nc = D.shape
+    buf = np.empty(1, np.int64)
+    vals = np.empty(nc, D.dtype)
+    cols = np.empty(nc, np.int64)
+    hv = np.empty((1, 1), D.dtype)
+    hid = np.empty((1, 1), np.int64)
+    cnt = np.zeros(1, np.int64)
+    top = np.empty(1, D.dtype)
+    sv = np.empty(1, D.dtype)
+    sid = np.empty(1, np.int32)
+    for r in range(nr):
+        nw = _file_row(D[r], nc, ids[r], 0, win, himax, tj, less, wi, wj, wt, nw, count, hv, hid, cnt, top, 0,
+                       False, buf, vals, cols, False, sv, sid, cnt, cnt, cnt)
+    return nw
+
+
+@numba.njit(nogil=True, cache=True)
+def count_stored(rows, sv, sid, soff, scnt, win, himax, tj, less, wi, wj, wt, nw, count, pos):
+    """Counts of :func:`count_rows` for the given rows from their stores instead of a sweep.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray, shape (r,), int64
+        Rows to count; each row's stores (``sv[soff[w, i]:soff[w, i] + scnt[w, i]]`` over the workers w,
+        none overflowed) must hold every searched value of the row at most ``himax[i]``.
+    sv, sid : numpy.ndarray, shape (total,), float32 and int32
+        Values and columns of :func:`store_rows`, every worker's stores.
+    soff, scnt : numpy.ndarray, shape (W, n), int64
+        Per worker and row, the store's offset and its count.
+    win, himax, tj, less, wi, wj, wt, nw, count
+        As in :func:`count_rows`.
+    pos : numpy.ndarray, shape (n,), int64
+        Scratch (a column's position in the row's list, to find the target's own entry).
+
+    Returns
+    -------
+    int
+        ``nw`` plus the window entries found.
+
+    The values of a row at most its largest window end are gathered from the stores (in worker order)
+    and filed exactly as a sweep files them (:func:`_count_listed`): the counts and the set of window
+    entries are those of a sweep over the same values.
+    """
+    cap = wi.shape[0]
+    n_w = scnt.shape[0]
+    total = 0
+    for r in range(rows.shape[0]):
+        row = 0
+        for w in range(n_w):
+            row += scnt[w, rows[r]]
+        total = max(total, row)
+    vals = np.empty(max(total, 1), sv.dtype)
+    cols = np.empty(max(total, 1), np.int64)
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        hmi = himax[i]
+        p = 0
+        for w in range(n_w):
+            o = soff[w, i]
+            for q in range(o, o + scnt[w, i]):  # branch-free: keep the values at most the largest window end
+                v = sv[q]
+                vals[p] = v
+                cols[p] = sid[q]
+                p += v <= hmi
+        if p == 0:
+            continue
+        for q in range(p):
+            pos[cols[q]] = q
+        nw = _count_listed(vals, 0, vals, cols, p, i, 0, win, tj, less, wi, wj, wt, nw, count, cap, True, pos)
     return nw
 
 

@@ -146,3 +146,105 @@ def test_candidate_buffers_with_guessed_thresholds_keep_the_m_smallest(guess):
     bound = rows.row_bound()[:, None]
     assert np.all(np.abs(v0 - v1) <= 2 * bound)  # the same searched values, up to the float32 rounding bound
     assert np.isfinite(v1).all()
+
+
+def _store_data(kind, n=4096, d=24):
+    """Paired data at the fused path's smallest size: aligned (Y a noisy non-linear map of X's latent),
+    random (Y unrelated: most rows' targets lie far beyond the stores) or duplicate-heavy (half of the
+    rows exact copies of the other half in both spaces, Y on a coarse lattice: exact ties everywhere)."""
+    rng = np.random.default_rng({"aligned": 21, "random": 22, "duplicates": 23}[kind])
+    Z = rng.standard_normal((n, 4))
+    X = Z @ rng.standard_normal((4, d)) + 0.1 * rng.standard_normal((n, d))
+    if kind == "random":
+        return X, rng.standard_normal((n, d))
+    Y = np.tanh(Z @ rng.standard_normal((4, d))) + 0.1 * rng.standard_normal((n, d))
+    if kind == "duplicates":
+        Y = np.round(Y * 2.0)
+        X[n // 2:], Y[n // 2:] = X[: n // 2], Y[: n // 2]
+    return X, Y
+
+
+def _spy(monkeypatch):
+    """Count the sweeps of the fused path and the rows counted from stores and from full rows."""
+    from monoculture.audit.alignment import imbalance as im
+
+    seen = {"sweeps": 0, "stored": 0, "full_rows": 0}
+    sweep, add_stored, add_rows = im.sweep, im._SweepCounter.add_stored, im._SweepCounter.add_rows
+
+    def spy_sweep(*a, **kw):
+        seen["sweeps"] += 1
+        return sweep(*a, **kw)
+
+    def spy_stored(self, ids, store):
+        seen["stored"] += ids.size
+        return add_stored(self, ids, store)
+
+    def spy_rows(self, ids, rows, *a):
+        seen["full_rows"] += ids.size
+        return add_rows(self, ids, rows, *a)
+
+    monkeypatch.setattr(im, "sweep", spy_sweep)
+    monkeypatch.setattr(im._SweepCounter, "add_stored", spy_stored)
+    monkeypatch.setattr(im._SweepCounter, "add_rows", spy_rows)
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["aligned", "random", "duplicates"])
+def test_stored_counts_equal_three_sweeps_bit_for_bit(kind, monkeypatch):
+    """The X -> Y counts from the first sweep's stores (third sweep skipped) give the same floats as the
+    three-sweep path and as the separate path (neighbour search, then one count sweep per direction)."""
+    from monoculture.audit.alignment import imbalance as im
+
+    X, Y = _store_data(kind)
+    k = 7 if kind == "duplicates" else 20
+    seen = _spy(monkeypatch)
+    stored = information_imbalance(X, Y, k)
+    used = dict(seen)
+    monkeypatch.setattr(im, "_STORE", False)
+    seen.update(sweeps=0, stored=0, full_rows=0)
+    three = information_imbalance(X, Y, k)
+    assert seen == {"sweeps": 3, "stored": 0, "full_rows": 0}
+    assert stored == three  # equal floats, both directions
+    assert stored == information_imbalance(X, Y, k, backend="faiss")
+    if kind == "random":  # targets far beyond the stores: a third sweep, masked for the few stored rows
+        assert used["sweeps"] == 3 and used["full_rows"] == 0
+    else:  # most rows from their stores, the others from their full rows: two sweeps only
+        assert used["sweeps"] == 2
+        assert used["stored"] > 0.5 * len(X)
+        assert used["stored"] + used["full_rows"] == len(X)
+
+
+@pytest.mark.parametrize("setting", ["overflow_rows", "overflow_sweep", "zero_guess"])
+def test_store_fallbacks_equal_three_sweeps(setting, monkeypatch):
+    """Stores too small to hold their rows (every row overflows; counted from full rows, or by a masked
+    third sweep) and thresholds from a zero guess (no row stored: candidates searched again in full)."""
+    from monoculture.audit.alignment import imbalance as im
+
+    X, Y = _store_data("duplicates")
+    monkeypatch.setattr(im, "_STORE", False)
+    want = information_imbalance(X, Y, 12)
+    monkeypatch.setattr(im, "_STORE", True)
+    if setting == "zero_guess":
+        monkeypatch.setattr(im, "_STORE_TAU_SCALE", 0.0)
+    else:
+        monkeypatch.setattr(im, "_STORE_SLACK", 1e-3)  # 16 values a row and worker
+        monkeypatch.setattr(im, "_STORE_MAX_FAIL", 1.0 if setting == "overflow_rows" else 0.0)
+    seen = _spy(monkeypatch)
+    assert information_imbalance(X, Y, 12) == want
+    if setting == "overflow_rows":
+        assert seen == {"sweeps": 2, "stored": 0, "full_rows": len(X)}
+    else:
+        assert seen["sweeps"] == 3 and seen["full_rows"] == 0
+
+
+def test_row_store_is_off_above_its_memory_bound(monkeypatch):
+    """The stores are only built while they fit in _STORE_MAX_BYTES (else the three sweeps run)."""
+    from monoculture.audit.alignment import imbalance as im
+    from monoculture.audit.alignment._pairwise import augmented_rows
+
+    rows = augmented_rows(_store_data("aligned")[1], np.float32)
+    store = im._row_store(rows, 512)
+    assert store is not None and store.sv.nbytes + store.sid.nbytes <= im._STORE_MAX_BYTES
+    assert np.all(store.scap >= 16)
+    monkeypatch.setattr(im, "_STORE_MAX_BYTES", store.sv.nbytes)
+    assert im._row_store(rows, 512) is None
