@@ -310,6 +310,18 @@ def store_rows(D, row0, col0, tau, sv, sid, soff, scap, scnt):
 
 
 @numba.njit(nogil=True, cache=True)
+def _largest_store(rows, scnt):
+    """Largest number of stored values of one of ``rows`` over all workers' stores (``scnt`` (W, n))."""
+    total = 0
+    for r in range(rows.shape[0]):
+        row = 0
+        for w in range(scnt.shape[0]):
+            row += scnt[w, rows[r]]
+        total = max(total, row)
+    return total
+
+
+@numba.njit(nogil=True, cache=True)
 def store_candidates(rows, sv, sid, soff, scap, scnt, m, hv, hid):
     """``hv[i], hid[i]``: the m smallest values of row i's stores (all workers) and their columns, in no
     particular order, for the given rows; ``+inf`` and -1 where the stores overflowed or hold fewer than m
@@ -327,12 +339,7 @@ def store_candidates(rows, sv, sid, soff, scap, scnt, m, hv, hid):
         Output.
     """
     n_w = scnt.shape[0]
-    total = 0
-    for r in range(rows.shape[0]):
-        row = 0
-        for w in range(n_w):
-            row += scnt[w, rows[r]]
-        total = max(total, row)
+    total = _largest_store(rows, scnt)
     tv = np.empty((1, max(total, 1)), sv.dtype)
     ti = np.empty((1, max(total, 1)), np.int64)
     for r in range(rows.shape[0]):
@@ -409,12 +416,7 @@ def count_stored(rows, sv, sid, soff, scnt, win, himax, tj, less, wi, wj, wt, nw
     """
     cap = wi.shape[0]
     n_w = scnt.shape[0]
-    total = 0
-    for r in range(rows.shape[0]):
-        row = 0
-        for w in range(n_w):
-            row += scnt[w, rows[r]]
-        total = max(total, row)
+    total = _largest_store(rows, scnt)
     vals = np.empty(max(total, 1), sv.dtype)
     cols = np.empty(max(total, 1), np.int64)
     for r in range(rows.shape[0]):
