@@ -137,6 +137,17 @@ def _file_row(Dr, nc, i, col0, win, himax, tj, less, wi, wj, wt, nw, count, hv, 
                          cols)
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _record(wi, wj, wt, nw, cap, i, j, t):
+    """Record the window entry (row i, column j, target t) at position ``nw`` if there is room; the count
+    goes on past ``cap`` so that the caller can tell how many there were."""
+    if nw < cap:
+        wi[nw] = i
+        wj[nw] = j
+        wt[nw] = t
+    return nw + 1
+
+
 @numba.njit(nogil=True, cache=True)
 def _count_listed(Dr, nc, vals, cols, p, i, col0, win, tj, less, wi, wj, wt, nw, count, cap, stored, pos):
     """Counts of row i's ``p`` listed values ``vals[q]`` (columns ``col0 + cols[q]``) against its k windows
@@ -161,11 +172,7 @@ def _count_listed(Dr, nc, vals, cols, p, i, col0, win, tj, less, wi, wj, wt, nw,
             t = a - 1
             while t >= 0 and win[i, t, 1] >= v:  # the windows containing v
                 if tj[i, t] != j:
-                    if nw < cap:
-                        wi[nw] = i
-                        wj[nw] = j
-                        wt[nw] = t
-                    nw += 1
+                    nw = _record(wi, wj, wt, nw, cap, i, j, t)
                 t -= 1
         if count:
             less[i] += closer
@@ -205,11 +212,7 @@ def _count_listed(Dr, nc, vals, cols, p, i, col0, win, tj, less, wi, wj, wt, nw,
                         if v >= lo and v <= hi:
                             j = col0 + cols[q]
                             if tj[i, t] != j:
-                                if nw < cap:
-                                    wi[nw] = i
-                                    wj[nw] = j
-                                    wt[nw] = t
-                                nw += 1
+                                nw = _record(wi, wj, wt, nw, cap, i, j, t)
     if count:
         less[i] += closer
     return nw
