@@ -29,7 +29,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from monoculture.cli_options import add_read_options, int_at_least
+from monoculture.cli_options import add_read_options, int_at_least, open_with_read_options
 from monoculture.cli_output import atomic_write, write_json
 from monoculture.datasets.errors import EXIT_NOTHING_AUDITED, UsageError
 
@@ -116,12 +116,8 @@ def _say(args):
 
 def _read(path: str, args, say):
     from monoculture.audit.environments.sets import read_environments
-    from monoculture.datasets import ReadOptions, open_dataset
 
-    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column, config=args.config)
-    ds = open_dataset(path, format=args.format, dataset_card=args.dataset_card,
-                      level_of_theory=args.level_of_theory, batch_size=args.batch_size, quiet=args.quiet,
-                      options=options)
+    ds = open_with_read_options(path, args)
     say(f"describing the atomic environments of {ds.name}")
     env = read_environments(ds, progress=lambda n, m: say(f"{ds.name}: {n} structures, {m} environments"))
     acc = ds.accounting
@@ -282,12 +278,8 @@ def _add_align_parser(sub) -> None:
 
 def _atom_environments(path: str, args, say):
     from monoculture.audit.environments.alignment_io import read_atom_environments
-    from monoculture.datasets import ReadOptions, open_dataset
 
-    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column, config=args.config)
-    ds = open_dataset(path, format=args.format, dataset_card=args.dataset_card,
-                      level_of_theory=args.level_of_theory, batch_size=args.batch_size, quiet=args.quiet,
-                      options=options)
+    ds = open_with_read_options(path, args)
     say(f"describing the atoms of {ds.name}")
     env, skipped = read_atom_environments(ds, progress=lambda m: say(f"{ds.name}: {m} atoms"))
     print(f"{ds.name}: {len(env.ids)} atoms described ({len(skipped)} structures not: {_reasons(skipped)})",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["int_at_least", "add_read_options"]
+__all__ = ["int_at_least", "add_read_options", "open_with_read_options"]
 
 
 def int_at_least(minimum: int):
@@ -41,3 +41,14 @@ def add_read_options(p: argparse.ArgumentParser, batch_flag: str = "--batch-size
     p.add_argument("--config", metavar="NAME[,NAME]",
                    help="configs of a Hugging Face dataset folder to read, e.g. compatible_pbe (default: every "
                         "config holding frames)")
+
+
+def open_with_read_options(path: str, args):
+    """The dataset at ``path`` opened with the read options of :func:`add_read_options` found in ``args``
+    (imports the datasets layer only when called)."""
+    from monoculture.datasets import ReadOptions, open_dataset
+
+    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column, config=args.config)
+    return open_dataset(path, format=args.format, dataset_card=args.dataset_card,
+                        level_of_theory=args.level_of_theory, batch_size=args.batch_size, quiet=args.quiet,
+                        options=options)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from monoculture.cli_options import add_read_options, int_at_least
+from monoculture.cli_options import add_read_options, int_at_least, open_with_read_options
 from monoculture.cli_output import UserError, add_report_options, emit
 from monoculture.datasets.errors import EXIT_NOTHING_AUDITED
 
@@ -105,14 +105,7 @@ class _Datasets:
 
 
 def _open_all(args) -> list:
-    from monoculture.datasets import ReadOptions, open_dataset
-
-    options = ReadOptions(smiles_column=args.smiles_column, id_column=args.id_column, config=args.config)
-    return [
-        open_dataset(p, format=args.format, dataset_card=args.dataset_card, level_of_theory=args.level_of_theory,
-                     batch_size=args.batch_size, quiet=args.quiet, options=options)
-        for p in args.paths
-    ]
+    return [open_with_read_options(p, args) for p in args.paths]
 
 
 def _parse_params(items: list[str]) -> dict:
