@@ -6,7 +6,7 @@ the command line needs before any data is read) does not import numpy, pyarrow a
 """
 from __future__ import annotations
 
-import importlib
+from .plugins import lazy_exports
 
 #: Public name -> the submodule defining it.
 _EXPORTS = {
@@ -27,14 +27,4 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

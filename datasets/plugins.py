@@ -13,7 +13,7 @@ import pkgutil
 from collections.abc import Iterable
 from types import ModuleType
 
-__all__ = ["public_module_names", "import_public_modules"]
+__all__ = ["public_module_names", "import_public_modules", "lazy_exports"]
 
 
 def public_module_names(package: ModuleType) -> list[str]:
@@ -32,3 +32,24 @@ def import_public_modules(package: ModuleType, entry_point_group: str | None = N
 
     eps: Iterable = sorted(entry_points(group=entry_point_group), key=lambda e: (e.name, e.value))
     return [ep.load() for ep in eps]
+
+
+def lazy_exports(package: str, module_of: dict[str, str]):
+    """``(__getattr__, __dir__)`` for a package whose public names are imported from their submodules on
+    first use (PEP 562): ``module_of`` maps each name to its submodule, relative to ``package``; a name is
+    cached in the package's namespace once looked up."""
+    import sys
+
+    def __getattr__(name: str):
+        module = module_of.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(module_of))
+
+    return __getattr__, __dir__
+

@@ -10,7 +10,7 @@ or a light module in it such as :mod:`.alignment_defaults`, does not import nump
 """
 from __future__ import annotations
 
-import importlib
+from monoculture.datasets.plugins import lazy_exports
 
 _EXPORTS = {
     "entropy": ("DELTA_ENTROPY_DEFINITION", "DIVERSITY_DEFINITION", "ENTROPY_DEFINITION", "OVERLAP_DEFINITION",
@@ -29,14 +29,4 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 
-def __getattr__(name: str):
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _MODULE_OF)

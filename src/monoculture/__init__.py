@@ -32,6 +32,8 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+# The same PEP 562 lookup as monoculture.datasets.plugins.lazy_exports, written out here because the root
+# package may import none of its subpackages at import time (tests/test_import_graph.py).
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
