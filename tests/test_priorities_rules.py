@@ -108,3 +108,20 @@ def test_every_row_says_why_with_its_numbers():
     eq = next(r for r in rows if r["kind"] == "regime_equilibrium")
     assert "90.0% of the 500 frames with forces" in eq["why"]
     assert eq["score"] == pytest.approx(0.8 * (0.9 - 0.5) / 0.5)
+
+
+def test_grouped_pair_rows_keep_the_element_symbol_capitalised():
+    # eight absent pairs with equal evidence are merged; the example sentence starts with an element symbol
+    pairs = {f"O-{el}": 4 for el in ("Ni", "Sr", "Ti", "Zn", "Fe", "Co", "Cu", "Mg")}
+    here = {"O": 5, "Ni": 5, "Sr": 5, "Ti": 5, "Zn": 5, "Fe": 5, "Co": 5, "Cu": 5, "Mg": 5}
+    ref = _cov({**here}, 40, pairs=pairs)
+    rows = build_priorities(_cov(here, 40), ref)
+    grouped = [r for r in rows if r["kind"] == "pair_absent" and len(r["items"]) > 1]
+    assert grouped, [r["kind"] for r in rows]
+    assert "e.g. O and " in grouped[0]["why"] and "e.g. o " not in grouped[0]["why"]
+    # and the suggestion names every pair of the group, not the first one only
+    assert all(p in grouped[0]["suggestion"] for p in grouped[0]["items"])
+    # an ordinary first word is still lower-cased inside the sentence
+    from monoculture.audit.coverage.priorities import _sentence_inside
+    assert _sentence_inside("Each of these 3 elements") == "each of these 3 elements"
+    assert _sentence_inside("Ca and F are both present") == "Ca and F are both present"

@@ -269,7 +269,8 @@ def _regime_rows(cov: dict, kd: dict) -> list[dict]:
         share = reg["no_forces"] / n
         if not kd["geometry"]:
             rows.append(_row("regime_no_forces", "geometry", 0.6 * share, {"no_forces": reg["no_forces"], "frames": n},
-                             f"{_n(reg['no_forces'])} of the {_n(n)} entries are SMILES only: no 3-D structure, "
+                             f"{_n(reg['no_forces'])} of the {_n(n)} entries have no 3-D geometry (a SMILES or a 2-D drawing "
+                             f"only): no 3-D structure, "
                              f"energy or forces to train on.",
                              "generate 3-D conformers (e.g. RDKit ETKDG) and label them with energies and forces"))
         else:
@@ -411,7 +412,18 @@ def _describe_group(g: dict) -> None:
         g["why"] = first.replace(el + " is", f"Each of these {k} elements is", 1)
         g["suggestion"] = g["suggestion"].replace(f"containing {el}", f"containing {shown}")
     else:
-        g["why"] = f"{k} items with the same evidence ({shown}); e.g. " + first[0].lower() + first[1:]
+        g["why"] = f"{k} items with the same evidence ({shown}); e.g. " + _sentence_inside(first)
+        if g["kind"] == "pair_absent":
+            g["suggestion"] = f"collect structures containing both elements of each pair: {shown}"
+
+
+def _sentence_inside(sentence: str) -> str:
+    """Lower-case the first letter of *sentence* for use after "e.g.", unless its first word is a chemical
+    symbol or a name ("O and Ni are both present ..." keeps its "O")."""
+    word = sentence.split(" ", 1)[0].rstrip(",.;:")
+    if not word or not word[0].isupper() or word[1:] != word[1:].lower() or word in SYMBOLS:
+        return sentence
+    return sentence[0].lower() + sentence[1:]
 
 
 def _kind_or_none(reference: dict | None) -> str | None:
