@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from monoculture.cli_options import add_read_options, int_at_least, open_with_read_options
-from monoculture.cli_output import UserError, add_report_options, emit
+from monoculture.cli_output import UserError, add_report_options, emit, write_json
 from monoculture.datasets.errors import EXIT_NOTHING_AUDITED
 
 __all__ = ["add_parsers", "cmd_featurize", "cmd_embed", "cmd_align"]
@@ -214,11 +213,7 @@ def cmd_embed(args) -> int:
                                      and v is not None else v) for k, v in tl.items()}},
                "datasets": [{"name": ds.name, "read": ds.accounting.read, "skipped": ds.accounting.skipped,
                              "failed": ds.accounting.failed} for ds in datasets]}
-        path = Path(args.json_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
-        tmp.replace(path)
+        write_json(doc, args.json_out)
     if result.n_rows == 0:
         print(f"monoculture: error: no record could be embedded with {args.model}", file=sys.stderr)
         return EXIT_NOTHING_AUDITED
