@@ -102,11 +102,12 @@ def _check_out(path: str) -> Path:
 
 
 def _write_table(table, out: Path) -> None:
-    """Write ``table`` to ``out`` (parquet or CSV by the suffix) whole or not at all."""
+    """Write ``table`` to ``out`` (parquet or CSV by the suffix) whole or not at all; CSV floats with 10
+    significant digits (summation noise such as 25.000000000003947 is not information), parquet exact."""
     if out.suffix.lower() == ".parquet":
         atomic_write(out, lambda tmp: table.to_parquet(tmp, index=False))
     else:
-        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False))
+        atomic_write(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.10g"))
 
 
 def _say(args):
