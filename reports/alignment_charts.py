@@ -14,7 +14,7 @@ from ..audit.alignment.metric_registry import get_metric
 from .charts import labelled_heatmap
 from .style import SHARE_CMAP, category_colour, new_figure
 
-__all__ = ["paired_heatmaps", "grouped_bars", "dendrogram_chart", "metric_label", "is_directed"]
+__all__ = ["paired_heatmaps", "grouped_bars", "dendrogram_chart", "metric_label", "metric_scale", "is_directed"]
 
 
 def metric_label(name: str, *, short: bool = True) -> str:
@@ -32,6 +32,27 @@ def metric_label(name: str, *, short: bool = True) -> str:
     except ValueError:
         return str(name)
     return m.short_label if short else m.label
+
+
+def metric_scale(name: str, higher_is_more_aligned: bool | None = None) -> str:
+    """What the metric's values mean, for a caption: its registry record's ``scale``, else only the direction.
+
+    Parameters
+    ----------
+    name : str
+        Metric key of the ``alignment.metrics`` block.
+    higher_is_more_aligned : bool, optional
+        Direction from the JSON, used when the metric is not registered or states no scale.
+    """
+    try:
+        scale = get_metric(str(name)).scale
+    except ValueError:
+        scale = ""
+    if scale:
+        return scale
+    if higher_is_more_aligned is None:
+        return ""
+    return "higher = more alike" if higher_is_more_aligned else "lower = more alike"
 
 
 def is_directed(name: str) -> bool:

@@ -253,11 +253,10 @@ def alignment_plans(al: Mapping) -> list[FigurePlan]:
             continue
         label = ac.metric_label(metric)
         k = f" (k = {m['k']})" if m.get("k") is not None else ""
-        low_good = m.get("higher_is_more_aligned") is False
+        scale = ac.metric_scale(metric, m.get("higher_is_more_aligned"))
         plans.append(FigurePlan(
             "alignment", None, f"alignment_{slugify(metric)}", f"{label}{k}: in vs out of distribution",
-            f"{label} between every pair of models" + (" (0 = equivalent, 1 = unrelated)" if low_good else
-                                                       " (1 = identical neighbourhoods / kernels)")
+            f"{label} between every pair of models" + (f" ({scale})" if scale else "")
             + ("; row = source model, column = target model." if ac.is_directed(metric) else ".")
             + (f" Variant: {m['variant']}." if m.get("variant") else ""),
             lambda panels=panels, label=label: ac.paired_heatmaps(models, panels,

@@ -123,6 +123,9 @@ class AlignmentMetric:
         Position in its scope's verdict (0 = the metric that decides it, 1, 2, ... supporting); None: no role.
     description : str
         Meaning of the matrix written to the JSON (``metrics.<name>.description``).
+    scale : str
+        What its values mean, for figure captions (e.g. ``"0 = independent, 1 = ..."``); empty: the report
+        states only the direction.
     order : int
         Position among the metrics (JSON order); new metrics default to after the existing ones.
     """
@@ -144,6 +147,7 @@ class AlignmentMetric:
     description: str = ""
     short_label: str = ""
     order: int = 1000
+    scale: str = ""
 
     def __post_init__(self):
         if not self.name or not self.name.isidentifier():

@@ -5,6 +5,7 @@ from . import AlignmentMetric, Reference, Variant, register_metric
 register_metric(AlignmentMetric(
     name="cka", label="linear CKA", short_label="CKA", function=cka, kind="pair", higher_is_more_aligned=True,
     scope="global", verdict_rank=1, order=30, description="symmetric; diagonal 1 by definition",
+    scale="1 = the same linear kernel up to rotation and scale, near 0 = unrelated",
     reference=Reference("dense Gram-matrix formula; platonic-rep AlignmentMetrics.cka", "commit 07ef02a",
                         "Kornblith, Norouzi, Lee & Hinton (2019), ICML, arXiv 1905.00414"),
     variants={

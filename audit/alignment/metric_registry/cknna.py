@@ -7,6 +7,7 @@ register_metric(AlignmentMetric(
     name="cknna", label="CKNNA", function=cknna, kind="pair", higher_is_more_aligned=True, scope="local",
     reference=platonic("cknna"), needs_k="k", uses_cache=True, verdict_rank=0, order=10,
     description="symmetric; diagonal 1 by definition",
+    scale="1 = the same neighbourhood kernels, 0 = no shared neighbourhood structure",
     variants={
         "unbiased": Variant(
             "unbiased", "CKNNA on L2-normalised rows (cosine kernels), k-NN sets without self, unbiased HSIC "

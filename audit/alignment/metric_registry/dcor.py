@@ -6,6 +6,7 @@ register_metric(AlignmentMetric(
     name="dcor", label="distance correlation", function=distance_correlation, kind="pair",
     higher_is_more_aligned=True, scope="global", verdict_rank=0, order=40,
     description="symmetric; diagonal 1 by definition",
+    scale="0 = independent, 1 = related by a similarity transform",
     reference=Reference("dcor.distance_correlation", "dcor 0.6",
                         "Székely, Rizzo & Bakirov (2007), Ann. Statist. 35, 2769"),
     variants={

@@ -31,6 +31,8 @@ register_metric(AlignmentMetric(
     description="diagonal: TwoNN dimension of each model; off-diagonal: TwoNN dimension of the two normalised "
                 "embeddings concatenated (close to the larger diagonal value when one is a function of the other, to "
                 "the sum when they are unrelated)",
+    scale="diagonal: each model's dimension; off-diagonal: the two models' embeddings concatenated (the larger "
+          "diagonal value when one is a function of the other, the sum when unrelated)",
     reference=Reference("dadapy IdEstimation.compute_id_2NN", "dadapy 0.3",
                         "Facco, d'Errico, Rodriguez & Laio (2017), Sci. Rep. 7, 12140")))
 
@@ -38,5 +40,6 @@ register_metric(AlignmentMetric(
     name="mle", label="MLE intrinsic dimension", short_label="MLE dimension", function=mle_dimension,
     kind="per model", higher_is_more_aligned=False, scope="dimension", needs_k="mle_k", intervals=False, order=90,
     description="Levina-Bickel maximum-likelihood dimension (MacKay-Ghahramani average), cross-check of TwoNN",
+    scale="dimension of each model's embeddings",
     reference=Reference("skdim.id.MLE", "scikit-dimension 0.3",
                         "Levina & Bickel (2004), NeurIPS 17; MacKay & Ghahramani (2005)")))

@@ -7,6 +7,7 @@ register_metric(AlignmentMetric(
     name="mutual_knn", label="mutual k-NN", function=mutual_knn, kind="pair", higher_is_more_aligned=True,
     scope="local", reference=platonic("mutual_knn"), needs_k="k", uses_cache=True, verdict_rank=1, order=20,
     description="symmetric; diagonal 1 by definition",
+    scale="share of shared nearest neighbours: 1 = identical neighbourhoods, about k/n for unrelated data",
     variants={
         "cosine": Variant("cosine", "share of the k nearest neighbours (cosine similarity, self excluded) shared "
                                     "by both models", {"metric": "cosine"},

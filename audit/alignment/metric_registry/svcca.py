@@ -89,6 +89,7 @@ register_metric(AlignmentMetric(
     name="svcca", label="SVCCA", function=svcca, kind="pair", higher_is_more_aligned=True, scope="global",
     default=False, order=110, description="symmetric; diagonal 1 by definition (mean canonical correlation of the "
                                           "top singular directions)",
+    scale="1 = the same top singular subspaces, near 0 = unrelated",
     reference=Reference("platonic-rep metrics.py, AlignmentMetrics.svcca (cca_dim=10)",
                         "the version in a public code index, 2026 (commit not recorded)",
                         "Raghu, Gilmer, Yosinski & Sohl-Dickstein (2017), SVCCA, NeurIPS 30, arXiv 1706.05806; "
