@@ -268,11 +268,20 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     if note:
         ax.text(0.02, 0.98, note, transform=ax.transAxes, ha="left", va="top", fontsize=8,
                 bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "boxstyle": "round,pad=0.3"})
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_xlabel(_wrapped(xlabel, width_in))
+    ax.set_ylabel(_wrapped(ylabel, height_in))
     if title:
         ax.set_title(title)
     return fig
+
+
+def _wrapped(label: str, length_in: float) -> str:
+    """An axis label broken into lines that fit along an axis of ``length_in`` inches (about 9 characters per
+    inch at the report's font size), so that a long label is never cut off."""
+    import textwrap
+
+    width = max(20, int(9 * length_in))
+    return "\n".join(textwrap.wrap(label, width)) if len(label) > width else label
 
 
 def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None, *, xlabel: str,
@@ -346,8 +355,15 @@ def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
 
 
 def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: str | None = None,
-                 log_x: bool = False, width_in: float = 6.0, height_in: float = 3.5):
-    """Line plot of several curves ``{"label", "x", "y", "dashed" (optional)}``; None values break a line.
+                 log_x: bool = False, width_in: float = 6.0, height_in: float = 3.5,
+                 line_styles: Mapping[str, str] | None = None):
+    """Line plot of several curves ``{"label", "x", "y", "dashed" (optional), "group" (optional)}``; None values
+    break a line.
+
+    Curves of one ``group`` (e.g. one model pair on the ID and the OOD set) share a colour and marker and one
+    legend entry; ``line_styles`` then names what solid and dashed lines mean. Curves with ``"emphasis": True``
+    (e.g. the mean over model pairs) are drawn thick and black. A legend of more than eight
+    entries goes to the right of the axes, so that it never hides the curves.
 
     Parameters
     ----------
@@ -357,17 +373,41 @@ def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: 
     title : str, optional
     log_x : bool
     width_in, height_in : float
+    line_styles : mapping of str to str, optional
+        ``{"solid": "ID", "dashed": "OOD"}``: legend entries for the two line styles (with ``group``).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = new_figure(width_in, height_in)
+    from matplotlib.lines import Line2D
+
+    groups = list(dict.fromkeys(str(c.get("group", c["label"])) for c in curves))
+    grouped = any("group" in c for c in curves)
+    n_entries = (len(groups) + len(line_styles or {})) if grouped else len(curves)
+    outside = n_entries > 8
+    ncols = max(1, -(-n_entries // 20)) if outside else (2 if n_entries > 6 else 1)
+    fig, ax = new_figure(width_in + (2.4 * ncols if outside else 0.0), height_in)
     markers = "os^Dv<>P"
+    handles, seen = [], set()
+    plain = [g for g in groups if not any(c.get("emphasis") and str(c.get("group", c["label"])) == g
+                                          for c in curves)]
     for i, c in enumerate(curves):
+        g = str(c.get("group", c["label"]))
+        j = (plain.index(g) if g in plain else 0) if grouped else i
+        # colour and marker cycle at different periods: 8 colours x 8 markers tell 64 curves apart
+        style = {"color": "black", "marker": "o", "linewidth": 2.2} if c.get("emphasis") else {
+            "color": category_colour(j), "marker": markers[(j // 8) % len(markers)], "linewidth": 1.2}
         y = np.array([np.nan if v is None else float(v) for v in c["y"]], dtype=float)
-        ax.plot(np.asarray(c["x"], dtype=float), y, marker=markers[i % len(markers)], markersize=3.5,
-                color=category_colour(i), linestyle="--" if c.get("dashed") else "-", label=str(c["label"]))
+        ax.plot(np.asarray(c["x"], dtype=float), y, markersize=3.5, linestyle="--" if c.get("dashed") else "-",
+                **style)
+        if not grouped or g not in seen:
+            handles.append(Line2D([], [], markersize=3.5, label=g if grouped else str(c["label"]),
+                                  linestyle="--" if (c.get("dashed") and not grouped) else "-", **style))
+            seen.add(g)
+    if grouped and line_styles:
+        for style, name in line_styles.items():
+            handles.append(Line2D([], [], color="#555555", linestyle="--" if style == "dashed" else "-", label=name))
     if log_x:
         from matplotlib.ticker import LogLocator, NullFormatter
 
@@ -377,8 +417,11 @@ def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: 
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if len(curves) > 1:
-        ax.legend(frameon=False, fontsize=7, loc="best", ncols=2 if len(curves) > 6 else 1)
+    if len(handles) > 1:
+        if outside:
+            fig.legend(handles=handles, frameon=False, fontsize=7, loc="outside right upper", ncols=ncols)
+        else:
+            ax.legend(handles=handles, frameon=False, fontsize=7, loc="best", ncols=ncols)
     if title:
         ax.set_title(title)
     return fig

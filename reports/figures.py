@@ -242,6 +242,22 @@ def _set_name(al: Mapping, key: str, width: int = 26) -> str:
     return "\n".join(textwrap.wrap(f"{key.upper()}: {nm}", width, break_on_hyphens=False)[:3])
 
 
+def _set_key(label) -> str:
+    """Legend group of a gap-vs-collapse point: its evaluation set ("ID" / "OOD"), else its label as given."""
+    text = str(label or "")
+    return text.upper() if text.lower() in ("id", "ood") else text
+
+
+def _line_styles(curves: list[dict]) -> dict[str, str]:
+    """Legend entries of the line styles of ID (solid) and OOD (dashed) curves, for the styles present."""
+    styles = {}
+    if any(not c["dashed"] for c in curves):
+        styles["solid"] = "ID set"
+    if any(c["dashed"] for c in curves):
+        styles["dashed"] = "OOD set"
+    return styles
+
+
 def alignment_plans(al: Mapping) -> list[FigurePlan]:
     plans: list[FigurePlan] = []
     models = [str(m) for m in al.get("models") or []]
@@ -275,22 +291,25 @@ def alignment_plans(al: Mapping) -> list[FigurePlan]:
     if isinstance(sweep, Mapping) and sweep.get("curves") and sweep.get("k"):
         metric = ac.metric_label(sweep.get("metric", "alignment"))
         curves = [{"label": c["label"] + (f" ({c['set'].upper()})" if c.get("set") else ""), "x": sweep["k"],
-                   "y": c["values"], "dashed": str(c.get("set", "")).lower() == "ood"} for c in sweep["curves"]]
+                   "y": c["values"], "dashed": str(c.get("set", "")).lower() == "ood", "group": c["label"],
+                   "emphasis": str(c["label"]).startswith("mean")} for c in sweep["curves"]]
         plans.append(FigurePlan(
             "alignment", None, "alignment_k_sweep", f"{metric} against k",
             "Alignment as the neighbourhood size k grows (dashed: OOD set).",
             lambda curves=curves, metric=metric: charts.curves_chart(
-                curves, xlabel="neighbours k (count)", ylabel=f"{metric} (unitless)", log_x=True)))
+                curves, xlabel="neighbours k (count)", ylabel=f"{metric} (unitless)", log_x=True,
+                line_styles=_line_styles(curves))))
     ivs = al.get("id_vs_scale")
     if isinstance(ivs, Mapping) and ivs.get("curves"):
         curves = [{"label": c["label"] + (f" ({c['set'].upper()})" if c.get("set") else ""), "x": c["scale"],
-                   "y": c["id"], "dashed": str(c.get("set", "")).lower() == "ood"} for c in ivs["curves"]]
+                   "y": c["id"], "dashed": str(c.get("set", "")).lower() == "ood", "group": c["label"]}
+                  for c in ivs["curves"]]
         plans.append(FigurePlan(
             "alignment", None, "alignment_id_vs_scale", "Intrinsic dimension against scale",
             f"Estimator: {ivs.get('estimator', 'not stated')} (dashed: OOD set).",
             lambda curves=curves, ivs=ivs: charts.curves_chart(
                 curves, xlabel=ivs.get("scale_label", "scale (neighbours k)"), ylabel="intrinsic dimension (count)",
-                log_x=True)))
+                log_x=True, line_styles=_line_styles(curves))))
     gvc = al.get("gap_vs_collapse")
     if isinstance(gvc, Mapping) and gvc.get("points"):
         pts = gvc["points"]
@@ -304,8 +323,8 @@ def alignment_plans(al: Mapping) -> list[FigurePlan]:
         plans.append(FigurePlan(
             "alignment", None, "alignment_gap_vs_collapse", "Gap against collapse",
             "One point per evaluation structure (coloured by set)." + (f" Interval from {gvc['n_boot']} bootstrap resamples." if gvc.get("n_boot") else ""),
-            lambda: charts.grouped_scatter([p["x"] for p in pts], [p["y"] for p in pts], None,
-                                           labels=[p["label"] for p in pts] if len(pts) <= 30 else None,
+            lambda: charts.grouped_scatter([p["x"] for p in pts], [p["y"] for p in pts],
+                                           [_set_key(p.get("label")) for p in pts], labels=None,
                                            xlabel=gvc.get("x_label", "gap (unitless)"),
                                            ylabel=gvc.get("y_label", "collapse (unitless)"), note=note)))
     tree = al.get("family_tree")
