@@ -356,7 +356,7 @@ def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
 
 def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: str | None = None,
                  log_x: bool = False, width_in: float = 6.0, height_in: float = 3.5,
-                 line_styles: Mapping[str, str] | None = None):
+                 line_styles: Mapping[str, str] | None = None, shade_from: float | None = None):
     """Line plot of several curves ``{"label", "x", "y", "dashed" (optional), "group" (optional)}``; None values
     break a line.
 
@@ -375,6 +375,8 @@ def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: 
     width_in, height_in : float
     line_styles : mapping of str to str, optional
         ``{"solid": "ID", "dashed": "OOD"}``: legend entries for the two line styles (with ``group``).
+    shade_from : float, optional
+        Shade the x range above this value (e.g. neighbourhoods that are no longer local).
 
     Returns
     -------
@@ -415,6 +417,10 @@ def curves_chart(curves: Sequence[Mapping], *, xlabel: str, ylabel: str, title: 
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=12))
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    if shade_from is not None:
+        lo, hi = ax.get_xlim()
+        ax.axvspan(shade_from, hi, color="#e6e6e6", zorder=0, linewidth=0)
+        ax.set_xlim(lo, hi)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if len(handles) > 1:

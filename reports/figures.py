@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ..audit.alignment.calibration_report import MAX_K_OVER_N
 from . import alignment_charts as ac
 from . import charts
 from .paths import slugify
@@ -293,12 +294,20 @@ def alignment_plans(al: Mapping) -> list[FigurePlan]:
         curves = [{"label": c["label"] + (f" ({c['set'].upper()})" if c.get("set") else ""), "x": sweep["k"],
                    "y": c["values"], "dashed": str(c.get("set", "")).lower() == "ood", "group": c["label"],
                    "emphasis": str(c["label"]).startswith("mean")} for c in sweep["curves"]]
+        n_sets = [dig(al, "sets", key, "n") for key in ("id", "ood")]
+        n_min = min((int(n) for n in n_sets if isinstance(n, (int, float)) and n > 0), default=None)
+        k_local = None if n_min is None else MAX_K_OVER_N * n_min
+        beyond = k_local is not None and max(sweep["k"]) > k_local
         plans.append(FigurePlan(
             "alignment", None, "alignment_k_sweep", f"{metric} against k",
-            "Alignment as the neighbourhood size k grows (dashed: OOD set).",
-            lambda curves=curves, metric=metric: charts.curves_chart(
+            "Alignment as the neighbourhood size k grows (dashed: OOD set)."
+            + (f" Shaded: k/n above {MAX_K_OVER_N:g} (k > {k_local:g} on the smaller set of {n_min:,} structures),"
+               " where a neighbourhood covers more than a tenth of the set: the scores are no longer local, their"
+               " chance level is high, and the reference code's unbiased CKNNA is not bounded by 1 there."
+               if beyond else ""),
+            lambda curves=curves, metric=metric, k_local=(k_local if beyond else None): charts.curves_chart(
                 curves, xlabel="neighbours k (count)", ylabel=f"{metric} (unitless)", log_x=True,
-                line_styles=_line_styles(curves))))
+                line_styles=_line_styles(curves), shade_from=k_local)))
     ivs = al.get("id_vs_scale")
     if isinstance(ivs, Mapping) and ivs.get("curves"):
         curves = [{"label": c["label"] + (f" ({c['set'].upper()})" if c.get("set") else ""), "x": c["scale"],

@@ -71,3 +71,17 @@ def test_gap_against_collapse_points_are_coloured_by_set():
     (plan,) = [p for p in alignment_plans(al) if p.name == "alignment_gap_vs_collapse"]
     fig = plan.draw()
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["ID", "OOD"]
+
+
+def test_k_sweep_shades_and_explains_non_local_neighbourhoods():
+    sweep = {"metric": "cknna", "k": [5, 10, 25, 50],
+             "curves": [{"label": "a vs b", "set": s, "values": [0.5, 0.6, 0.9, 1.3]} for s in ("id", "ood")]}
+    al = {"models": ["a", "b"], "sets": {"id": {"n": 143}, "ood": {"n": 148}}, "k_sweep": sweep}
+    (plan,) = [p for p in alignment_plans(al) if p.name == "alignment_k_sweep"]
+    assert "k > 14.3 on the smaller set of 143 structures" in plan.caption and "not bounded by 1" in plan.caption
+    fig = plan.draw()
+    assert len(fig.axes[0].patches) == 1  # the shaded span
+    # every k local (k/n <= 0.1): no shading, no note
+    al["sets"] = {"id": {"n": 5000}, "ood": {"n": 5000}}
+    (plan,) = [p for p in alignment_plans(al) if p.name == "alignment_k_sweep"]
+    assert "Shaded" not in plan.caption and not plan.draw().axes[0].patches
