@@ -34,7 +34,7 @@ __all__ = ["build_findings", "wilson_interval", "WEAK_N", "MAX_FINDINGS"]
 
 #: Fewer structures than this make a finding's evidence weak.
 WEAK_N = 100
-#: Most findings a report opens with.
+#: Most findings a report opens with, per part: the datasets' (the top priorities included) and the alignment's.
 MAX_FINDINGS = 8
 
 
@@ -422,7 +422,7 @@ def build_findings(doc: Mapping, names: Sequence[str] | None = None, reference_n
     reference_name : str, optional
         Display name of the reference (default: ``parameters.reference``).
     max_findings : int
-        Most findings returned.
+        Most findings of the datasets (the top priorities included) and, separately, of the alignment.
 
     Returns
     -------
@@ -443,9 +443,12 @@ def build_findings(doc: Mapping, names: Sequence[str] | None = None, reference_n
         pr = _priorities_rule(items)
     else:
         pr = None
+    # the datasets' findings and the alignment's are cut separately, so that a document with both never loses
+    # the alignment verdicts or the warnings that qualify them; the top priorities always make the cut, last
+    out = out[: max_findings - (pr is not None)]
     al = doc.get("alignment")
     if isinstance(al, Mapping) and view.not_applicable_reason(al) is None:
-        out += _alignment_rules(al)
-    if pr is not None:  # the top priorities always make the cut
-        out = out[: max_findings - 1] + [pr]
-    return out[:max_findings]
+        out += _alignment_rules(al)[:max_findings]
+    if pr is not None:
+        out.append(pr)
+    return out

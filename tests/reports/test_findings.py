@@ -144,3 +144,22 @@ def test_alignment_findings_mark_an_interval_through_zero_as_weak():
     assert not loc["weak"] and "0.08 (95 % interval 0.03 to 0.13)" in loc["text"]
     assert glob["weak"] and "weak" in glob["text"]
     assert _rule(f, "alignment_warnings")["weak"]
+
+
+def test_a_document_with_datasets_and_alignment_keeps_every_alignment_finding():
+    # five datasets fill the datasets' findings; the alignment's verdicts and warnings must not be cut
+    prio = [{"rank": 1, "kind": "lot_unknown", "item": "dataset", "items": ["dataset"], "score": 0.5,
+             "evidence": {}, "why": "All frames lack a label.", "suggestion": "record the functional"}]
+    al = {"models": ["m1", "m2"], "sets": {"id": {"name": "crystals", "n": 150}, "ood": {"name": "g2", "n": 160}},
+          "verdicts": {"local": {"statistic": "mean gap", "estimate": 0.2, "interval": [0.1, 0.3],
+                                 "verdict": "higher in distribution"},
+                       "global": {"statistic": "mean gap", "estimate": -0.2, "interval": [-0.3, -0.1],
+                                  "verdict": "higher out of distribution"}},
+          "warnings": ["periodic share differs (100% in ID vs 0% in OOD)"]}
+    datasets = [_ds(name=f"s{i}", priorities=prio, dup=30, near=150, n=300 + i) for i in range(5)]
+    f = build_findings(_doc(*datasets, alignment=al))
+    rules = [x["rule"] for x in f]
+    for rule in ("alignment_sets", "alignment_local", "alignment_global", "alignment_warnings"):
+        assert rule in rules, rules
+    assert rules[-1] == "priorities"
+    assert sum(not r.startswith("alignment") for r in rules) <= MAX_FINDINGS
