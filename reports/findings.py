@@ -403,9 +403,21 @@ def _alignment_rules(al: Mapping) -> list[dict]:
             text += "; the interval includes no difference (weak evidence)"
         out.append(_finding(f"alignment_{key}", text + ".", weak))
     warnings = [str(w) for w in al.get("warnings") or []]
-    if warnings:
-        out.append(_finding("alignment_warnings", f"{len(warnings)} warning{'s' if len(warnings) > 1 else ''} "
-                            f"qualify these numbers; the first: {warnings[0].rstrip('.')}.", True))
+    conf = al.get("confounders") if isinstance(al.get("confounders"), Mapping) else {}
+    confounders = [str(w) for w in conf.get("warnings") or []]
+    n_warn = len(warnings) + len(confounders)
+    if n_warn:
+        text = f"{n_warn} warning{'s qualify' if n_warn > 1 else ' qualifies'} these numbers"
+        if confounders:
+            # the scientifically decisive caveat: the sets differ in more than being in or out of distribution
+            text += (f"; the two sets differ in more than their distance from the training data ("
+                     f"{'; '.join(w.rstrip('.') for w in confounders)}), so the verdicts cannot separate that "
+                     f"distance from these differences")
+        if warnings:
+            text += f"; {'also: ' if confounders else 'the first: '}{warnings[0].rstrip('.')}"
+            if len(warnings) > 1:
+                text += f" (and {len(warnings) - 1} more in the alignment section)"
+        out.append(_finding("alignment_warnings", text + ".", True))
     return out
 
 

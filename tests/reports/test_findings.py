@@ -155,7 +155,8 @@ def test_a_document_with_datasets_and_alignment_keeps_every_alignment_finding():
                                  "verdict": "higher in distribution"},
                        "global": {"statistic": "mean gap", "estimate": -0.2, "interval": [-0.3, -0.1],
                                   "verdict": "higher out of distribution"}},
-          "warnings": ["periodic share differs (100% in ID vs 0% in OOD)"]}
+          "warnings": ["k/n is above 0.1 on the ID set"],
+          "confounders": {"warnings": ["periodic share differs (100% in ID vs 0% in OOD)"]}}
     datasets = [_ds(name=f"s{i}", priorities=prio, dup=30, near=150, n=300 + i) for i in range(5)]
     f = build_findings(_doc(*datasets, alignment=al))
     rules = [x["rule"] for x in f]
@@ -163,3 +164,7 @@ def test_a_document_with_datasets_and_alignment_keeps_every_alignment_finding():
         assert rule in rules, rules
     assert rules[-1] == "priorities"
     assert sum(not r.startswith("alignment") for r in rules) <= MAX_FINDINGS
+    # the confounders of the ID / OOD comparison are named in the findings, not only in the section
+    w = _rule(f, "alignment_warnings")["text"]
+    assert w.startswith("2 warnings qualify") and "periodic share differs (100% in ID vs 0% in OOD)" in w
+    assert "also: k/n is above 0.1 on the ID set" in w
