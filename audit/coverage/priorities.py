@@ -269,9 +269,8 @@ def _regime_rows(cov: dict, kd: dict) -> list[dict]:
         share = reg["no_forces"] / n
         if not kd["geometry"]:
             rows.append(_row("regime_no_forces", "geometry", 0.6 * share, {"no_forces": reg["no_forces"], "frames": n},
-                             f"{_n(reg['no_forces'])} of the {_n(n)} entries have no 3-D geometry (a SMILES or a 2-D drawing "
-                             f"only): no 3-D structure, "
-                             f"energy or forces to train on.",
+                             f"{_n(reg['no_forces'])} of the {_n(n)} entries have no 3-D geometry (a SMILES or a "
+                             f"2-D drawing only): no 3-D structure, energy or forces to train on.",
                              "generate 3-D conformers (e.g. RDKit ETKDG) and label them with energies and forces"))
         else:
             rows.append(_row("regime_no_forces", "forces", 0.3 * share, {"no_forces": reg["no_forces"], "frames": n},
