@@ -213,13 +213,22 @@ def _pieces(fh, whole: bool, block_size: int = 8 << 20) -> Iterator[bytes]:
 def _salvage(piece: bytes, file: str, accounting: Accounting) -> Iterator[tuple[str, object]]:
     """Materials of a piece (a JSON object) that orjson rejected, read with ijson up to the first error
     (counted)."""
-    last = "start of piece"
+    last = None
     try:
         for mp_id, frames in ijson.kvitems(io.BytesIO(piece), "", use_float=True):
             last = mp_id
             yield mp_id, frames
     except (ijson.JSONError, ijson.IncompleteJSONError, UnicodeDecodeError) as exc:
-        accounting.fail(file, f"after material {last}", "truncated_or_corrupt_file", str(exc)[:200])
+        if last is not None:
+            where = f"after material {last}"
+        else:  # the piece's first material is the damaged one: name it from the bytes
+            first = _FIRST_KEY.match(piece)
+            where = f"material {first.group(1).decode('utf-8', 'replace')}" if first else "first material of a piece"
+        accounting.fail(file, where, "truncated_or_corrupt_file", str(exc)[:200])
+
+
+#: The first key of a JSON object: the material a damaged piece starts with.
+_FIRST_KEY = re.compile(rb'\s*\{\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _materials(fh, whole: bool, file: str, accounting: Accounting) -> Iterator[tuple[str, object]]:
