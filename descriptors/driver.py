@@ -168,10 +168,10 @@ class ChunkCache:
         if not path.exists():
             return None
         try:
-            if self.columns is not None and pq.read_schema(path).names != self.columns:
-                return None
             table = pq.read_table(path)
         except Exception:  # noqa: BLE001 - a corrupt cache file is recomputed
+            return None
+        if self.columns is not None and table.column_names != self.columns:
             return None
         if token is not None:
             if (table.schema.metadata or {}).get(TOKEN_KEY, b"").decode() != token:
@@ -230,10 +230,29 @@ class OutputSink:
         self._writer.close()
         self._writer = None
         if metadata is not None and metadata != self.schema.metadata:
-            pq.write_table(pq.read_table(self._tmp).replace_schema_metadata(metadata), self._tmp)
+            self._rewrite_with(metadata)
         os.replace(self._tmp, self.path)
         self._tmp = None
         return None
+
+    def _rewrite_with(self, metadata: dict[bytes, bytes]) -> None:
+        """Copy the temporary file row group by row group into a new one whose schema carries ``metadata``
+        (parquet keeps the schema in the footer, written first by the writer: the counts known only at the
+        end need a second file; one row group in memory at a time, not the whole output)."""
+        fd, new = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name + ".", suffix=".tmp")
+        os.close(fd)
+        try:
+            source = pq.ParquetFile(self._tmp)
+            schema = source.schema_arrow.with_metadata(metadata)
+            with pq.ParquetWriter(new, schema) as writer:
+                for i in range(source.num_row_groups):
+                    writer.write_table(source.read_row_group(i).replace_schema_metadata(metadata))
+            source.close()
+        except BaseException:
+            Path(new).unlink(missing_ok=True)
+            raise
+        Path(self._tmp).unlink()
+        self._tmp = new
 
     def abort(self) -> None:
         """Close and remove the temporary file (a failed or interrupted run writes nothing)."""
@@ -377,6 +396,9 @@ def drive(batches: Iterable[pa.Table], transformer: Transformer, *, out: str | o
                 cache.store(name, transformer.to_cache(chunk), token)
             emit(chunk, False)
         flush_cached()
+        if pending:  # a computed chunk never came: the output would silently lack its rows
+            raise RuntimeError(f"a transformer yielded fewer chunks than it was given batches "
+                               f"({sum(kind == 'compute' for kind, _ in pending)} missing)")
         closed = True
         if on_close is not None:
             on_close()

@@ -48,6 +48,7 @@ from .driver import (
     atomic_write_bytes,
     drive,
     limit_worker_threads,
+    metadata_json,
     own_buffers,
     process_pool,
     row_pieces,
@@ -290,7 +291,7 @@ class DescriptorTransformer(Transformer):
         self.descriptor = descriptor
         self.n_jobs = int(n_jobs)
         schema = features_table([], np.zeros((0, descriptor.n_features_out_), np.float32), []).schema
-        self.schema = schema.with_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+        self.schema = schema.with_metadata({METADATA_KEY: metadata_json(metadata)})
 
     def chunk_key(self, index: int, batch: pa.Table) -> tuple[str, str]:
         return f"batch_{index:06d}.parquet", _ids_digest(batch)
@@ -457,8 +458,11 @@ def featurize(
     }
     transformer = DescriptorTransformer(desc, n_jobs, metadata)
     cache = ChunkCache(cdir) if cdir is not None else None
-    done = drive(source, transformer, out=out, cache=cache)
-    metadata.update(n_rows=done.n_rows, n_skipped=done.n_skipped)
+    def final_metadata(res) -> dict:  # the counts, known at the end, go into the file (and the table) too
+        metadata.update(n_rows=res.n_rows, n_skipped=res.n_skipped)
+        return {METADATA_KEY: metadata_json(metadata)}
+
+    done = drive(source, transformer, out=out, cache=cache, final_metadata=final_metadata)
     out_path = Path(out) if out is not None else None
     return FeaturizeResult(desc, done.table, out_path, done.n_rows, done.n_skipped, done.n_chunks,
                            done.n_chunks_cached, time.perf_counter() - t0, metadata, done.skipped)

@@ -58,14 +58,15 @@ import pyarrow as pa
 
 from ...datasets.frames import atoms_arrays
 from ..driver import Chunk, ChunkCache, Progress, Transformer, drive, metadata_json
-from ..embedding_files import EMBEDDING_METADATA_KEY, EmbeddingFile, embeddings_table, read_embedding_file
+from ..embedding_files import EMBEDDING_METADATA_KEY, embeddings_table
+from ..runner import read_features
 from .clock import ForwardClock
 from .embedder import EmbeddedRows, ModelEmbedder
 from .registry import graph_worker_modules, load_embedder
 from .streaming import embed_frame_rows, graph_worker_pool
 
 __all__ = ["EmbedResult", "ModelTransformer", "ReadAhead", "embed_dataset", "structure_hashes", "read_embeddings",
-           "rows_table", "EmbeddingFile", "read_embedding_file"]
+           "rows_table"]
 
 
 @dataclass
@@ -345,9 +346,6 @@ def embed_dataset(batches: Iterable[pa.Table], model: str, out, *, device: str =
     return result
 
 
-def read_embeddings(path) -> tuple[list[str], np.ndarray, dict]:
-    """(ids, embeddings (n_rows, width) float32, metadata) of a file written by :func:`embed_dataset`: a view of
-    :func:`~monoculture.descriptors.embedding_files.read_embedding_file`, which also returns the per-atom
-    columns."""
-    f = read_embedding_file(path)
-    return f.ids, f.X, f.metadata
+#: (ids, embeddings (n_rows, width) float32, metadata) of a file written by :func:`embed_dataset`: the same
+#: view of :func:`~monoculture.descriptors.embedding_files.read_embedding_file` as ``read_features`` (one file layout).
+read_embeddings = read_features
