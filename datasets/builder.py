@@ -29,11 +29,9 @@ import pyarrow.compute as pc
 from ._convert import _Parts
 from .accounting import Accounting
 from .frames import FRAME_SCHEMA, METHODS, chemical_symbols
-from .records import (ROW_FIELDS, ArrayColumns, ColumnBatch, RawFrame, SegmentBatcher, TheoryFill,
-                      level_of_theory_label, raw_frames)
+from .records import ColumnBatch, TheoryFill, level_of_theory_label
 
-__all__ = ["FrameBuilder", "MAX_Z", "RawFrame", "ColumnBatch", "ArrayColumns", "SegmentBatcher", "raw_frames",
-           "level_of_theory_label", "ROW_FIELDS", "TheoryFill"]
+__all__ = ["FrameBuilder", "MAX_Z"]
 
 #: Largest atomic number accepted (oganesson).
 MAX_Z = 118

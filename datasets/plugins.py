@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterable
+import warnings
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
-__all__ = ["public_module_names", "import_public_modules", "lazy_exports"]
+__all__ = ["public_module_names", "import_public_modules", "load_entry_points", "lazy_exports"]
 
 
 def public_module_names(package: ModuleType) -> list[str]:
@@ -21,17 +23,48 @@ def public_module_names(package: ModuleType) -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
 
 
-def import_public_modules(package: ModuleType, entry_point_group: str | None = None) -> list:
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def load_entry_points(group: str, problem: Callable[[str], None] | None = None) -> list[tuple[EntryPoint, object]]:
+    """Load every entry point of the group ``group``, in (name, value) order.
+
+    Parameters
+    ----------
+    group : str
+        Entry-point group (``monoculture.readers``, ``monoculture.alignment_metrics``...).
+    problem : callable, optional
+        Called with one line for each entry point that cannot be loaded (any exception of another package's
+        module): ``<group> entry point <name> = <value>: cannot be loaded (<Type>: <first line>)``; the
+        entry point is skipped. Default: :func:`warnings.warn` (``RuntimeWarning``).
+
+    Returns
+    -------
+    list of (importlib.metadata.EntryPoint, object)
+        The entry points loaded and what each loaded, in (name, value) order.
+    """
+    report = problem or _warn
+    loaded = []
+    for ep in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin of another package never stops a registry
+            text = str(exc).splitlines()[0][:200] if str(exc) else ""
+            report(f"{group} entry point {ep.name} = {ep.value}: cannot be loaded ({type(exc).__name__}: {text})")
+            continue
+        loaded.append((ep, obj))
+    return loaded
+
+
+def import_public_modules(package: ModuleType, entry_point_group: str | None = None) -> None:
     """Import every public module of ``package`` (each registers its record), then load every entry point of
-    ``entry_point_group`` if given; returns the loaded entry-point objects (in name order)."""
+    ``entry_point_group`` if given (each registers its records when imported); an entry point that cannot be
+    loaded is skipped with a one-line ``RuntimeWarning`` naming it (:func:`load_entry_points`)."""
     for name in public_module_names(package):
         importlib.import_module(f"{package.__name__}.{name}")
-    if entry_point_group is None:
-        return []
-    from importlib.metadata import entry_points
-
-    eps: Iterable = sorted(entry_points(group=entry_point_group), key=lambda e: (e.name, e.value))
-    return [ep.load() for ep in eps]
+    if entry_point_group is not None:
+        load_entry_points(entry_point_group)
 
 
 def lazy_exports(package: str, module_of: dict[str, str]):

@@ -41,13 +41,12 @@ import fnmatch
 import importlib
 import logging
 from collections.abc import Iterator, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
 from . import readers as _bundled
 from .errors import InputError, UnknownFormatError
-from .plugins import public_module_names
+from .plugins import load_entry_points, public_module_names
 from .options import BUNDLED_PACKAGE, COMPRESSIONS, ReaderSpec, ReadOptions, inner_name
 
 __all__ = ["ReaderSpec", "ReadOptions", "READERS", "ReaderRegistry", "get_reader", "sniff_format",
@@ -96,13 +95,7 @@ class ReaderRegistry(Mapping):
                 raise RuntimeError(f"two bundled readers declare format {spec.name!r}: {specs[spec.name].module_path} "
                                    f"and {spec.module_path}")
             specs[spec.name] = spec
-        for ep in sorted(entry_points(group=self.group), key=lambda e: (e.name, e.value)):
-            try:
-                obj = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any error of another package's module
-                self._problem(f"reader entry point {ep.name} = {ep.value}: cannot be loaded "
-                              f"({type(exc).__name__}: {exc})")
-                continue
+        for ep, obj in load_entry_points(self.group, self._problem):  # one that cannot be loaded: a problem
             spec = getattr(obj, "READER", None) if isinstance(obj, ModuleType) else obj
             if not isinstance(spec, ReaderSpec):
                 self._problem(f"reader entry point {ep.name} = {ep.value}: not a ReaderSpec "

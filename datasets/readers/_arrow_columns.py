@@ -122,13 +122,14 @@ def to_voigt(m9: np.ndarray) -> np.ndarray:
 
 
 def skip_rows(accounting: Accounting, file: str, rel: str, rows: np.ndarray, masks: list) -> np.ndarray:
-    """Count rows as skipped for the first failing rule of ``masks`` ([(mask, reason, detail)]); returns
-    the keep mask."""
+    """Count rows as skipped for the first failing rule of ``masks`` ([(mask, reason, detail)], ``mask``
+    (n,) bool, ``detail`` one text for every row or a sequence of n texts, one per row), each row at most
+    once; returns the keep mask (n,) bool."""
     drop = np.zeros(len(rows), bool)
     for mask, reason, detail in masks:
         new = mask & ~drop
         for i in np.flatnonzero(new):
-            accounting.skip(file, f"{rel}:{rows[i]}", reason, detail)
+            accounting.skip(file, f"{rel}:{rows[i]}", reason, detail if isinstance(detail, str) else detail[i])
         drop |= new
     return ~drop
 

@@ -3,10 +3,11 @@ schema detection, streaming by record batch and row-group shards. Which files fo
 folder is :mod:`._hf_folder`; the Arrow -> frame-column helpers the converters use are :mod:`._arrow_columns`.
 
 No format logic lives here beyond recognising a schema: each format module (``lemat``, ``colabfit``,
-``ase_parquet``) provides ``COLUMNS`` (the columns it reads), ``DESCRIPTION``, ``matches(names) -> bool``,
-``kind(names)`` (the schema's name, e.g. ``lemat-bulk``), optionally ``DICTIONARY`` (string columns read as
-Arrow dictionaries), and ``convert(record_batch, rows, ctx, accounting, file) -> ArrayColumns | None``
-(``rows``: the row numbers in the file; rows that cannot be frames are counted as skipped there).
+``ase_parquet``; found in the reader registry by :func:`formats`) provides ``FORMAT`` (its registry name),
+``COLUMNS`` (the columns it reads), ``DESCRIPTION``, ``matches(names) -> bool``, optionally ``DICTIONARY``
+(string columns read as Arrow dictionaries), and ``convert(record_batch, rows, ctx, accounting, file) ->
+ArrayColumns | None`` (``rows``: the row numbers in the file; rows that cannot be frames are counted as
+skipped there).
 
 What is one dataset
 -------------------
@@ -25,12 +26,12 @@ Reading streams ``pyarrow.parquet.ParquetFile.iter_batches`` (only the needed co
 from __future__ import annotations
 
 import functools
-import importlib
 import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pyarrow as pa
@@ -42,12 +43,10 @@ from ..options import ReadOptions, inner_name
 from ..records import raw_frames
 from ._hf_folder import DATA_SUFFIXES, front_matter, hf_configs, is_data_file
 
-__all__ = ["FORMATS", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
-           "hf_configs", "data_files", "folder_format", "detect_kind", "shards", "iter_batches", "iter_records",
+__all__ = ["formats", "DATA_SUFFIXES", "BUFFER_SIZE", "read_schema", "schema_format", "unknown_schema_message",
+           "hf_configs", "data_files", "folder_format", "shards", "iter_batches", "iter_records",
            "reader_functions", "check", "Context", "is_data_file", "file_format", "prefetched"]
 
-#: Registry names of the parquet formats and their modules, in detection order (most specific first).
-FORMATS = {"lemat": "lemat", "colabfit": "colabfit", "ase-parquet": "ase_parquet"}
 #: Bytes read ahead per column by the buffered parquet stream.
 BUFFER_SIZE = 1 << 22
 #: Record batches decoded ahead (in a background thread) of the one being converted.
@@ -55,8 +54,28 @@ PREFETCH = 2
 _MAX_LISTED = 40
 
 
-def _module(fmt: str):
-    return importlib.import_module(f"monoculture.datasets.readers.{FORMATS[fmt]}")
+def formats() -> dict[str, ModuleType]:
+    """Registry name -> module of every parquet format, in the registry's detection order
+    (``ReaderSpec.order``: most specific schema first). A parquet format is a reader whose module declares
+    ``FORMAT`` = its registry name and provides ``matches`` and ``convert`` (the protocol above); a reader
+    module that cannot be imported is left out (the registry reports it)."""
+    from ..registry import READERS  # here, not at the top: the registry imports the reader modules
+
+    out = {}
+    for spec in READERS.values():
+        try:
+            module = spec.load()
+        except Exception:  # noqa: BLE001 - a broken plugin module: not a parquet format
+            continue
+        if getattr(module, "FORMAT", None) == spec.name and callable(getattr(module, "matches", None)) \
+                and callable(getattr(module, "convert", None)):
+            out[spec.name] = module
+    return out
+
+
+def _module(fmt: str) -> ModuleType:
+    """The module of the parquet format ``fmt`` (a registry name)."""
+    return formats()[fmt]
 
 
 # -- schemas ---------------------------------------------------------------------------------------------
@@ -76,23 +95,17 @@ def read_schema(path: Path) -> pa.Schema:
 def schema_format(names) -> str | None:
     """The registry name of the parquet format whose columns ``names`` has (None when none)."""
     names = set(names)
-    for fmt in FORMATS:
-        if _module(fmt).matches(names):
+    for fmt, module in formats().items():
+        if module.matches(names):
             return fmt
     return None
-
-
-def detect_kind(names) -> str | None:
-    """The schema's own name (``lemat-bulk``, ``lemat-traj``, ``colabfit``, ``ase-columns``) or None."""
-    fmt = schema_format(names)
-    return _module(fmt).kind(set(names)) if fmt else None
 
 
 def unknown_schema_message(path: Path, names) -> str:
     """One line: the file, its columns, and the schemas the readers know."""
     names = list(names)
     shown = ", ".join(names[:_MAX_LISTED]) + (f", ... ({len(names)} columns)" if len(names) > _MAX_LISTED else "")
-    known = "; ".join(f"{fmt} ({_module(fmt).DESCRIPTION})" for fmt in FORMATS)
+    known = "; ".join(f"{fmt} ({module.DESCRIPTION})" for fmt, module in formats().items())
     return f"{path}: parquet of an unknown schema (columns: {shown}); known schemas: {known}"
 
 

@@ -25,7 +25,7 @@ from . import _arrow_columns as A
 from . import _parquet as P
 
 __all__ = ["READER", "sniff", "sniff_directory",
-           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "columns_for", "convert", "check", "shards",
+           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "columns_for", "convert", "check", "shards",
            "iter_batches", "iter_records"]
 
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
@@ -40,10 +40,6 @@ COLUMNS = ["id", "numbers", "positions", "cell", "pbc", "energy", "forces", "str
 
 def matches(names) -> bool:
     return {"numbers", "positions"} <= set(names)
-
-
-def kind(names) -> str:
-    return "ase-columns"
 
 
 def columns_for(names, options: ReadOptions) -> list[str]:

@@ -31,7 +31,7 @@ from . import _arrow_columns as A
 from . import _parquet as P
 
 __all__ = ["READER", "sniff", "sniff_directory",
-           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "parse_method", "detect_card", "check",
+           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "convert", "parse_method", "detect_card", "check",
            "shards", "iter_batches", "iter_records", "CARD_HINTS"]
 
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
@@ -53,10 +53,6 @@ CARD_HINTS = (("omat", "colabfit-omat24"), ("omol", "colabfit-omol25"), ("salex"
 def matches(names) -> bool:
     names = set(names)
     return {"atomic_numbers", "positions"} <= names and bool({"property_id", "configuration_id"} & names)
-
-
-def kind(names) -> str:
-    return "colabfit"
 
 
 def parse_method(method: str | None) -> tuple[str | None, bool | None, str | None]:

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from operator import attrgetter
 from pathlib import Path
 
 from ..accounting import Accounting
 from ..errors import UnknownFormatError
 from ..options import ReaderSpec, ReadOptions
-from ..records import ROW_FIELDS, ColumnBatch, RawFrame, raw_frames
+from ..records import ColumnBatch, RawFrame, raw_frames, record_batches
 from ..registry import READERS, get_reader, sniff_format
 
 __all__ = ["READER", "list_files", "file_readers", "detect_card", "shards", "iter_batches", "iter_records"]
@@ -33,8 +32,6 @@ __all__ = ["READER", "list_files", "file_readers", "detect_card", "shards", "ite
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
 READER = ReaderSpec("folder", "a folder of files in any of these formats (CIF, POSCAR, xyz, MPTrj shards, SDF...), "
                     "each read by its own reader", __name__, directories=True, options=("file_format",), order=1000)
-
-_AS_ROW = attrgetter(*ROW_FIELDS)
 
 
 def list_files(path: Path) -> list[Path]:
@@ -118,14 +115,8 @@ def _file_segments(f: Path, spec: ReaderSpec, options: ReadOptions, accounting: 
         for segments in read_batches(f, options, accounting, batch_size=batch_size):
             yield from segments
         return
-    rows = []
-    for raw in module.iter_records(f, options, accounting):
-        rows.append(_AS_ROW(raw))
-        if len(rows) >= batch_size:
-            yield rows
-            rows = []
-    if rows:
-        yield rows
+    for batch in record_batches(module.iter_records(f, options, accounting), batch_size):
+        yield from batch  # one segment: a list of at most batch_size rows
 
 
 def _segments(path: Path, files: list[tuple[Path, ReaderSpec | None, str]], options: ReadOptions,

@@ -9,7 +9,8 @@ compressive), ``functional`` (``pbe``, ``pbesol``, ``scan``, ``r2scan``), ``immu
 
 Frame table: ``numbers`` from ``species_at_sites`` through the ``species`` JSON (``name`` ->
 ``chemical_symbols``; a site of a species with several symbols or a concentration other than 1 is a
-disordered site: the row is skipped as ``disordered_site``); ``cell`` = the rows as written;
+disordered site: the row is skipped as ``disordered_site``); ``cell`` = the rows as written; ``pbc`` =
+``dimension_types`` != 0, row by row (a null or not three long value: periodic, LeMat's ``[1, 1, 1]``);
 ``stress_GPa = -0.1 x Voigt(stress_tensor)`` (GPa, ASE sign); nulls stay nulls; ``energy_eV`` = ``energy``
 (``energy_corrected`` is not read); ``functional`` = PBE / PBEsol / SCAN / r2SCAN from the column,
 ``hubbard_u`` null (not recorded: ``pbe`` mixes GGA and GGA+U rows); ``method`` = ``relax``; ``id`` =
@@ -34,7 +35,7 @@ from . import _arrow_columns as A
 from . import _parquet as P
 
 __all__ = ["READER", "sniff", "sniff_directory",
-           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "kind", "convert", "detect_card", "check", "shards",
+           "FORMAT", "COLUMNS", "DESCRIPTION", "matches", "convert", "detect_card", "check", "shards",
            "iter_batches", "iter_records", "FUNCTIONALS"]
 
 #: This reader's registry row (collected by :mod:`monoculture.datasets.registry`).
@@ -59,7 +60,8 @@ def matches(names) -> bool:
     return REQUIRED <= set(names)
 
 
-def kind(names) -> str:
+def _kind(names) -> str:
+    """``lemat-traj`` for a schema with the relaxation columns, else ``lemat-bulk`` (the card's name)."""
     names = set(names)
     return "lemat-traj" if {"relaxation_step", "relaxation_number"} & names else "lemat-bulk"
 
@@ -190,33 +192,28 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
     numbers, disordered, details = _numbers(rb, n, lengths)
     forces, f_valid, f_bad = A.optional_vectors(rb, "forces", 3, lengths, absent=None)
     stress, s_valid, s_bad = A.optional_vectors(rb, "stress_tensor", 3, np.full(n, 3))
-    checks = [(lengths == 0, "no_atoms", "no species_at_sites"),
+    checks = [(disordered, "disordered_site", details),  # each failing row is counted once, for its first rule
+              (lengths == 0, "no_atoms", "no species_at_sites"),
               (~pos_valid, "bad_positions", "cartesian_site_positions is null"),
               (pos_bad, "bad_positions", "cartesian_site_positions is not nsites x 3"),
               (cell_bad, "bad_cell", "lattice_vectors is not 3 x 3"),
               (f_bad, "bad_forces", "forces is not nsites x 3"),
               (s_bad, "bad_stress", "stress_tensor is not 3 x 3")]
-    if disordered.any():
-        for i in np.flatnonzero(disordered):
-            accounting.skip(file, f"{ctx.rel}:{rows[i]}", "disordered_site", details[i])
-    bad = disordered | np.logical_or.reduce([m for m, _, _ in checks])
-    if bad.any():
-        keep = A.skip_rows(accounting, file, ctx.rel, rows, checks) & ~disordered
-        if not keep.any():
-            return None
-        return convert(rb.filter(pa.array(keep)), rows[keep], ctx, accounting, file)
+    passing = A.filtered(rb, accounting, file, ctx.rel, rows, checks)
+    if passing is not None:  # convert the rows that pass the checks (none: nothing to convert)
+        return convert(*passing, ctx, accounting, file) if passing[1].size else None
 
     cb = A.new_columns(n)
     A.fill_atoms(cb, lengths, numbers, pos, forces, f_valid)
     full_cell = np.zeros((n, 9))
     full_cell[cell_valid] = cell.reshape(-1, 9)
     cb.cell = full_cell.ravel()
-    pbc = np.ones((n, 3), np.int8)
+    pbc = np.ones((n, 3), np.int8)  # LeMat is always 3D: a row without three dimension_types is periodic
     if "dimension_types" in names:
         dims = rb.column("dimension_types")
         d_valid = A.np_valid(dims) & (A.list_lengths(dims) == 3)
-        if d_valid.all():
-            pbc = (A.floats(dims.flatten()).reshape(n, 3) != 0).astype(np.int8)
+        if d_valid.any():
+            pbc[d_valid] = A.floats(dims.filter(pa.array(d_valid)).flatten()).reshape(-1, 3) != 0
     cb.pbc = pbc.ravel()
     voigt = np.full((n, 6), np.nan)
     if s_valid.any():
@@ -244,7 +241,7 @@ def convert(rb: pa.RecordBatch, rows: np.ndarray, ctx: P.Context, accounting: Ac
 def detect_card(path: Path, options: ReadOptions) -> str | None:
     """``lemat-traj`` or ``lemat-bulk`` from the columns of the first data file."""
     for f, _c, _rel in P.data_files(path, options)[:1]:
-        return kind(P.read_schema(f).names)
+        return _kind(P.read_schema(f).names)
     return None
 
 

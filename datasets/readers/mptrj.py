@@ -22,7 +22,9 @@ Under the 2x the issue asked of it, it was removed with its tests.
 
 Units and conventions of the source and what the frame table gets:
 
-* ``uncorrected_total_energy`` (eV, raw VASP) -> ``energy_eV``; the MP2020-corrected energy is not used.
+* ``uncorrected_total_energy`` (eV, raw VASP) -> ``energy_eV``. Only a frame where it is absent or null takes
+  ``corrected_total_energy`` instead (eV, with the MP2020 compatibility corrections, so not comparable with
+  the raw energies of the other frames); a frame with neither is skipped as ``missing_energy``.
 * ``force`` (eV/Å) -> ``forces``.
 * ``stress`` (kBar, VASP sign: positive = compressive) -> ``stress_GPa`` = -0.1 x stress (ASE sign, GPa).
 * ``method`` = ``relax`` (every MPTrj frame is a relaxation step); ``temperature_K`` = null.
@@ -134,12 +136,7 @@ def _row(mp_id: str, frame_id: str, rec: dict) -> tuple:
     if energy is None:
         energy = rec.get("corrected_total_energy")
     s = rec.get("stress")
-    stress = None
-    if s is not None:  # kBar, VASP sign (3x3) -> GPa, ASE sign (Voigt); plain floats, no numpy per frame
-        try:
-            stress = [-0.1 * s[0][0], -0.1 * s[1][1], -0.1 * s[2][2], -0.1 * s[1][2], -0.1 * s[0][2], -0.1 * s[0][1]]
-        except (TypeError, IndexError):
-            stress = stress_vasp_kbar_to_ase_gpa(s)
+    stress = None if s is None else stress_vasp_kbar_to_ase_gpa(s)  # kBar, VASP sign -> GPa, ASE sign (Voigt)
     return (
         str(frame_id),  # id
         f"{mp_id}/{frame_id}",  # key

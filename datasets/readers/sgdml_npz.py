@@ -27,12 +27,19 @@ as failed inside a folder).
 The worked example of a reader that is one module (issue #21): it declares its sniffing, options, detection
 order and the card it adds (``md17``) in :data:`READER`; nothing else lists it. Arrays are loaded with
 ``allow_pickle=False`` (an object array is refused, never unpickled).
+
+The arrays of a file are read once per open: sniffing and card detection read only the member list and
+the small ``name`` / ``theory`` members (cached per path, modification time and size; a ``.npz.gz`` is
+decompressed whole for that, its zip directory being at the end); :func:`check` reads and validates every
+array and hands them to the next :func:`iter_batches` of the same unchanged file, which takes them (one
+file is held at a time, and only until it is read).
 """
 from __future__ import annotations
 
+import functools
 import io
-import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +50,7 @@ from ..cards import parse_level_of_theory
 from ..errors import InputError
 from ..options import ReaderSpec, ReadOptions, inner_name
 from ..records import ArrayColumns, RawFrame, raw_frames
+from . import _arrow_columns as A
 from ._common import open_maybe_compressed
 
 __all__ = ["READER", "sniff", "check", "detect_card", "iter_batches", "iter_records", "ENERGY_UNITS", "LENGTH_UNITS"]
@@ -79,13 +87,62 @@ def _load(path: Path) -> np.lib.npyio.NpzFile:
     return np.load(path, allow_pickle=False)
 
 
+def _stamp(path: Path) -> tuple[str, int, int]:
+    """(resolved path, modification time in ns, size in bytes): a file's identity for the caches here."""
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+def _why(exc: BaseException) -> str:
+    """``TypeName: first line of the message`` (at most 160 characters of it)."""
+    text = str(exc).splitlines()[0][:160] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"
+
+
+@dataclass(frozen=True)
+class _Members:
+    """What sniffing and card detection need of an archive: its member names and its ``name`` / ``theory``
+    texts (None when absent)."""
+
+    files: tuple[str, ...]
+    name: str | None
+    theory: str | None
+
+
+def _members(path: Path) -> _Members | None:
+    """The :class:`_Members` of ``path``, None when it is not a readable ``.npz`` archive (cached per file:
+    path, modification time and size). Only the zip directory and the two small members are read (a
+    ``.npz.gz`` is decompressed whole: its directory is at the end)."""
+    try:
+        return _members_of(_stamp(Path(path)))
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _members_of(stamp: tuple) -> _Members | None:
+    try:
+        npz = _load(Path(stamp[0]))
+    except Exception:  # noqa: BLE001 - any damage (zlib.error, BadZipFile, a bad .npy header...): not readable
+        return None
+    with npz:
+        return _Members(tuple(npz.files), _text_or_none(npz, "name"), _text_or_none(npz, "theory"))
+
+
+def _text_or_none(npz, key: str) -> str | None:
+    """:func:`_text`, or None when that member cannot be read (the check reports it)."""
+    try:
+        return _text(npz, key)
+    except Exception:  # noqa: BLE001 - an object array, a damaged member
+        return None
+
+
 def sniff(path: Path, head: bytes) -> bool:
     """An ``.npz`` archive holding ``R`` and ``z`` and energies or forces (its member list only is read)."""
-    try:
-        with _load(path) as npz:
-            names = set(npz.files)
-    except Exception:  # noqa: BLE001 - not a readable archive: not this format
+    members = _members(path)
+    if members is None:
         return False
+    names = set(members.files)
     return {"R", "z"} <= names and bool({"E", "F"} & names)
 
 
@@ -113,9 +170,8 @@ class _Arrays:
         self.path = path = Path(path)
         try:
             npz = _load(path)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(f"{path}: not a readable .npz archive ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+        except Exception as exc:  # noqa: BLE001 - OSError, BadZipFile, zlib.error, lzma.LZMAError, EOFError...
+            raise InputError(f"{path}: not a readable .npz archive ({_why(exc)})") from None
         with npz:
             missing = [k for k in ("R", "z") if k not in npz.files]
             if missing:
@@ -123,9 +179,10 @@ class _Arrays:
                                  f"(members: {', '.join(npz.files[:20])})")
             try:
                 self._read(npz, path)
-            except (ValueError, zipfile.BadZipFile, EOFError, OSError) as exc:  # object arrays, damaged members
-                raise InputError(f"{path}: unreadable sGDML .npz ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None
+            except InputError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - object arrays, damaged members (zlib.error, bad headers...)
+                raise InputError(f"{path}: unreadable sGDML .npz ({_why(exc)})") from None
 
     def _read(self, npz, path: Path) -> None:
         r_factor = _unit(npz, "r_unit", LENGTH_UNITS, "Ang", path)
@@ -178,19 +235,41 @@ def _theory(text: str | None) -> tuple[str, bool, str | None] | None:
     return parse_level_of_theory(text)
 
 
+#: The arrays :func:`check` read, by file stamp, until :func:`iter_batches` takes them (one file at most).
+_CHECKED: dict[tuple, _Arrays] = {}
+
+
 def check(path: Path, options: ReadOptions) -> None:
     """Raise :class:`InputError` (one line naming the file) when ``path`` is not an sGDML dataset ``.npz``
-    that can be read: not an archive, no ``R`` / ``z``, arrays of inconsistent shapes, or unknown units."""
-    _Arrays(path)
+    that can be read: not an archive, a damaged member, no ``R`` / ``z``, arrays of inconsistent shapes, or
+    unknown units. The arrays read are kept for the next :func:`iter_batches` of this unchanged file."""
+    path = Path(path)
+    try:
+        stamp = _stamp(path)  # taken before the reading: a file changed meanwhile is read again
+    except OSError:
+        stamp = None
+    arrays = _Arrays(path)
+    _CHECKED.clear()
+    if stamp is not None:
+        _CHECKED[stamp] = arrays
+
+
+def _checked_or_load(path: Path) -> _Arrays:
+    """The arrays :func:`check` read of this unchanged file (taken: a second pass reads it again), else read."""
+    try:
+        stamp = _stamp(path)
+    except OSError:
+        stamp = None
+    arrays = _CHECKED.pop(stamp, None)
+    return arrays if arrays is not None else _Arrays(path)
 
 
 def detect_card(path: Path, options: ReadOptions) -> str | None:
     """``md17`` for a file named after an MD17 molecule whose theory is absent or a PBE one, else None."""
-    try:
-        with _load(path) as npz:
-            name, theory = (_text(npz, "name") or _stem(path)).lower(), _text(npz, "theory")
-    except Exception:  # noqa: BLE001 - the reading reports what is wrong with the file
+    members = _members(path)
+    if members is None:  # the reading reports what is wrong with the file
         return None
+    name, theory = (members.name or _stem(path)).lower(), members.theory
     md17 = name.startswith(MD17_MOLECULES) and (theory is None or "PBE" in theory.upper())
     return "md17" if md17 else None
 
@@ -200,7 +279,7 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
     """Yield batches (one :class:`~monoculture.datasets.records.ArrayColumns` each) of ``batch_size``
     frames; a file that cannot be read is counted as one failure (``unreadable_npz``)."""
     try:
-        arrays = _Arrays(path)
+        arrays = _checked_or_load(Path(path))
     except InputError as exc:
         accounting.fail(str(path), "*", "unreadable_npz", str(exc)[:240])
         return
@@ -211,26 +290,22 @@ def iter_batches(path: Path, options: ReadOptions, accounting: Accounting, shard
 
 
 def _columns(a: _Arrays, start: int, stop: int, n_atoms: int) -> ArrayColumns:
+    """Frame columns of frames ``start:stop`` (every frame has the file's ``n_atoms`` atoms)."""
     k = stop - start
-    cb = ArrayColumns(stress_width=6, stress_factor=1.0)
-    cb.lengths = np.full(k, n_atoms, np.int64)
-    cb.numbers = np.tile(a.z, k)
-    cb.positions = np.ascontiguousarray(a.positions[start:stop]).ravel()
-    has_forces = a.forces is not None
-    cb.forces = (np.ascontiguousarray(a.forces[start:stop]).ravel() if has_forces
-                 else np.full(3 * n_atoms * k, np.nan))
-    cb.has_forces = np.full(k, int(has_forces), np.int8)
+    cb = A.new_columns(k)
+    has_forces = np.full(k, a.forces is not None)
+    A.fill_atoms(cb, np.full(k, n_atoms, np.int64), np.tile(a.z, k), a.positions[start:stop].reshape(-1, 3),
+                 a.forces[start:stop].reshape(-1, 3) if a.forces is not None else None, has_forces)
     periodic = a.cell is not None
     cb.cell = np.tile(a.cell.ravel(), k) if periodic else np.zeros(9 * k)
     cb.pbc = np.full(3 * k, int(periodic), np.int8)
-    cb.stress, cb.has_stress = np.full(6 * k, np.nan), np.zeros(k, np.int8)
+    A.fill_stress(cb, np.full((k, 6), np.nan), np.zeros(k, bool))
     cb.energy = a.energy[start:stop].tolist() if a.energy is not None else [None] * k
     cb.ids = [f"{a.name}:{i}" for i in range(start, stop)]
     cb.keys = [str(i) for i in range(start, stop)]
     functional, hubbard_u, basis = a.theory if a.theory is not None else (None, None, None)
     cb.functional, cb.hubbard_u, cb.basis = [functional] * k, [hubbard_u] * k, [basis] * k
     cb.method, cb.subset = ["md"] * k, [None] * k
-    cb.temperature, cb.charge, cb.spin = [None] * k, [None] * k, [None] * k
     return cb
 
 

@@ -15,8 +15,7 @@ import pyarrow as pa
 import pytest
 
 from monoculture.datasets import Accounting, FrameBuilder, open_dataset
-from monoculture.datasets.builder import ColumnBatch, SegmentBatcher
-from monoculture.datasets.records import record_batches
+from monoculture.datasets.records import ColumnBatch, SegmentBatcher, record_batches
 from monoculture.datasets.reading import gc_paused
 from monoculture.datasets.readers import aselmdb, mptrj
 from monoculture.datasets.samples import sample_dir
