@@ -81,14 +81,12 @@ def command_runs(path: Path, model: str, args, tmp: Path) -> list[dict]:
 
 def pipeline_rates(path: Path, model: str, args) -> dict:
     """structures/s of the pipeline (frames in memory, workers started, model warm) and of the forwards alone."""
-    from monoculture.datasets import ReadOptions, open_dataset
+    from monoculture.datasets import open_dataset
+    from monoculture.descriptors.driver import own_buffers, row_pieces
     from monoculture.descriptors.models import embed_frames, load_embedder
-    from monoculture.descriptors.models.base import _pieces, build_frame_batches, forward_batches, graph_worker_pool
-    from monoculture.descriptors.models.pipeline import READ_AHEAD_EXTRA
+    from monoculture.descriptors.models.base import build_frame_batches, forward_batches, graph_worker_pool
 
-    # Read as the command reads (no compiled scanner, whose compilation is no part of the pipeline's figure).
-    batches = list(open_dataset(path, batch_size=args.chunk, quiet=True, progress=False,
-                                options=ReadOptions(extra=READ_AHEAD_EXTRA)).batches())
+    batches = list(open_dataset(path, batch_size=args.chunk, quiet=True, progress=False).batches())
     n = sum(b.num_rows for b in batches)
     emb = load_embedder(model, device=args.device)
     emb.warm_up()
@@ -104,7 +102,7 @@ def pipeline_rates(path: Path, model: str, args) -> dict:
             run_pipeline(pool)
             best = min(best, time.perf_counter() - t)
         builder = emb.graph_builder()
-        pieces = [p for b in batches for p in _pieces(b, args.batch_size)]
+        pieces = [own_buffers(p) for b in batches for p in row_pieces(b, args.batch_size)]  # as sent to workers
         built = list(pool.map(build_frame_batches, [builder] * len(pieces), pieces, [args.batch_size] * len(pieces)))
     collated = [batch for done, _ in built for batch, _ in done]
 

@@ -38,7 +38,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 __all__ = ["Chunk", "Transformer", "ChunkCache", "OutputSink", "Progress", "DriveResult", "drive",
-           "row_pieces", "own_buffers", "atomic_write_table", "atomic_write_bytes", "process_pool", "limit_worker_threads", "MAX_SKIP_EXAMPLES"]
+           "row_pieces", "own_buffers", "atomic_write", "atomic_write_table", "atomic_write_bytes", "process_pool",
+           "limit_worker_threads", "MAX_SKIP_EXAMPLES"]
 
 #: Skipped structures listed by id in :attr:`DriveResult.skipped` (all are counted).
 MAX_SKIP_EXAMPLES = 1000
@@ -98,45 +99,48 @@ def own_buffers(batch: pa.Table) -> pa.Table:
     return batch
 
 
-def row_pieces(batch: pa.Table, size: int, copy: bool = False) -> list[pa.Table]:
-    """``batch`` cut into consecutive tables of at most ``size`` rows (the batch itself when it is no larger):
-    zero-copy slices, or with ``copy`` tables with buffers of their own (each to be sent to a worker process:
-    a pickled slice would carry the whole table)."""
+def row_pieces(batch: pa.Table, size: int) -> list[pa.Table]:
+    """``batch`` cut into consecutive zero-copy slices of at most ``size`` rows (the batch itself when it is no
+    larger). A piece sent to a worker process goes through :func:`own_buffers` first: a pickled slice would
+    carry the whole table."""
     n = batch.num_rows
     size = max(int(size), 1)
     if n <= size:
         return [batch]
-    if copy:
-        return [batch.take(pa.array(np.arange(s, min(s + size, n)))) for s in range(0, n, size)]
     return [batch.slice(s, size) for s in range(0, n, size)]
 
 
-def atomic_write_table(path: Path, table: pa.Table) -> None:
-    """Write ``table`` to ``path`` through a temporary file in the same folder and a rename: a reader never sees a
-    half-written file; the temporary file is removed if the write fails."""
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
+    """Run ``write(tmp)`` on a temporary file beside ``path`` (the parent folder is created), then rename it to
+    ``path``: a reader never sees a half-written file, and the temporary file is removed on any error or Ctrl-C.
+
+    Parameters
+    ----------
+    path : path
+        The file written.
+    write : callable
+        Called with the temporary file's path (str); writes the whole content there.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_write_table(path: str | os.PathLike, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` as parquet, whole or not at all (:func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path``, whole or not at all (:func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 #: Schema-metadata key of a cached chunk's validation token (the SHA-256 of its ids, for caches keyed by the
@@ -265,14 +269,12 @@ class OutputSink:
 
 
 class Progress:
-    """Structures/s and counts on stderr (only when stderr is a terminal, unless forced)."""
+    """Structures embedded and structures/s on stderr (only when stderr is a terminal, unless forced)."""
 
-    def __init__(self, enabled: bool | None, total: int | None = None, verb: str = "embedded"):
+    def __init__(self, enabled: bool | None):
         self.enabled = sys.stderr.isatty() if enabled is None else bool(enabled)
         self.t0 = time.perf_counter()
         self.n = 0
-        self.total = total
-        self.verb = verb
 
     def update(self, n: int) -> None:
         self.n += n
@@ -280,9 +282,7 @@ class Progress:
             return
         dt = time.perf_counter() - self.t0
         rate = self.n / dt if dt > 0 else 0.0
-        eta = f", ETA {(self.total - self.n) / rate:.0f} s" if self.total and rate > 0 else ""
-        print(f"\r{self.verb} {self.n} structures, {rate:.1f} structures/s{eta}", end="", file=sys.stderr,
-              flush=True)
+        print(f"\rembedded {self.n} structures, {rate:.1f} structures/s", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.enabled:

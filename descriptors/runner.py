@@ -173,8 +173,9 @@ def _init_worker(payload: bytes, shared_min_bytes: int = 1 << 20) -> None:
     _WORKER_DESCRIPTOR = pickle.loads(payload)
 
 
-def _compute(descriptor: FrameDescriptor, batch: pa.Table) -> tuple[np.ndarray, list[str | None]]:
-    """``(X (n, d) float32, skip reason or None per row)`` of a batch, with one BLAS thread."""
+def _compute_part(descriptor: FrameDescriptor, batch: pa.Table) -> tuple[dict, list[str | None]]:
+    """``({"X": X (n, d) float32}, skip reason or None per row)`` of a batch, with one BLAS thread: a part
+    computed in this process, in the form of a worker's result (see :func:`_worker_part`)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # same BLAS threading inline and in workers: output independent of n_jobs
@@ -183,17 +184,7 @@ def _compute(descriptor: FrameDescriptor, batch: pa.Table) -> tuple[np.ndarray, 
     if res.skipped:
         for i, (_, reason) in zip(np.flatnonzero(~res.ok), res.skipped):
             reasons[int(i)] = reason
-    return np.ascontiguousarray(res.X, dtype=np.float32), reasons
-
-
-def _compute_part(descriptor: FrameDescriptor, batch: pa.Table) -> tuple[dict, list[str | None]]:
-    """A part computed in this process, in the form of a worker's result (see :func:`_worker_part`)."""
-    X, reasons = _compute(descriptor, batch)
-    return {"X": X}, reasons
-
-
-#: A part goes to a worker with buffers of its own (:func:`~.driver.own_buffers`; the tests use this name).
-_own_buffers = own_buffers
+    return {"X": np.ascontiguousarray(res.X, dtype=np.float32)}, reasons
 
 
 def _parts(batch: pa.Table, n_jobs: int) -> list[pa.Table]:
@@ -257,8 +248,8 @@ SHARED_MIN_BYTES = 1 << 20
 def _worker_part(batch: pa.Table) -> tuple[Any, list[str | None]]:
     """A part computed in a worker process: its rows in a shared-memory block (or, when they are small or
     ``/dev/shm`` is short, the array itself, through the pipe) and its skip reasons."""
-    X, reasons = _compute(_WORKER_DESCRIPTOR, batch)
-    return (to_shared({"X": X}) if X.nbytes >= _WORKER_SHARED_MIN_BYTES else {"X": X}), reasons
+    arrays, reasons = _compute_part(_WORKER_DESCRIPTOR, batch)
+    return (to_shared(arrays) if arrays["X"].nbytes >= _WORKER_SHARED_MIN_BYTES else arrays), reasons
 
 
 def _pool(n_jobs: int, descriptor: FrameDescriptor):
@@ -355,7 +346,7 @@ class DescriptorTransformer(Transformer):
                         else:
                             if start_error:
                                 raise start_error[0]
-                            parts.append(pool.submit(_worker_part, _own_buffers(part)))
+                            parts.append(pool.submit(_worker_part, own_buffers(part)))
                     pending.append(_Batch(parts, ids))
                 # Emit what is ready, in order; wait for a worker only when too much is queued behind it.
                 while pending and (pending[0].ready() or len(pending) > max_in_flight):

@@ -321,9 +321,14 @@ class ChemicalSpaceCoverage:
             out["entropy"] = self._entropy(X, pw, h, h_rule)
             out["near_duplicates"] = near
             out["umap"] = mapped.result() if mapped else {"not_applicable": "UMAP disabled"}
-        finally:
+        except BaseException:
+            # an error or Ctrl-C returns at once, without waiting for the map's optimisation (the thread ends
+            # with it; its result is dropped)
             if pool is not None:
-                pool.shutdown(wait=True)
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        if pool is not None:
+            pool.shutdown(wait=True)
         return out
 
     def scaler(self) -> FeatureScaler:

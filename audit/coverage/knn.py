@@ -6,6 +6,6 @@ Re-exports the indexed backend of :mod:`monoculture.audit.neighbours`
 """
 from __future__ import annotations
 
-from ..neighbours.indexed import EXACT_MAX, IVF_NPROBE, _exact_distances, _sorted, knn, knn_self  # noqa: F401
+from ..neighbours.indexed import EXACT_MAX, IVF_NPROBE, knn, knn_self
 
 __all__ = ["knn", "knn_self", "EXACT_MAX", "IVF_NPROBE"]

@@ -1,25 +1,27 @@
-"""Nearest-neighbour search for the whole audit: one module, three backends, one vocabulary.
+"""Nearest-neighbour search of the audit: three backends, one vocabulary.
 
-Every k-NN search of :mod:`monoculture.audit` goes through this package:
+Most k-NN searches of :mod:`monoculture.audit` go through this package; the exceptions are listed below.
 
 * **exact, certified** (:mod:`.exact`): :func:`knn` / :func:`neighbour_search`, the k nearest *other* rows
   of every row of one set, exact sets and float64 distances with ties to the lower index, whatever the
   backend of the candidate search (faiss ``IndexFlatL2``, an upper-triangle float32 GEMM sweep or float64
-  numpy). Used by every alignment metric (mutual k-NN, CKNNA, information imbalance, intrinsic dimension,
-  near duplicates, coverage gap, LFRE) through ``monoculture.audit.alignment.neighbours``, which
-  re-exports it.
+  numpy). Used by the alignment metrics (mutual k-NN, CKNNA, information imbalance, intrinsic dimension,
+  near duplicates, coverage gap) through ``monoculture.audit.alignment.neighbours``, which re-exports it.
 * **indexed** (:mod:`.indexed`): :func:`knn_query` / :func:`knn_self_indexed`, neighbours in a base set of
   arbitrary queries with faiss, exact (``IndexFlatL2``, float64 re-ranked distances) up to ``EXACT_MAX``
   indexed points and approximate (``IndexIVFFlat``, ``nprobe = IVF_NPROBE``) beyond, the result saying which.
-  Used by coverage (chemical-space coverage, dataset comparison, the map layout) through
-  ``monoculture.audit.coverage.knn``, which re-exports it.
+  Used by coverage (chemical-space coverage, dataset comparison, the map layout), which imports it from this
+  package; ``monoculture.audit.coverage.knn`` re-exports it for older imports.
 * **subsamples of a searched set** (:mod:`.subsample`): :func:`full_lists` searches a set once for K
   neighbours per row and :func:`subsample_search` reads the exact k-NN of any subsample from them (with a
   direct search of the few rows where the lists cannot decide). Used by the bootstrap / m-out-of-n loops of
   the alignment analysis (:class:`~monoculture.audit.alignment.neighbour_cache.NeighbourCache`).
 
-The kernel sums of :mod:`monoculture.audit.environments.kernel` (weighted neighbours within a cutoff) build
-their faiss index with the same :func:`~.indexed.build_index`; their queries stay in that module.
+Not through this package: the LFRE of :mod:`monoculture.audit.alignment.reconstruction` runs its own
+certified search of test rows among training rows (faiss ``IndexFlatL2`` candidates, accepted under a float32
+error bound, exact float64 distances); the kernel sums of :mod:`monoculture.audit.environments.kernel`
+(weighted neighbours within a cutoff) build their faiss index with the same :func:`~.indexed.build_index`, and
+their queries stay in that module.
 
 Distances are Euclidean in the units of the rows; ``metric="cosine"`` (exact backend) ranks L2-normalised
 rows and reports chord distances ``sqrt(2 - 2 cos)``.

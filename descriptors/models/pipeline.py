@@ -120,21 +120,12 @@ def _table_structures(table: pa.Table) -> int:
     return int(np.count_nonzero(table.column("atom_index").to_numpy() == 0))
 
 
-#: ``ReadOptions.extra`` of the datasets :class:`ReadAhead` reads: MPTrj files are read by the reference reader
-#: (orjson), never by the compiled scanner, whose first use on a machine compiles for 20-40 s (34 s measured on
-#: a 2-core machine for a 2,000-frame file) while the embedding needs only ~9 MB/s of JSON per 1,000 structures/s.
-READ_AHEAD_EXTRA = {"mptrj_scan_min_bytes": -1}
-
-
-def _read_into(datasets: list, queue, extra: dict) -> None:
+def _read_into(datasets: list, queue) -> None:
     """Body of :class:`ReadAhead`'s process: every frame batch of ``datasets`` into ``queue``, then their
     accounting (or the exception that stopped the reading)."""
-    from dataclasses import replace
-
     try:
         for ds in datasets:
             ds.progress = False
-            ds.options = replace(ds.options, extra={**(ds.options.extra or {}), **extra})
             for batch in ds.batches():
                 queue.put(("batch", batch))
         queue.put(("done", [ds.accounting for ds in datasets]))
@@ -148,8 +139,9 @@ def _read_into(datasets: list, queue, extra: dict) -> None:
 class ReadAhead:
     """Frame batches of opened datasets, read in a separate process that starts at once.
 
-    ``monoculture embed`` makes one before it loads the model: the reading (and, in that process, its imports)
-    overlaps the loading of torch and the model, and later the forward passes, without taking this process's
+    :func:`monoculture.api.embed` (hence ``monoculture embed``) makes one when there are graph workers, while
+    the model is being loaded or before it is: the reading (and, in that process, its imports) overlaps the
+    loading of torch and the model, and later the forward passes, without taking this process's
     GIL, which the threads launching GPU kernels need. Iterating yields the batches in order, as
     ``Dataset.batches()`` would; at the end each dataset's ``accounting`` is replaced by the one its reading
     produced. At most ``ahead`` batches wait in the queue (memory: ``ahead`` frame batches).
@@ -160,19 +152,16 @@ class ReadAhead:
         Opened datasets (picklable), read one after the other.
     ahead : int
         Batches read ahead of the consumer.
-    extra : dict, optional
-        Merged into each dataset's ``ReadOptions.extra`` in the reading process (default
-        :data:`READ_AHEAD_EXTRA`).
     """
 
-    def __init__(self, datasets: list, ahead: int = 4, extra: dict | None = None):
+    def __init__(self, datasets: list, ahead: int = 4):
         import multiprocessing
 
         self.datasets = list(datasets)
         ctx = multiprocessing.get_context("spawn")
         self._queue = ctx.Queue(maxsize=max(int(ahead), 1))
         self._process = ctx.Process(target=_read_into, name="monoculture-read-ahead", daemon=True,
-                                    args=(self.datasets, self._queue, READ_AHEAD_EXTRA if extra is None else extra))
+                                    args=(self.datasets, self._queue))
         self._process.start()
         self._done = False
 

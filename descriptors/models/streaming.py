@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..driver import process_pool, row_pieces
+from ..driver import own_buffers, process_pool, row_pieces
 from ..transfer import discard, opened, to_shared
 from .clock import ForwardClock
 from .embedder import EmbeddedRows, ModelEmbedder, SkippedStructure, _check_pooling, build_graphs
@@ -115,9 +115,11 @@ def start_workers(executor: Any, n: int) -> list:
 
 
 def _pieces(batch: Any, size: int) -> list[Any]:
-    """``batch`` cut into tables of at most ``size`` rows, each with its own buffers (a ``slice`` of a table
-    would pickle the whole table into a worker): :func:`~monoculture.descriptors.driver.row_pieces`."""
-    return row_pieces(batch, size, copy=True)
+    """``batch`` cut into tables of at most ``size`` rows as a worker process receives them: each with buffers
+    of its own (:func:`~monoculture.descriptors.driver.own_buffers`; a pickled slice carries its parent's
+    buffers). Kept for ``benchmarks/embed.py``; :func:`embed_frame_rows` cuts with
+    :func:`~monoculture.descriptors.driver.row_pieces` and copies only what it sends to a process."""
+    return [own_buffers(piece) for piece in row_pieces(batch, size)]
 
 
 def embed_frame_rows(
@@ -191,7 +193,7 @@ def embed_frame_rows(
     def pieces():
         """(piece, is last piece of its frame batch), in input order; an empty batch is one empty piece."""
         for batch in batches:
-            parts = _pieces(batch, piece_size)
+            parts = row_pieces(batch, piece_size)  # zero-copy slices
             for i, piece in enumerate(parts):
                 yield piece, i == len(parts) - 1
 
@@ -202,12 +204,15 @@ def embed_frame_rows(
             warm_up()
         built = ((build_frame_batches(builder, piece, batch_size), last) for piece, last in pieces())
     else:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
         shared = isinstance(executor, ProcessPoolExecutor) and (
             transport == "shm" or (transport == "auto" and embedder.device != "cpu"))
         n_workers = max(int(getattr(executor, "_max_workers", 1) or 1), 1)
-        built = _prefetched(executor, builder, pieces(), batch_size, max(int(prefetch or 2 * n_workers), 1), shared,
+        sent = pieces()
+        if not isinstance(executor, ThreadPoolExecutor):  # pickled: a slice would carry its parent's buffers
+            sent = ((own_buffers(piece), last) for piece, last in sent)
+        built = _prefetched(executor, builder, sent, batch_size, max(int(prefetch or 2 * n_workers), 1), shared,
                             warm_up)
 
     def events():

@@ -343,7 +343,7 @@ def align_embeddings(embeddings, id_set=None, ood_set=None, *, descriptor_model:
 
 def embed(paths_or_datasets, model: str, out: str | Path, *, device: str = "auto", batch_size: int = 64,
           workers: int = 0, pooling: str = "mean", cache_dir: str | Path | None = None, chunk_size: int = 4096,
-          n_jobs: int | None = 1, quiet: bool = True, **read) -> Any:
+          n_jobs: int | None = 1, quiet: bool = True, embedder=None, **read) -> Any:
     """Per-structure embeddings of a bundled model, or a descriptor, written to parquet: ``monoculture embed``.
 
     Parameters
@@ -359,7 +359,9 @@ def embed(paths_or_datasets, model: str, out: str | Path, *, device: str = "auto
     batch_size : int
         Structures per forward pass (models only).
     workers : int
-        Graph-building processes (models only).
+        Graph-building processes (models only). With ``workers > 0`` the input is also read in a process of its
+        own (:class:`~monoculture.descriptors.models.pipeline.ReadAhead`) from the moment the model is checked,
+        overlapping the loading of the model; the datasets must then be picklable (files and structures are).
     pooling : {"mean", "mean_var", "atoms"}
         Per-structure pooling of the per-atom features (models only).
     cache_dir : path, optional
@@ -370,6 +372,10 @@ def embed(paths_or_datasets, model: str, out: str | Path, *, device: str = "auto
         Processes of a descriptor's transform (descriptors only; None: all cores).
     quiet : bool
         Do not log skipped records.
+    embedder : ModelEmbedder or concurrent.futures.Future of one, optional
+        The model already loaded, or being loaded in a thread (``monoculture embed`` starts loading it before
+        anything else; see :func:`~monoculture.descriptors.models.pipeline.embed_dataset`); models only.
+        Default: loaded here (``load_embedder(model, device)``).
     **read
         Read options of :func:`open_dataset` (``format``, ``dataset_card``...).
 
@@ -394,11 +400,13 @@ def embed(paths_or_datasets, model: str, out: str | Path, *, device: str = "auto
         from monoculture.descriptors import featurize
 
         key = [(ds.format, content_hash(ds.path)) for ds in datasets] if cache_dir else ()
+        if embedder is not None:
+            raise UsageError(f"embedder= is for models; {model!r} is a descriptor")
         result = featurize(source, model, n_jobs=n_jobs, out=out, cache_dir=cache_dir, cache_key_parts=key)
         written = result.n_rows - result.n_skipped
     else:
         from monoculture.descriptors.models import available_models
-        from monoculture.descriptors.models.pipeline import embed_dataset
+        from monoculture.descriptors.models.pipeline import ReadAhead, embed_dataset
 
         known = available_models(installed_only=False)
         if model not in known:
@@ -407,8 +415,11 @@ def embed(paths_or_datasets, model: str, out: str | Path, *, device: str = "auto
         if model not in available_models():
             raise UsageError(f"model {model!r} needs the 'models' extra: pip install 'monoculture[models]'")
         _check_int("batch_size", batch_size, 1)
-        result = embed_dataset(source.batches(), model, out, device=device, batch_size=batch_size, workers=workers,
-                               pooling=pooling, cache_dir=cache_dir)
+        _check_int("workers", workers, 0)
+        # With worker processes the input is read in its own process from now on, while the model loads.
+        batches = ReadAhead(datasets) if workers > 0 else source.batches()
+        result = embed_dataset(batches, model, out, device=device, batch_size=batch_size, workers=workers,
+                               pooling=pooling, cache_dir=cache_dir, embedder=embedder)
         written = result.n_rows
     if written == 0:
         exc = NothingAuditedError(f"no structure could be embedded with {model}")

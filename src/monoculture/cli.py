@@ -25,7 +25,6 @@ import sys
 
 from monoculture.cli_options import add_read_options, int_at_least
 from monoculture.cli_output import UserError, add_report_options as _add_report_options, emit as _emit
-from monoculture.cli_output import write_json as _write_json  # noqa: F401  (kept importable from here)
 from monoculture.cli_vectors import _open_all  # noqa: F401  (kept importable from here)
 from monoculture.cli_vectors import add_parsers as add_vector_parsers
 from monoculture.datasets import errors as _errors
@@ -78,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write report.html, report.md, audit.json and figures/ into this folder")
     _add_report_options(p)
     _add_audit_options(p)
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("compare", help="audit NEW against a reference dataset REF (coverage, novelty, priorities)")
     p.add_argument("paths", nargs=1, metavar="NEW")
@@ -87,9 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write the report into this folder")
     _add_report_options(p)
     _add_audit_options(p, reference=False)
+    p.set_defaults(func=cmd_audit)
 
-    sub.add_parser("formats", help="list the readers")
-    sub.add_parser("cards", help="list the dataset cards")
+    sub.add_parser("formats", help="list the readers").set_defaults(func=cmd_formats)
+    sub.add_parser("cards", help="list the dataset cards").set_defaults(func=cmd_cards)
 
     add_vector_parsers(sub)  # featurize, embed, align (cli_vectors)
 
@@ -100,11 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mean-atoms", type=float, default=None,
                    help="mean atoms per frame to aim at (default: small cells, about 6; the real MPTrj has 31)")
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("demo", help="audit the sample data bundled with the package")
     p.add_argument("--out", default="demo_report", help="report folder (default ./demo_report)")
     p.add_argument("--no-models", action="store_true", help="skip the model-embedding alignment part")
     p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
     from .cli_environments import add_parsers as _add_environment_parsers
 
     _add_environment_parsers(sub)
@@ -129,32 +132,30 @@ def _print_summary(doc: dict, stream=None) -> None:
 def cmd_audit(args) -> int:
     """``audit`` and ``compare``: :func:`monoculture.api.audit_datasets` with the command's options."""
     from monoculture.api import audit_datasets
-    from monoculture.audit.coverage.compiled import kernels_for, warm_up
 
     reference = getattr(args, "reference", None) or getattr(args, "against", None)
     descriptor = None if args.descriptor in (None, "none") else args.descriptor
-    # numba kernels missing from the cache are compiled by a second process from here on, while this one
-    # starts up and reads (issue #22: they were most of what a first audit paid beyond a later one)
-    with warm_up(kernels_for(descriptor, not args.no_umap, args.quests_crosscheck)):
-        client = None
-        if args.dask:
-            from monoculture.audit.distributed import connect
+    client = None
+    if args.dask:
+        from monoculture.audit.distributed import connect
 
-            client = connect(args.dask)
-        try:
-            result = audit_datasets(
-                args.paths, reference=reference, descriptor=descriptor, sample_size=args.sample_size,
-                seed=args.seed, umap=not args.no_umap, format=args.format, dataset_card=args.dataset_card,
-                level_of_theory=args.level_of_theory, batch_size=args.batch_size,
-                smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
-                quiet=args.quiet, progress=None, client=client, allow_empty=True,
-                quests_crosscheck=args.quests_crosscheck)
-        finally:
-            if client is not None:
-                cluster = getattr(client, "cluster", None)
-                client.close()
-                if cluster is not None:
-                    cluster.close()
+        client = connect(args.dask)
+    try:
+        # numba kernels missing from the cache are compiled by a second process while the frames are read
+        # (run_audit's warm_up; issue #22)
+        result = audit_datasets(
+            args.paths, reference=reference, descriptor=descriptor, sample_size=args.sample_size,
+            seed=args.seed, umap=not args.no_umap, format=args.format, dataset_card=args.dataset_card,
+            level_of_theory=args.level_of_theory, batch_size=args.batch_size,
+            smiles_column=args.smiles_column, id_column=args.id_column, config=args.config,
+            quiet=args.quiet, progress=None, client=client, allow_empty=True,
+            quests_crosscheck=args.quests_crosscheck)
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None:
+                cluster.close()
     doc = result.document
     _emit(doc, args)
     _print_summary(doc)
@@ -203,10 +204,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-_COMMANDS = {"audit": cmd_audit, "compare": cmd_audit, "formats": cmd_formats, "cards": cmd_cards, "demo": cmd_demo,
-             "synth": cmd_synth}
-
-
 def _exit_code(exc: BaseException) -> int | None:
     """Exit status of an error shown as one line (a :class:`MonocultureError`'s own, 2 for a missing file);
     None for anything else (a bug: its traceback is kept)."""
@@ -221,9 +218,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING, format="monoculture: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
-        # A command registered by another module (``add_parsers`` of cli_environments) sets ``func`` itself.
-        command = getattr(args, "func", None) or _COMMANDS[args.command]
-        return command(args)
+        return args.func(args)  # every parser names its command function (set_defaults(func=...))
     except KeyboardInterrupt:
         print("monoculture: interrupted; nothing was written for this run", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from monoculture.cli_options import add_read_options, int_at_least, open_with_read_options
-from monoculture.cli_output import atomic_write, write_json
+from monoculture.cli_output import atomic_write, write_json, write_report
 from monoculture.datasets.errors import EXIT_NOTHING_AUDITED, UsageError
 
 __all__ = ["add_parsers", "cmd_select", "cmd_prune", "cmd_align_environments"]
@@ -145,18 +145,6 @@ def _json(summary: dict, args) -> None:
         write_json(summary, args.json_out, default=float)
 
 
-def _write_report(doc: dict, folder: str) -> None:
-    """Write the report of a ``select`` / ``prune`` document into ``folder`` (whole or not at all)."""
-    from monoculture.reports import write_report
-    from monoculture.reports.writer import ReportFolderError
-
-    try:
-        paths = write_report(doc, Path(folder))
-    except ReportFolderError as exc:
-        raise UsageError(f"--report {exc}") from None
-    print(f"report: {paths['html']}")
-
-
 def _run_parameters(args, **extra) -> dict:
     return {**extra, "bandwidth": args.bandwidth, "seed": args.seed, "regimes_count_as_gain": not args.no_regimes}
 
@@ -199,7 +187,7 @@ def cmd_select(args) -> int:
     if args.report:
         from monoculture.reports.sections.selection import selection_document
 
-        _write_report(selection_document(res, pool, training, pool_path=args.paths[0], training_path=args.against,
+        write_report(selection_document(res, pool, training, pool_path=args.paths[0], training_path=args.against,
                                          parameters=_run_parameters(args, budget=args.budget), seed=args.seed),
                       args.report)
     return 0
@@ -230,7 +218,7 @@ def cmd_prune(args) -> int:
     if args.report:
         from monoculture.reports.sections.pruning import pruning_document
 
-        _write_report(pruning_document(res, ds, path=args.paths[0], options=_options(args),
+        write_report(pruning_document(res, ds, path=args.paths[0], options=_options(args),
                                        parameters=_run_parameters(args, keep=args.keep), seed=args.seed), args.report)
     return 0
 
@@ -369,8 +357,7 @@ def cmd_align_environments(args) -> int:
           + f"); {a['n_distinct_environments']} distinct environments")
     _print_alignment(res)
     if args.json_out:
-        text = res.to_json() + "\n"
-        atomic_write(Path(args.json_out), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+        write_json(res.to_dict(), args.json_out)
     if out is not None:
         _write_table(res.to_frame(), out)
     if args.report:
@@ -379,7 +366,7 @@ def cmd_align_environments(args) -> int:
         params = {"k": args.k, "min_environments": args.min_environments, "clusters": args.clusters,
                   "max_per_group": args.max_per_group, "permutations": args.permutations,
                   "bandwidth": args.bandwidth, "merge": not args.no_merge}  # the seed is in run.seed
-        _write_report(environment_alignment_document(res, embeddings=args.paths, structures=args.structures,
+        write_report(environment_alignment_document(res, embeddings=args.paths, structures=args.structures,
                                                      training=args.against, parameters=params, seed=args.seed,
                                                      started=started, elapsed_s=time.perf_counter() - clock),
                       args.report)

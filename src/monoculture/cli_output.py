@@ -26,21 +26,13 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
                    help="audit JSON files whose datasets join the report's context table beside the dataset cards")
 
 
-def atomic_write(out: Path, write) -> None:
+def atomic_write(out: str | Path, write) -> None:
     """Run ``write(tmp_path)`` on a temporary file beside ``out``, then rename it to ``out``: the file is
-    written whole or not at all (the temporary file is removed on any error or Ctrl-C)."""
-    import os
-    import tempfile
+    written whole or not at all (the temporary file is removed on any error or Ctrl-C). The one implementation
+    is :func:`monoculture.descriptors.driver.atomic_write`, imported when called (this module stays light)."""
+    from monoculture.descriptors.driver import atomic_write as _atomic_write
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_write(out, write)
 
 
 def write_json(doc: dict, path: str, default=None) -> None:

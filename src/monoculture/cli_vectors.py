@@ -6,7 +6,6 @@ command function (``set_defaults(func=...)``). Exit status as the rest of the co
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -92,17 +91,6 @@ def add_parsers(sub) -> None:
         sub.choices[name].set_defaults(func=command)
 
 
-class _Datasets:
-    """Several datasets read one after the other, as one source of frame batches."""
-
-    def __init__(self, datasets):
-        self.datasets = datasets
-
-    def batches(self):
-        for ds in self.datasets:
-            yield from ds.batches()
-
-
 def _open_all(args) -> list:
     return [open_with_read_options(p, args) for p in args.paths]
 
@@ -121,6 +109,7 @@ def _parse_params(items: list[str]) -> dict:
 
 
 def cmd_featurize(args) -> int:
+    from monoculture.api import _Datasets
     from monoculture.datasets.hashing import content_hash
     from monoculture.descriptors import featurize, get_descriptor
 
@@ -143,49 +132,27 @@ def cmd_featurize(args) -> int:
     return 0
 
 
-def cmd_embed(args) -> int:
-    import time
+def _start_loading(model: str, device: str):
+    """A future of the loaded model (torch, the model library, the weights, the device), loaded in a thread from
+    now on: about a second of this overlaps the imports, sniffing and process starts that follow
+    (docs/embedding.md). The thread ends once the model is loaded (or its loading failed: the error is raised
+    where the future's result is asked for)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    t_start = time.perf_counter()
-    datasets = _open_all(args)  # first: a path or format error is reported at once
-    loading = None
-    if args.model.startswith(("chgnet-", "sevennet-")):
-        # Load the model (torch, the model library, the weights, the device) in a thread from now on: about a
-        # second of this overlaps the imports, sniffing and process starts below (docs/embedding.md).
-        from concurrent.futures import ThreadPoolExecutor
+    def load():
+        from monoculture.descriptors.models import load_embedder
 
-        def load():
-            from monoculture.descriptors.models import load_embedder
+        return load_embedder(model, device=device)
 
-            return load_embedder(args.model, device=args.device)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="monoculture-load-model")
+    loading = pool.submit(load)
+    pool.shutdown(wait=False)
+    return loading
 
-        pool = ThreadPoolExecutor(1, thread_name_prefix="monoculture-load-model")
-        loading = pool.submit(load)
-        pool.shutdown(wait=False)  # the thread ends once the model is loaded
-    from monoculture.descriptors import available_descriptors, is_descriptor_name
 
-    if is_descriptor_name(args.model):
-        ns = argparse.Namespace(**{**vars(args), "descriptor": args.model, "n_jobs": 1, "param": []})
-        return cmd_featurize(ns)
-    from monoculture.descriptors.models import available_models
-    from monoculture.descriptors.models.pipeline import ReadAhead, embed_dataset
-
-    known = available_models(installed_only=False)
-    if args.model not in known:
-        raise UserError(f"unknown model {args.model!r}; models: {', '.join(known)}; "
-                        f"descriptors: {', '.join(available_descriptors())}")
-    if args.model not in available_models():
-        raise UserError(f"model {args.model!r} needs the 'models' extra: pip install 'monoculture[models]'")
-    # With worker processes the input is read in its own process from now on, while the model loads.
-    batches = ReadAhead(datasets) if args.workers > 0 else _Datasets(datasets).batches()
-    t_embed = time.perf_counter()
-    result = embed_dataset(batches, args.model, args.out, device=args.device,
-                           batch_size=args.model_batch_size, workers=args.workers, pooling=args.pooling,
-                           cache_dir=args.cache_dir, embedder=loading)
-    command_s = time.perf_counter() - t_start
-    for ds in datasets:
-        acc = ds.accounting
-        print(f"{ds.name}: {acc.read} read, {acc.skipped} skipped, {acc.failed} failed", file=sys.stderr)
+def _model_summary(args, result, datasets, command_s: float, offset: float) -> dict:
+    """Print the line of a model run; its ``--json`` document (``offset``: seconds from the command's start to
+    the start of the embedding, the origin of ``result.timeline``)."""
     reasons = ", ".join(f"{k} {v}" for k, v in sorted(result.skip_reasons.items())) or "none"
     tl = result.timeline
     busy = tl.get("forward_busy_s") or 0.0
@@ -197,27 +164,74 @@ def cmd_embed(args) -> int:
           f"skipped {result.n_skipped} ({reasons}); {result.n_chunks_cached}/{result.n_chunks} chunks from cache; "
           f"{command_s:.1f} s ({n_done / command_s:.0f} structures/s); {where} busy "
           f"{busy:.1f} s ({busy / command_s:.0%} of the command), "
-          + (f"first forward at {tl['first_forward_s'] + t_embed - t_start:.1f} s"
+          + (f"first forward at {tl['first_forward_s'] + offset:.1f} s"
              if tl.get("first_forward_s") is not None else "no forward"))
+    return {"model": args.model, "out": str(args.out), "device": tl.get("device", args.device),
+            "n_rows": result.n_rows, "n_structures": result.n_structures, "n_skipped": result.n_skipped,
+            "skip_reasons": dict(sorted(result.skip_reasons.items())),
+            "n_chunks": result.n_chunks, "n_chunks_cached": result.n_chunks_cached,
+            "batch_size": args.model_batch_size, "workers": args.workers,
+            "command_s": command_s, "structures_per_s": n_done / command_s,
+            "forward_busy_share": busy / command_s,
+            "timeline_s": {"command_started": 0.0, "embed_started": offset,
+                           **{k: (v + offset if k.endswith("_s") and k not in ("forward_busy_s", "forward_sum_s")
+                                  and v is not None else v) for k, v in tl.items()}},
+            "datasets": _accounting(datasets)}
+
+
+def _descriptor_summary(args, result, datasets, command_s: float) -> dict:
+    """Print the line of a descriptor run (as ``featurize``'s); its ``--json`` document. A descriptor writes a
+    row for every frame: ``n_rows`` counts them, ``n_structures`` those with a vector (not skipped)."""
+    print(f"wrote {result.n_rows} rows ({result.n_skipped} skipped by the descriptor) of {args.model} to "
+          f"{args.out}; {result.n_batches_cached}/{result.n_batches} chunks from cache; {command_s:.1f} s "
+          f"({result.n_rows / command_s:.0f} structures/s)")
+    return {"model": args.model, "out": str(args.out), "n_rows": result.n_rows,
+            "n_structures": result.n_rows - result.n_skipped, "n_skipped": result.n_skipped,
+            "n_chunks": result.n_batches, "n_chunks_cached": result.n_batches_cached,
+            "command_s": command_s, "structures_per_s": result.n_rows / command_s,
+            "datasets": _accounting(datasets)}
+
+
+def _accounting(datasets) -> list[dict]:
+    return [{"name": ds.name, "read": ds.accounting.read, "skipped": ds.accounting.skipped,
+             "failed": ds.accounting.failed} for ds in datasets]
+
+
+def cmd_embed(args) -> int:
+    """``embed``: :func:`monoculture.api.embed` (a model or a descriptor) with the command's options, the model
+    loaded in a thread from the start; prints (and with ``--json`` writes) the run's summary."""
+    import time
+
+    from monoculture.datasets.errors import NothingAuditedError
+
+    t_start = time.perf_counter()
+    datasets = _open_all(args)  # first: a path or format error is reported at once
+    # a name that is neither model nor descriptor fails in api.embed (the loading thread's error is not asked for)
+    loading = _start_loading(args.model, args.device) if args.model.startswith(("chgnet-", "sevennet-")) else None
+    from monoculture.api import embed
+    from monoculture.descriptors import is_descriptor_name
+
+    rc = 0
+    try:
+        result = embed(datasets, args.model, args.out, device=args.device, batch_size=args.model_batch_size,
+                       workers=args.workers, pooling=args.pooling, cache_dir=args.cache_dir, n_jobs=1,
+                       embedder=loading)
+    except NothingAuditedError as exc:
+        result, rc = exc.result, EXIT_NOTHING_AUDITED
+    command_s = time.perf_counter() - t_start
+    for ds in datasets:
+        acc = ds.accounting
+        print(f"{ds.name}: {acc.read} read, {acc.skipped} skipped, {acc.failed} failed", file=sys.stderr)
+    if not is_descriptor_name(args.model):
+        # the embedding started result.elapsed_s before it returned, which was (to microseconds) command_s
+        doc = _model_summary(args, result, datasets, command_s, offset=command_s - result.elapsed_s)
+    else:
+        doc = _descriptor_summary(args, result, datasets, command_s)
     if args.json_out:
-        offset = t_embed - t_start  # the timeline's origin, in seconds after the command started
-        doc = {"model": args.model, "out": str(args.out), "device": tl.get("device", args.device),
-               "n_rows": result.n_rows, "n_structures": result.n_structures, "n_skipped": result.n_skipped,
-               "skip_reasons": dict(sorted(result.skip_reasons.items())),
-               "n_chunks": result.n_chunks, "n_chunks_cached": result.n_chunks_cached,
-               "batch_size": args.model_batch_size, "workers": args.workers,
-               "command_s": command_s, "structures_per_s": n_done / command_s,
-               "forward_busy_share": busy / command_s,
-               "timeline_s": {"command_started": 0.0, "embed_started": offset,
-                              **{k: (v + offset if k.endswith("_s") and k not in ("forward_busy_s", "forward_sum_s")
-                                     and v is not None else v) for k, v in tl.items()}},
-               "datasets": [{"name": ds.name, "read": ds.accounting.read, "skipped": ds.accounting.skipped,
-                             "failed": ds.accounting.failed} for ds in datasets]}
         write_json(doc, args.json_out)
-    if result.n_rows == 0:
+    if rc:
         print(f"monoculture: error: no record could be embedded with {args.model}", file=sys.stderr)
-        return EXIT_NOTHING_AUDITED
-    return 0
+    return rc
 
 
 def cmd_align(args) -> int:

@@ -136,14 +136,14 @@ def test_slices_sent_to_workers_carry_only_their_rows(batches):
     import pickle
 
     from monoculture.datasets.frames import concat_batches
-    from monoculture.descriptors.runner import _own_buffers
+    from monoculture.descriptors.driver import own_buffers
 
     whole = concat_batches(batches).combine_chunks()
     piece = whole.slice(6, 2)
-    own = _own_buffers(piece)
+    own = own_buffers(piece)
     assert own.equals(piece)
     assert len(pickle.dumps(own)) < 0.5 * len(pickle.dumps(piece))
-    assert _own_buffers(own) is own  # a table with its own buffers is passed through
+    assert own_buffers(own) is own  # a table with its own buffers is passed through
     slices = [whole.slice(i, 6) for i in range(0, whole.num_rows, 6)]
     one = featurize(slices, "composition", n_jobs=1)
     two = featurize(slices, "composition", n_jobs=2)
