@@ -214,9 +214,10 @@ def bench_model(name: str, structures, device: str, batch_size: int, n_naive: in
 
 
 def _cut(batch, size):
-    from monoculture.descriptors.models.base import _pieces
+    """``batch`` in pieces of at most ``size`` rows as a worker process receives them (own buffers)."""
+    from monoculture.descriptors.driver import own_buffers, row_pieces
 
-    return _pieces(batch, size)
+    return [own_buffers(piece) for piece in row_pieces(batch, size)]
 
 
 def parity(structures, models, device: str, batch_size: int) -> None:

@@ -24,7 +24,6 @@ from .embedder import (
 )
 from .streaming import (
     _frames_to_atoms,
-    _pieces,
     build_frame_batches,
     embed_frame_rows,
     embed_frames,
@@ -34,4 +33,4 @@ from .streaming import (
 )
 
 __all__ = [*_embedder.__all__, *_streaming.__all__, *_clock.__all__]
-_PRIVATE = (_check_pooling, _frames_to_atoms, _pieces)  # used by tests and benchmarks through this module
+_PRIVATE = (_check_pooling, _frames_to_atoms)  # used by tests and benchmarks through this module

@@ -114,14 +114,6 @@ def start_workers(executor: Any, n: int) -> list:
     return futures
 
 
-def _pieces(batch: Any, size: int) -> list[Any]:
-    """``batch`` cut into tables of at most ``size`` rows as a worker process receives them: each with buffers
-    of its own (:func:`~monoculture.descriptors.driver.own_buffers`; a pickled slice carries its parent's
-    buffers). Kept for ``benchmarks/embed.py``; :func:`embed_frame_rows` cuts with
-    :func:`~monoculture.descriptors.driver.row_pieces` and copies only what it sends to a process."""
-    return [own_buffers(piece) for piece in row_pieces(batch, size)]
-
-
 def embed_frame_rows(
     embedder: ModelEmbedder,
     batches: Iterable[Any],
