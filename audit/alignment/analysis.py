@@ -57,11 +57,11 @@ from .steps.confounders import (CONFOUNDER_THRESHOLDS, atom_count_bin as _atom_c
                                 match_atom_counts as _match_atom_counts, metadata_table as _metadata_table,
                                 set_confounders)
 from .steps.prepare import OUTLIER_FACTOR, SET_TITLES  # noqa: F401
-from .steps.verdicts import GLOBAL_METRICS, HIGHER_IS_MORE_ALIGNED, LABELS, LOCAL_METRICS  # noqa: F401
+from .steps.verdicts import GLOBAL_METRICS, LABELS, LOCAL_METRICS  # noqa: F401
 from .steps.verdicts import direction as _direction  # noqa: F401
 from .variants import resolve_variants
 
-__all__ = ["align", "AlignOptions", "METRICS", "LOCAL_METRICS", "GLOBAL_METRICS", "HIGHER_IS_MORE_ALIGNED",
+__all__ = ["align", "AlignOptions", "METRICS", "LOCAL_METRICS", "GLOBAL_METRICS",
            "LABELS", "set_confounders"]
 
 #: The default pair metrics with intervals (registry order).
@@ -210,7 +210,7 @@ def align(embeddings: Mapping[str, tuple], id_ids: Sequence[str] | None = None,
     desc = _desc.descriptor_step(j.joined, normed, sets, pm, plan, fns, opts)
     cmp = _cmp.comparison_step(normed, sets, pm, idim, desc, plan, fns, opts)
     confounders = _conf.confounders_step(j.joined.ids, sets, md)
-    verdicts = _ver.verdicts_step(pm, cmp, idim, cal, confounders, outliers, plan, opts)
+    verdicts = _ver.verdicts_step(pm, cmp, idim, cal, confounders, outliers, plan)
     gap = _gap.gap_vs_collapse_step(j.joined, desc, md, plan, opts)
     trees = _fam.family_tree_step(pm, cal, plan)
 

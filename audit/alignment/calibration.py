@@ -73,7 +73,6 @@ on every pair of models (:func:`calibrate_pairs`).
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from typing import Mapping, Sequence
@@ -86,10 +85,10 @@ from .calibration_report import (MAX_K_OVER_N, NOT_ESTABLISHED, calibrated_repli
 from .calibration_scores import (CALIBRATION_QUANTILE, PAIR_METRICS, Calibration, calibrate, calibrate_scores,
                                  permutation_null, permutations)
 from .dependence import distance_correlation
-from .neighbours import knn
-from .null_moments import (_choose, _exact_distance_stats, _gram_stats, cka_null, dcor_null, distance_sweep,
-                           permutation_moments)
-from .null_neighbours import CosineGraph, _rank_matrix, _self_alignment, cosine_graph, graph_nulls, imbalance_null
+from .null_moments import (_choose, _dcor_value, _distance_stats_all, _gram_stats_all, cka_null, dcor_null,
+                           distance_sweep, permutation_moments)
+from .null_neighbours import (CosineGraph, _ranks_and_neighbours, _self_alignment, cosine_graph, graph_nulls,
+                              imbalance_null)
 
 __all__ = [
     "Calibration",
@@ -136,6 +135,7 @@ def calibrate_pairs(
     dcor_method: str = "auto",
     ii_subsample: int | None = 2000,
     workers: int = 2,
+    graphs: dict | None = None,
 ) -> dict:
     """Calibrate every pair metric of every pair of models (one set).
 
@@ -170,6 +170,11 @@ def calibrate_pairs(
         memory O(n^2)). The raw value of the calibration is the subsample's (``n_rows``).
     workers : int
         Threads over pairs for the graph and rank nulls (the numba kernels release the GIL).
+    graphs : dict, optional
+        The k-NN graphs of CKNNA and mutual k-NN, ``{(model index, neighbours, metric): CosineGraph}``
+        (:func:`cosine_graph` of ``embeddings[model index]``): graphs already there are used, the ones built
+        are added, so a caller can reuse them (CKNNA's graph has ``k - 1`` neighbours when its variant counts
+        self pairs; mutual k-NN's uses its ``metric``). Only for these same embeddings.
 
     Returns
     -------
@@ -196,18 +201,19 @@ def calibrate_pairs(
                                 higher_is_more_aligned=hi, null_mean=mean, method=how, n_rows=rows)
 
     def plain_loop(metric, fn):
-        """Every pair by a plain permutation loop of ``fn`` (variants without a fast null)."""
+        """Every pair by the plain permutation loop of :func:`calibrate` (variants without a fast null), with
+        the pair's permutations (those of ``perms``)."""
+        hi = PAIR_METRICS[metric]
         for p in pairs:
-            X, Y = arrays[p[0]], arrays[p[1]]
-            out[metric][p] = summarise(metric, fn(X, Y), np.array([fn(X, Y[pi]) for pi in perms[p]]),
-                                       how="permutation (plain loop)")
+            out[metric][p] = calibrate(fn, arrays[p[0]], arrays[p[1]], n_permutations, _pair_seed(seed, *p),
+                                       quantile=quantile, s_max=1.0 if hi else 0.0, higher_is_more_aligned=hi)
 
     # neighbourhood metrics
     kk = check_k(min(int(k), n - 1), n)
     ck = {"unbiased": True, "self_pairs": None, "eps": 1e-6, **opts["cknna"]}
     ck["self_pairs"] = (not ck["unbiased"]) if ck["self_pairs"] is None else ck["self_pairs"]
     mk_metric = opts["mutual_knn"].get("metric", "cosine")
-    graphs: dict = {}
+    graphs = {} if graphs is None else graphs
 
     def graph(i, m_, metric):
         key = (i, m_, metric)
@@ -258,8 +264,8 @@ def calibrate_pairs(
         co = {"kernel": "linear", "unbiased": False, **opts["cka"]}
         if co["kernel"] == "linear" and not co["unbiased"]:
             dmax = max(A.shape[1] for A in arrays)
-            how = _choose(cka_method, n, n_permutations, min(n * n, n * dmax * dmax))
-            st = [_gram_stats(A, third=how == "moments") for A in arrays]
+            how = _choose(cka_method, n_permutations, min(n * n, n * dmax * dmax))
+            st = _gram_stats_all(arrays, how)
             for p in pairs:
                 value, null, mean, desc = cka_null(None, None, perms[p], method=how, stats=(st[p[0]], st[p[1]]))
                 out["cka"][p] = summarise("cka", value, null, mean, desc)
@@ -272,18 +278,11 @@ def calibrate_pairs(
     if "dcor" in metrics:
         do = {"estimator": "biased", "squared": False, **opts["dcor"]}
         if do["estimator"] == "biased":
-            how = _choose(dcor_method, n, n_permutations, n * n)
-            if how == "permutation":
-                st = [_exact_distance_stats(A) for A in arrays]
-                d2 = np.array([[float(np.einsum("ij,ij->", a.A, b.A)) / math.sqrt(a.stats["T2"] * b.stats["T2"])
-                                for b in st] for a in st])
-            else:
-                d2, st = distance_sweep(arrays)
+            how = _choose(dcor_method, n_permutations, n * n)
+            d2, st = _distance_stats_all(arrays, how)
             for p in pairs:
-                r2 = min(max(float(d2[p]), 0.0), 1.0)
-                value = r2 if do["squared"] else math.sqrt(r2)
                 value, null, mean, desc = dcor_null(None, None, perms[p], method=how, squared=do["squared"],
-                                                    stats=(st[p[0]], st[p[1]]), raw=value)
+                                                    stats=(st[p[0]], st[p[1]]), raw=_dcor_value(d2[p], do["squared"]))
                 out["dcor"][p] = summarise("dcor", value, null, mean, desc)
         else:
             plain_loop("dcor", lambda X, Y: distance_correlation(X, Y, **do))
@@ -301,8 +300,7 @@ def calibrate_pairs(
         # the subsample keeps k / n (k_sub = k m / n): Delta depends on the neighbourhood's share of the set,
         # and so reproduces the full set's raw value (measured: calibrated within 0.002 at m = n / 4)
         kk_ii = check_k(max(1, min(round(k_full * m_rows / n), m_rows - 1)), m_rows)
-        R = [_rank_matrix(A) for A in sub]
-        NN = [knn(A, kk_ii)[1] for A in sub]
+        R, NN = zip(*(_ranks_and_neighbours(A, kk_ii) for A in sub))  # one sort per model: ranks and k-NN sets
         how = (f"permutation (exact, rank matrices) on a seeded subsample of {m_rows} of {n} rows with "
                f"k = {kk_ii} (k / n = {k_full} / {n} kept)" if m_rows < n
                else f"permutation (exact, rank matrices), k = {kk_ii}")

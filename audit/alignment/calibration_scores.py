@@ -4,18 +4,45 @@ permutation loop (the reference of the fast nulls). Overview: :mod:`.calibration
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from ._validation import check_pair
+from .metric_registry import get_metric
 
 __all__ = ["Calibration", "calibrate_scores", "permutations", "permutation_null", "calibrate", "PAIR_METRICS",
            "CALIBRATION_QUANTILE"]
 
-#: Metrics :func:`calibrate_pairs` calibrates, and whether a higher value means more aligned.
-PAIR_METRICS = {"cknna": True, "mutual_knn": True, "cka": True, "dcor": True, "information_imbalance": False}
+
+
+class _FastNullMetrics(Mapping):
+    """``{metric: higher_is_more_aligned}`` of the metrics with a fast null; the direction is read from the
+    metric's registry record (:attr:`~.metric_registry.AlignmentMetric.higher_is_more_aligned`), not kept here."""
+
+    def __init__(self, names: tuple):
+        self._names = names
+
+    def __getitem__(self, name: str) -> bool:
+        if name not in self._names:
+            raise KeyError(name)
+        return get_metric(name).higher_is_more_aligned
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._names})"
+
+
+#: Metrics :func:`calibrate_pairs` calibrates by a fast null, and whether a higher value means more aligned
+#: (from the registry).
+PAIR_METRICS = _FastNullMetrics(("cknna", "mutual_knn", "cka", "dcor", "information_imbalance"))
 CALIBRATION_QUANTILE = 0.95
 _EPS_DEN = 1e-12  # denominator floor of the calibrated score (as calibrated-similarity)
 

@@ -4,28 +4,20 @@ Every neighbour-based metric of :mod:`monoculture.audit.alignment` goes through 
 form :func:`neighbour_search`. The search itself lives in :mod:`monoculture.audit.neighbours` (the one
 neighbour-search module of the audit: this certified exact backend, :mod:`~monoculture.audit.neighbours.exact`,
 the indexed faiss backend of coverage and the subsample searches read from a full-set search); this module
-re-exports the exact backend's names, public and internal, so that the alignment code keeps importing them
-from here.
+re-exports the exact backend's public names and the internal ones the alignment code uses (``_SWEEP_MIN_N``,
+``_exact_rows``, ``_sorted_exact``), so that it keeps importing them from here.
 """
 
 from __future__ import annotations
 
 from ..neighbours.exact import (  # noqa: F401  (re-exports)
-    _SMALL_N,
-    _SMALL_N_REFINED,
     _SWEEP_MIN_N,
     BACKENDS,
     METRICS,
     NeighbourSearch,
     SweepNearest,
-    _candidates_faiss,
-    _candidates_numpy,
-    _candidates_sweep,
     _exact_rows,
-    _refine,
-    _smallest,
     _sorted_exact,
-    _SweepHeap,
     candidate_count,
     knn,
     l2_normalise_rows,

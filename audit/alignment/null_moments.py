@@ -186,12 +186,47 @@ def _exact_rv_null(A: np.ndarray | None, B: np.ndarray | None, Xc, Yc, perms: np
     return out
 
 
-def _choose(method: str, n: int, n_permutations: int, cost_per_perm: float, budget: float = 1e9) -> str:
+def _choose(method: str, n_permutations: int, cost_per_perm: float, budget: float = 1e9) -> str:
+    """``method``, or for ``"auto"``: ``"permutation"`` while ``n_permutations * cost_per_perm <= budget``,
+    else ``"moments"``."""
     if method not in ("auto", "permutation", "moments"):
         raise ValueError(f"method must be 'auto', 'permutation' or 'moments'; got {method!r}")
     if method != "auto":
         return method
     return "permutation" if cost_per_perm * n_permutations <= budget else "moments"
+
+
+def _rv_null(sa: Mapping[str, float], sb: Mapping[str, float], perms: np.ndarray, *, exact: tuple | None,
+             fit, third: bool = False) -> tuple[np.ndarray, float]:
+    """Null sample of an RV coefficient ``tr(A P B P^T) / sqrt(tr A^2 tr B^2)`` and its exact permutation mean.
+
+    Parameters
+    ----------
+    sa, sb : mapping
+        Per-model traces (:func:`permutation_moments`).
+    perms : numpy.ndarray, shape (P, n)
+    exact : tuple or None
+        ``(A, B, Xc, Yc)`` of :func:`_exact_rv_null`: every permutation evaluated; None: the P quantiles of
+        ``fit(mean, variance, skewness)`` (a frozen scipy distribution) of the exact permutation moments.
+    third : bool
+        Compute the skewness (for ``fit``).
+
+    Returns
+    -------
+    null : numpy.ndarray, shape (P,)
+    mean : float
+        Exact permutation mean.
+    """
+    den = math.sqrt(sa["T2"] * sb["T2"])
+    mu, var, skew = permutation_moments(sa, sb, perms.shape[1], third=third)
+    if exact is not None:
+        return _exact_rv_null(*exact, perms) / den, mu / den
+    return _quantile_sample(fit(mu / den, var / den**2, skew), perms.shape[0]), mu / den
+
+
+def _gram_stats_all(arrays: Sequence[np.ndarray], how: str) -> list:
+    """:func:`_gram_stats` of every model, with the third-moment inputs when ``how == "moments"``."""
+    return [_gram_stats(A, third=how == "moments") for A in arrays]
 
 
 def cka_null(X, Y, perms: np.ndarray, *, method: str = "auto", stats=None) -> tuple[float, np.ndarray, float, str]:
@@ -220,21 +255,19 @@ def cka_null(X, Y, perms: np.ndarray, *, method: str = "auto", stats=None) -> tu
     """
     if stats is None:
         X, Y = check_pair(X, Y)
-        n = X.shape[0]
-        how = _choose(method, n, perms.shape[0], min(n * n, n * X.shape[1] * Y.shape[1]))
-        stats = (_gram_stats(X, third=how == "moments"), _gram_stats(Y, third=how == "moments"))
+        (n, da), db = X.shape, Y.shape[1]
+    else:
+        (n, da), db = stats[0].Xc.shape, stats[1].Xc.shape[1]
+    how = _choose(method, perms.shape[0], min(n * n, n * da * db))
+    if stats is None:
+        stats = tuple(_gram_stats_all([X, Y], how))
     a, b = stats
-    n, da = a.Xc.shape
-    db = b.Xc.shape[1]
-    how = _choose(method, n, perms.shape[0], min(n * n, n * da * db))
-    raw = _cka_raw(a, b)
-    den = math.sqrt(a.stats["T2"] * b.stats["T2"])
-    mu, var, skew = permutation_moments(a.stats, b.stats, n, third=how == "moments")
-    if how == "permutation":
-        null = _exact_rv_null(a.gram, b.gram, a.Xc, b.Xc, perms) / den
-        return raw, null, mu / den, "permutation (exact, from Gram matrices / cross products)"
-    null = _quantile_sample(_pearson3(mu / den, var / den**2, skew), perms.shape[0])
-    return raw, null, mu / den, "moments (exact permutation mean, variance, skewness; Pearson type III)"
+    exact = how == "permutation"
+    null, mean = _rv_null(a.stats, b.stats, perms, exact=(a.gram, b.gram, a.Xc, b.Xc) if exact else None,
+                          fit=_pearson3, third=not exact)
+    if exact:
+        return _cka_raw(a, b), null, mean, "permutation (exact, from Gram matrices / cross products)"
+    return _cka_raw(a, b), null, mean, "moments (exact permutation mean, variance, skewness; Pearson type III)"
 
 
 # -- distance correlation ------------------------------------------------------------------------------
@@ -257,6 +290,27 @@ def _exact_distance_stats(X: np.ndarray) -> _DistanceStats:
     diag = np.diag(A).copy()
     return _DistanceStats({"T": float(diag.sum()), "T2": float(np.einsum("ij,ij->", A, A)),
                            "S2": float(diag @ diag)}, A)
+
+
+def _distance_stats_all(arrays: Sequence[np.ndarray], how: str) -> tuple[np.ndarray, list]:
+    """Raw ``dCor^2`` of every pair of models (M, M) (not clipped) and every model's :class:`_DistanceStats`:
+    from the n x n double-centred matrices for ``how == "permutation"`` (kept for the exact null), else from
+    one :func:`distance_sweep`."""
+    if how != "permutation":
+        return distance_sweep(arrays)
+    st = [_exact_distance_stats(A) for A in arrays]
+    d2 = np.eye(len(st))
+    for i, j in zip(*np.triu_indices(len(st), 1)):
+        a, b = st[i], st[j]
+        d2[i, j] = d2[j, i] = float(np.einsum("ij,ij->", a.A, b.A)) / math.sqrt(a.stats["T2"] * b.stats["T2"])
+    return d2, st
+
+
+def _dcor_value(r2: float, squared: bool) -> float:
+    """The calibrated distance-correlation statistic from a raw ``dCor^2``: clipped to [0, 1], its square root
+    unless ``squared``."""
+    r2 = min(max(float(r2), 0.0), 1.0)
+    return r2 if squared else math.sqrt(r2)
 
 
 def distance_sweep(arrays: Sequence[np.ndarray], *, precision: str = "auto", block_size: int = 256,
@@ -366,26 +420,15 @@ def dcor_null(X, Y, perms: np.ndarray, *, method: str = "auto", squared: bool = 
     """
     if stats is None:
         X, Y = check_pair(X, Y)
-        n = X.shape[0]
-        how = _choose(method, n, perms.shape[0], n * n)
-        if how == "permutation":
-            stats = (_exact_distance_stats(X), _exact_distance_stats(Y))
-            a, b = stats
-            r2 = float(np.einsum("ij,ij->", a.A, b.A)) / math.sqrt(a.stats["T2"] * b.stats["T2"])
-        else:
-            d2, st = distance_sweep([X, Y])
-            stats, r2 = (st[0], st[1]), float(d2[0, 1])
-        r2 = min(max(r2, 0.0), 1.0)
-        raw = r2 if squared else math.sqrt(r2)
+        d2, stats = _distance_stats_all([X, Y], _choose(method, perms.shape[0], X.shape[0] ** 2))
+        raw = _dcor_value(d2[0, 1], squared)
     a, b = stats
-    n = perms.shape[1]
-    den = math.sqrt(a.stats["T2"] * b.stats["T2"])
-    mu, var, _ = permutation_moments(a.stats, b.stats, n, third=False)
-    if a.A is not None and b.A is not None and method != "moments":
-        r2 = np.clip(_exact_rv_null(a.A, b.A, None, None, perms) / den, 0.0, 1.0)
-        null = r2 if squared else np.sqrt(r2)
-        return float(raw), null, float(np.mean(null)), "permutation (exact, from double-centred distance matrices)"
-    r2 = np.clip(_quantile_sample(_gamma(mu / den, var / den**2), perms.shape[0]), 0.0, 1.0)
+    exact = a.A is not None and b.A is not None and method != "moments"
+    r2, mu = _rv_null(a.stats, b.stats, perms, exact=(a.A, b.A, None, None) if exact else None,
+                      fit=lambda m, v, _: _gamma(m, v))
+    r2 = np.clip(r2, 0.0, 1.0)
     null = r2 if squared else np.sqrt(r2)
-    mean = mu / den if squared else float(np.mean(null))
+    if exact:
+        return float(raw), null, float(np.mean(null)), "permutation (exact, from double-centred distance matrices)"
+    mean = mu if squared else float(np.mean(null))
     return float(raw), null, float(mean), "moments (exact permutation mean and variance of dCor^2; gamma)"

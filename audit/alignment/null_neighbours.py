@@ -10,7 +10,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ._validation import check_embeddings, check_k, check_pair
-from .neighbours import knn, neighbour_search
+from .neighbours import _exact_rows, knn, neighbour_search
 
 __all__ = ["CosineGraph", "cosine_graph", "graph_nulls", "imbalance_null"]
 
@@ -119,7 +119,30 @@ def _rank_matrix(X: np.ndarray) -> np.ndarray:
     Distances in float64 from the centred rows; rows with exactly equal distances get their mid-ranks from
     ``scipy.stats.rankdata``. Integers (uint16 below 32,768 rows, else int32): shape (n, n).
     """
-    n = X.shape[0]
+    return _ranks_and_neighbours(X, 0)[0]
+
+
+def _ranks_and_neighbours(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_rank_matrix` of ``X`` and the exact k-NN sets of its rows, from one sort of one distance matrix.
+
+    Parameters
+    ----------
+    X : numpy.ndarray, shape (n, d), float64
+    k : int
+        Neighbours per row, ``0 <= k <= n - 1``.
+
+    Returns
+    -------
+    R : numpy.ndarray, shape (n, n)
+        As :func:`_rank_matrix`.
+    indices : numpy.ndarray, shape (n, k), int64
+        The first k rows of each row's distance order: the same *sets* as ``knn(X, k)[1]`` (the order within
+        a row may differ). The order comes from the Gram-form distances, whose rounding error is bounded as in
+        :func:`~.neighbours.neighbour_search` (``(2 d + 16) u (|x_i|^2 + max |x|^2)``); a row whose k-th and
+        (k+1)-th distances are closer than twice that bound (a tie or a near tie) is searched again from
+        explicit differences with :func:`~.neighbours.knn`'s (distance, index) order.
+    """
+    n, d = X.shape
     Xc = X - X.mean(axis=0)
     sq = np.einsum("ij,ij->i", Xc, Xc)
     D = sq[:, None] + sq[None, :] - 2.0 * (Xc @ Xc.T)
@@ -131,7 +154,13 @@ def _rank_matrix(X: np.ndarray) -> np.ndarray:
     tied = np.flatnonzero((Ds[:, 1:] == Ds[:, :-1]).any(axis=1))
     if tied.size:
         R[tied] = (2.0 * sps.rankdata(D[tied], method="average", axis=1)).astype(R.dtype)
-    return R
+    idx = np.ascontiguousarray(order[:, :k], dtype=np.int64)
+    if 0 < k < n - 1:
+        eps = (2 * d + 16) * 2.0**-53 * (sq + sq.max())
+        unsure = np.flatnonzero(~(Ds[:, k] - Ds[:, k - 1] > 2.0 * eps))
+        if unsure.size:
+            idx[unsure] = _exact_rows(Xc, unsure, k)[1]
+    return R, idx
 
 
 def imbalance_null(X, Y, perms: np.ndarray, k: int = 1, *, ranks=None, neighbours=None) -> dict:
@@ -151,8 +180,11 @@ def imbalance_null(X, Y, perms: np.ndarray, k: int = 1, *, ranks=None, neighbour
     X, Y = check_pair(X, Y)
     n = X.shape[0]
     k = check_k(k, n)
-    Rx, Ry = ranks if ranks is not None else (_rank_matrix(X), _rank_matrix(Y))
-    nx, ny = neighbours if neighbours is not None else (knn(X, k)[1], knn(Y, k)[1])
+    if ranks is None and neighbours is None:
+        (Rx, nx), (Ry, ny) = _ranks_and_neighbours(X, k), _ranks_and_neighbours(Y, k)
+    else:
+        Rx, Ry = ranks if ranks is not None else (_rank_matrix(X), _rank_matrix(Y))
+        nx, ny = neighbours if neighbours is not None else (knn(X, k)[1], knn(Y, k)[1])
     from ._null_kernels import rank_sums as kernel
 
     ident = np.arange(n, dtype=np.int64)[None, :]

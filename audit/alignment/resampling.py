@@ -17,45 +17,33 @@ permutation only relabels it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from .neighbour_cache import NeighbourCache, SearchStats, SubsampleLists
 from .stats import _draw, _subsample_size
 from . import metric_registry
-from .variants import Variant, resolve_variants
+from .variants import resolve_variants
 
-__all__ = ["DIRECTED_METRICS", "Resampled", "metric_functions", "pair_values", "resample", "mean_over"]
-
-#: Matrices whose entry (i, j) is not (j, i) among the default metrics: row = source model, column = target
-#: model. :func:`pair_values` asks the registry (``kind == "directed pair"``), so a registered directed metric
-#: gets both directions without being named here.
-DIRECTED_METRICS = ("information_imbalance", "gfre", "lfre")
-
-
-def _directed(metric: str) -> bool:
-    return metric_registry.get_metric(metric).kind == "directed pair"
-
-
-def metric_functions(variants: Mapping[str, Variant]) -> dict:
-    """``{metric: f(X, Y, k, ii_k, cache=None)}`` for the resolved variants (k: CKNNA / mutual k-NN; ii_k:
-    information imbalance), from each metric's registry record (:func:`.metric_registry.pair_functions`)."""
-    return metric_registry.pair_functions(variants)
-
+__all__ = ["Resampled", "pair_values", "resample", "mean_over"]
 
 _DEFAULT_FNS = None
 
 
 def pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int, fns=None,
                 cache: NeighbourCache | None = None) -> dict:
-    """``{metric: {(i, j): value}}`` for the given index pairs (directed metrics add ``(j, i)``).
+    """``{metric: {(i, j): value}}`` for the given index pairs (directed metrics, ``AlignmentMetric.directed`` of
+    the registry, add ``(j, i)``; row = source model, column = target model).
+
+    ``fns``: ``{metric: f(X, Y, k, ii_k, cache=None)}`` (default: :func:`.metric_registry.pair_functions` of
+    the default variants).
 
     ``cache``: the :class:`~.neighbour_cache.NeighbourCache` the neighbour metrics share (default: a new
     one, so each array's k-NN search runs once for all its pairs and for CKNNA and mutual k-NN)."""
     global _DEFAULT_FNS
     if fns is None:
-        _DEFAULT_FNS = _DEFAULT_FNS or metric_functions(resolve_variants())
+        _DEFAULT_FNS = _DEFAULT_FNS or metric_registry.pair_functions(resolve_variants())
         fns = _DEFAULT_FNS
     out = {m: {} for m in metrics}
     if cache is None:  # each array's k-NN search once, shared by its pairs and by CKNNA / mutual k-NN
@@ -67,7 +55,7 @@ def pair_values(arrays: Sequence[np.ndarray], pairs, metrics, k: int, ii_k: int,
                 r = fns[mt](X, Y, k, ii_k)
                 out[mt][(i, j)] = r.x_to_y
                 out[mt][(j, i)] = r.y_to_x
-            elif _directed(mt):
+            elif metric_registry.get_metric(mt).directed:
                 out[mt][(i, j)] = fns[mt](X, Y, k, ii_k)
                 out[mt][(j, i)] = fns[mt](Y, X, k, ii_k)
             else:

@@ -121,6 +121,7 @@ def bootstrap_ci(
     *,
     scheme: str = "subsample",
     m: int | None = None,
+    estimate: float | None = None,
 ) -> ConfidenceInterval:
     """Resampling confidence interval of ``metric_fn(X, Y)`` over rows (see module docstring).
 
@@ -145,6 +146,9 @@ def bootstrap_ci(
     scheme : {"subsample", "bootstrap"}
     m : int, optional
         Subsample size, ``2 <= m < n``.
+    estimate : float, optional
+        ``metric_fn(X, Y)`` on all rows when the caller has it already (not recomputed; the replicates are
+        the same either way).
 
     Returns
     -------
@@ -155,7 +159,7 @@ def bootstrap_ci(
     n = X.shape[0]
     m_ = _subsample_size(n, m) if scheme == "subsample" else n
     rng = np.random.default_rng(seed)
-    est = float(metric_fn(X, Y))
+    est = float(metric_fn(X, Y) if estimate is None else estimate)
     reps = _replicates(metric_fn, X, Y, n_boot, rng, scheme, m_)
     a = (1.0 - ci) / 2.0
     if scheme == "bootstrap":

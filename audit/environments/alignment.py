@@ -34,8 +34,8 @@ rather than on structures:
    dimension (participation ratio of the covariance spectrum) flags a collapsed representation. For groups of
    several elements, CKNNA is also calibrated against permutations *within* elements (the agreement beyond
    both models encoding the element), and the calibrated mutual k-NN gets a 95 % bootstrap interval over the
-   group's atoms (neighbour graphs fixed). The nulls reuse each model's k-NN graph
-   (``audit.alignment.calibration.cosine_graph`` / ``graph_nulls``).
+   group's atoms (neighbour graphs fixed). The nulls and the interval reuse each model's k-NN graph, built once
+   by ``calibrate_pairs`` (its ``graphs`` argument; ``audit.alignment.calibration.graph_nulls``).
 5. **Coverage** (optional, against a training set's QUESTS descriptors): per group, the share of its atoms
    inside the training support (QUESTS overlap, ``dH < 1e-5``) and their mean differential entropy
    (:func:`~.entropy.differential_entropy`); across clusters (and across elements), the Spearman correlation
@@ -271,7 +271,6 @@ def _score_group(feats, Z, mult, rows, *, kind, label, k, n_permutations, max_pe
                  names, description, n_boot) -> GroupAlignment:
     """Metrics of one group of distinct environments ``rows``."""
     from ..alignment import calibrate_pairs, global_reconstruction_error
-    from ..alignment.calibration import cosine_graph
 
     n_env = int(len(rows))
     n_atoms = int(mult[rows].sum())
@@ -281,9 +280,10 @@ def _score_group(feats, Z, mult, rows, *, kind, label, k, n_permutations, max_pe
         used = np.sort(rng.choice(rows, max_per_group, replace=False))
     arrays = [F[used] for F in feats]
     kk = int(min(k, len(used) - 1))
+    built: dict = {}  # {(model, k, metric): CosineGraph}, the k-NN graphs calibrate_pairs builds
     cal = calibrate_pairs(arrays, metrics=("cknna", "mutual_knn"), k=kk, n_permutations=n_permutations,
-                          seed=int(_group_seed(seed, kind, label).generate_state(1)[0]), workers=1)
-    graphs = [cosine_graph(A, kk) for A in arrays]  # the graphs calibrate_pairs builds (exact k-NN, cosine)
+                          seed=int(_group_seed(seed, kind, label).generate_state(1)[0]), workers=1, graphs=built)
+    graphs = [built[(i, kk, "cosine")] for i in range(len(arrays))]  # default variants: one cosine graph each
     within = _within_element(arrays, graphs, Z[used], n_permutations, _group_seed(seed, kind, label + ":element"))
     boot_seed = _group_seed(seed, kind, label + ":bootstrap")
     pairs = []

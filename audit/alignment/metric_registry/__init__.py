@@ -277,6 +277,6 @@ def labels(short: bool = False) -> dict[str, str]:
 
 def pair_functions(variants: Mapping[str, Variant]) -> dict[str, Callable]:
     """``{metric: f(X, Y, k, ii_k, cache=None)}`` for resolved variants (``{metric: Variant}``): what
-    :func:`~..resampling.metric_functions` returns, for every registered pair metric given."""
+    :func:`~..resampling.pair_values` calls, for every registered pair metric given."""
     return {name: get_metric(name).pair_function(v) for name, v in variants.items()
             if get_metric(name).kind != "per model"}

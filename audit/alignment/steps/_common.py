@@ -5,10 +5,23 @@ import zlib
 
 import numpy as np
 
-from ..metric_registry import get_metric
+from ..metric_registry import get_metric, metrics as registered
 from ..stats import _scaled_deviations
 
-__all__ = ["child_seed", "num", "iv", "matrix", "interval", "diff_interval", "cap_k", "ordered_keys", "is_directed"]
+__all__ = ["child_seed", "num", "iv", "matrix", "interval", "diff_interval", "cap_k", "ordered_keys", "is_directed",
+           "verdict_metrics", "LOCAL_METRICS", "GLOBAL_METRICS"]
+
+
+def verdict_metrics(scope: str) -> tuple:
+    """Names of the metrics of a verdict scope (``"local"``, ``"global"``), the deciding one first (from the
+    registry's ``verdict_rank``)."""
+    ranked = [m for m in registered(scope=scope) if m.verdict_rank is not None]
+    return tuple(m.name for m in sorted(ranked, key=lambda m: m.verdict_rank))
+
+
+#: The local and global verdicts' metrics, the deciding one first.
+LOCAL_METRICS = verdict_metrics("local")
+GLOBAL_METRICS = verdict_metrics("global")
 
 
 def child_seed(seed: int, *tags) -> int:

@@ -12,18 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..calibration import PAIR_METRICS, calibrate, calibrate_pairs, calibrated_replicates, calibration_matrices
-from ..metric_registry import get_metric, metrics as registered
+from ..metric_registry import get_metric
 from ..options import AlignOptions
 from ..resampling import Resampled, resample
-from ._common import child_seed, interval, iv, num, ordered_keys
+from ._common import LOCAL_METRICS, child_seed, interval, iv, num, ordered_keys
 from .plan import Plan
 
 __all__ = ["Calibrated", "calibration_step", "calibrated_mean", "CALIBRATION_FIELDS", "CALIBRATION_EXPLANATION",
            "LOCAL_METRICS"]
-
-#: The local verdict's metrics, the deciding one first (from the registry's ``verdict_rank``).
-LOCAL_METRICS = tuple(m.name for m in sorted((m for m in registered(scope="local") if m.verdict_rank is not None),
-                                             key=lambda m: m.verdict_rank))
 
 CALIBRATION_FIELDS = (
     "per set, matrices shaped like the raw one: null_mean (mean score under row permutations), tau (the "
@@ -90,6 +86,13 @@ def _plain(arrays, plan: Plan, metric: str, fn, opts: AlignOptions, seed: int) -
     return out
 
 
+def _local_calibration(arrays, plan: Plan, opts: AlignOptions, options: dict, key: str, kk: int) -> dict:
+    """``{metric: {(i, j): Calibration}}`` of the local metrics at ``k = kk`` (seeded by set and k)."""
+    return calibrate_pairs(arrays, metrics=LOCAL_METRICS, k=kk, n_permutations=opts.n_calibration,
+                           quantile=opts.calibration_quantile, seed=child_seed(opts.seed, "calibration", key, kk),
+                           options=options)
+
+
 def calibration_step(pm, plan: Plan, fns: dict, opts: AlignOptions) -> Calibrated | None:
     """Calibrate every pair metric per set against its permutation null (None when ``calibration`` is off)."""
     if not opts.calibration:
@@ -121,23 +124,20 @@ def calibration_step(pm, plan: Plan, fns: dict, opts: AlignOptions) -> Calibrate
             est, reps = calibrated_mean(cal[mt], res, mt, pairs)
             entry.setdefault("mean_over_pairs", {})[key] = {
                 "estimate": num(est), "interval": iv(interval(est, reps, n, res.m, level))}
-        # the local metrics over the k-sweep, and at the local verdict's k
-        out.sweep[key] = {mt: [] for mt in LOCAL_METRICS}
-        for kk in plan.k_list:
-            ck = calibrate_pairs(arrays, metrics=LOCAL_METRICS, k=kk, n_permutations=opts.n_calibration,
-                                 quantile=opts.calibration_quantile, seed=child_seed(opts.seed, "calibration", key, kk),
-                                 options=options)
-            for mt in LOCAL_METRICS:
-                out.sweep[key][mt].append(float(np.mean([c.calibrated for c in ck[mt].values()])))
+        # the local metrics over the k-sweep, and at the local verdict's k: one calibration per k, the main
+        # one at k_used (same arrays, metrics and permutations would be recomputed otherwise)
+        by_k = {kk: (cal if kk == plan.k_used and all(mt in cal for mt in LOCAL_METRICS) else
+                     _local_calibration(arrays, plan, opts, options, key, kk)) for kk in plan.k_list}
+        out.sweep[key] = {mt: [float(np.mean([c.calibrated for c in by_k[kk][mt].values()])) for kk in plan.k_list]
+                          for mt in LOCAL_METRICS}
         if plan.k_local == plan.k_used:
             out.local_by_set[key] = (cal, res)
         else:
-            out.local_by_set[key] = (
-                calibrate_pairs(arrays, metrics=LOCAL_METRICS, k=plan.k_local, n_permutations=opts.n_calibration,
-                                quantile=opts.calibration_quantile,
-                                seed=child_seed(opts.seed, "calibration", key, plan.k_local), options=options),
-                resample(arrays, pairs, LOCAL_METRICS, plan.k_local, plan.ii_k_used, opts.n_boot,
-                         child_seed(opts.seed, "boot", key), fns))
+            local = by_k.get(plan.k_local)
+            if local is None:
+                local = _local_calibration(arrays, plan, opts, options, key, plan.k_local)
+            out.local_by_set[key] = (local, resample(arrays, pairs, LOCAL_METRICS, plan.k_local, plan.ii_k_used,
+                                                     opts.n_boot, child_seed(opts.seed, "boot", key), fns))
     k_list = plan.k_list
     out.block = {"explanation": CALIBRATION_EXPLANATION, **plan.params["calibration"],
                  "reference": "Gröger, Wen & Brbić (2026), arXiv 2602.14486, Algorithm 1 (package calibrated-similarity)",

@@ -61,8 +61,9 @@ def intrinsic_dimension_step(normed: dict, sets, pm, plan: Plan, opts: AlignOpti
         s_id = child_seed(opts.seed, "id", key)
         mle_k_used = max(2, min(opts.mle_k, res.m - 1))
         idim["mle"]["k"] = mle_k_used if idim["mle"]["k"] is None else min(idim["mle"]["k"], mle_k_used)
-        for m, A in zip(models, arrays):
-            ci_t = bootstrap_ci(lambda X, _: twonn(X), A, A[:, :1], opts.n_boot, opts.ci_level, s_id)
+        for m, A, t_full in zip(models, arrays, pm.twonn[key]):
+            ci_t = bootstrap_ci(lambda X, _: twonn(X), A, A[:, :1], opts.n_boot, opts.ci_level, s_id,
+                                estimate=t_full)  # the full array's TwoNN, computed by the pair-metrics step
             ci_m = bootstrap_ci(lambda X, _, kk=mle_k_used: mle(X, kk), A, A[:, :1], opts.n_boot, opts.ci_level, s_id)
             idim["values"][m][key] = num(ci_t.estimate)
             idim["mle"]["values"][m][key] = num(ci_m.estimate)

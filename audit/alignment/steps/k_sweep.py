@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..metric_registry import get_metric
+from ..neighbour_cache import NeighbourCache
 from ..options import AlignOptions
 from ..stats import k_sweep
 from ._common import num
@@ -48,9 +49,11 @@ def k_sweep_step(pm, plan: Plan, opts: AlignOptions) -> KSweep:
     out = KSweep(plan.k_list, {m: plan.resolved[m].name for m in names}, {m: [] for m in names})
     for key in plan.keys:
         arrays = pm.arrays[key]
+        cache = NeighbourCache()  # each model's search at each k once, for all its pairs and both metrics
         for name in names:
-            fn, store = get_metric(name).bind(plan.resolved[name]), out.curves[name]
-            vals = {p: k_sweep(arrays[p[0]], arrays[p[1]], ks=plan.k_list, metric=fn)["value"].to_numpy()
+            rec, store = get_metric(name), out.curves[name]
+            fn, kw = rec.bind(plan.resolved[name]), ({"cache": cache} if rec.uses_cache else {})
+            vals = {p: k_sweep(arrays[p[0]], arrays[p[1]], ks=plan.k_list, metric=fn, **kw)["value"].to_numpy()
                     for p in pairs}
             for p in sweep_pairs:
                 store.append({"label": f"{models[p[0]]} vs {models[p[1]]}", "set": key,

@@ -36,11 +36,15 @@ class PairMetrics:
         ``{set: Resampled}`` full-data values and replicates (:class:`~..resampling.Resampled`).
     arrays : dict
         ``{set: [array of shape (n_set, d_model) per model]}``, the normalised near-duplicate-free rows.
+    twonn : dict
+        ``{set: [TwoNN dimension of each model's array]}`` (the diagonal of the joint TwoNN matrix; the
+        intrinsic-dimension step reuses it as its full-data estimate).
     """
 
     entries: dict
     resampled: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)
+    twonn: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         """The ``metrics`` block (without calibration and ID - OOD comparison; see :func:`merge_metrics`)."""
@@ -95,8 +99,8 @@ def pair_metrics_step(normed: dict, sets, plan: Plan, fns: dict, opts: AlignOpti
             entries[mt].setdefault("mean_over_pairs", {})[key] = {
                 "estimate": num(est), "interval": iv(interval(est, reps, n, res.m, level))}
         J = np.full((len(models), len(models)), np.nan)
-        for i, A in enumerate(arrays):
-            J[i, i] = twonn(A)
+        out.twonn[key] = [float(twonn(A)) for A in arrays]
+        np.fill_diagonal(J, out.twonn[key])
         for i, j in pairs:
             J[i, j] = J[j, i] = twonn(np.hstack([arrays[i], arrays[j]]))
         entries["twonn"][key] = matrix(J)

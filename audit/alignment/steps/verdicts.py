@@ -14,23 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..calibration import settle_verdict
-from ..metric_registry import labels, metrics as registered
+from ..metric_registry import get_metric, labels
 from .calibration_step import calibrated_mean as _calibrated_mean
-from ._common import diff_interval as _diff_interval, iv as _iv, num as _num
+from ._common import GLOBAL_METRICS, LOCAL_METRICS, diff_interval as _diff_interval, iv as _iv, num as _num
 
-__all__ = ["Verdicts", "verdicts_step", "direction", "LOCAL_METRICS", "GLOBAL_METRICS", "LABELS",
-           "HIGHER_IS_MORE_ALIGNED"]
-
-
-def _verdict_metrics(scope: str) -> tuple:
-    ranked = [m for m in registered(scope=scope) if m.verdict_rank is not None]
-    return tuple(m.name for m in sorted(ranked, key=lambda m: m.verdict_rank))
+__all__ = ["Verdicts", "verdicts_step", "direction", "LOCAL_METRICS", "GLOBAL_METRICS", "LABELS"]
 
 
-LOCAL_METRICS = _verdict_metrics("local")  # first one decides the verdict
-GLOBAL_METRICS = _verdict_metrics("global")
 LABELS = labels()
-HIGHER_IS_MORE_ALIGNED = {m.name: m.higher_is_more_aligned for m in registered()}
+
+
+def _higher(metric: str) -> bool:
+    return get_metric(metric).higher_is_more_aligned
 
 
 def direction(diff_interval, higher_is_more: bool) -> str:
@@ -60,7 +55,7 @@ def _verdict(kind: str, primary: str, summary: dict, supporting: Sequence[str], 
              warnings: Sequence[str]) -> dict:
     s = summary[primary]
     level = params["ci_level"]
-    word = _direction(s["difference_interval"], HIGHER_IS_MORE_ALIGNED[primary])
+    word = _direction(s["difference_interval"], _higher(primary))
     kname = f" (k = {s['k']})" if s.get("k") is not None else ""
     scope = "local (k-NN)" if kind == "local" else "global"
     lines = []
@@ -71,7 +66,7 @@ def _verdict(kind: str, primary: str, summary: dict, supporting: Sequence[str], 
         + (f", {round(100 * level)}% interval [{_fmt(iv[0], True)}, {_fmt(iv[1], True)}] "
            f"({params['n_boot']} subsamples of n/2 rows per set)" if iv else ", no interval (not computable)")
         + ".")
-    if not HIGHER_IS_MORE_ALIGNED[primary]:
+    if not _higher(primary):
         lines.append(f"{LABELS[primary]} is lower when more aligned, so a negative difference means higher "
                      "alignment in distribution.")
     if word == "no detectable difference":
@@ -90,7 +85,7 @@ def _verdict(kind: str, primary: str, summary: dict, supporting: Sequence[str], 
     agree = 0
     for other in supporting:
         o = summary[other]
-        w = _direction(o["difference_interval"], HIGHER_IS_MORE_ALIGNED[other])
+        w = _direction(o["difference_interval"], _higher(other))
         agree += w == word
         oiv = o["difference_interval"]
         lines.append(f"{LABELS[other]}: ID − OOD = {_fmt(o['difference'], True)}"
@@ -107,11 +102,11 @@ def _verdict(kind: str, primary: str, summary: dict, supporting: Sequence[str], 
         "verdict": word,
         "explanation": " ".join(lines),
         "metric": primary,
-        "higher_is_more_aligned": HIGHER_IS_MORE_ALIGNED[primary],
+        "higher_is_more_aligned": _higher(primary),
         "relative_effect": (_num(s["difference"] / abs(s["ood"])) if s["ood"] and s["difference"] is not None
                             else None),
         "supporting": {o: {"estimate": summary[o]["difference"], "interval": summary[o]["difference_interval"],
-                           "verdict": _direction(summary[o]["difference_interval"], HIGHER_IS_MORE_ALIGNED[o])}
+                           "verdict": _direction(summary[o]["difference_interval"], _higher(o))}
                        for o in supporting},
         "supporting_agree": agree,
         "warnings": list(warnings),
@@ -173,7 +168,7 @@ def _calibrate_verdict(v: dict, metrics: Sequence[str], by_set: dict, pairs, k_l
     v["explanation"] = " ".join(lines) + f" Raw scores: {v['explanation']}"
 
 
-def _id_verdict(idim, id_reps, models, res_by_set, params) -> dict:
+def _id_verdict(id_reps, models, res_by_set, params) -> dict:
     """Mean over models of TwoNN(ID) - TwoNN(OOD): does the representation lose dimensions out of distribution?"""
     level = params["ci_level"]
     a = [id_reps[(m, "id")] for m in models]
@@ -182,14 +177,7 @@ def _id_verdict(idim, id_reps, models, res_by_set, params) -> dict:
     ra, rb = np.mean([c.replicates for c in a], axis=0), np.mean([c.replicates for c in b], axis=0)
     na, nb = res_by_set["id"].n, res_by_set["ood"].n
     iv = _iv(_diff_interval(ea, ra, na, a[0].m, eb, rb, nb, b[0].m, level))
-    if iv is None:
-        word = "not determined"
-    elif iv[0] > 0:
-        word = "higher in distribution"
-    elif iv[1] < 0:
-        word = "higher out of distribution"
-    else:
-        word = "no detectable difference"
+    word = direction(iv, True)
     out = {
         "question": "Is the intrinsic dimension of the embeddings higher in distribution or out of distribution?",
         "statistic": "mean over models of TwoNN dimension (ID) − TwoNN dimension (OOD), near-duplicate-free rows",
@@ -219,7 +207,7 @@ class Verdicts:
         return {"local": self.local, "global": self.global_, "intrinsic_dimension": self.intrinsic_dimension}
 
 
-def verdicts_step(pm, cmp, idim, cal, confounders, outliers, plan, opts) -> Verdicts | None:
+def verdicts_step(pm, cmp, idim, cal, confounders, outliers, plan) -> Verdicts | None:
     """Local, global and intrinsic-dimension verdicts (None unless the sets are ID and OOD)."""
     if not plan.two_sets:
         return None
@@ -227,7 +215,7 @@ def verdicts_step(pm, cmp, idim, cal, confounders, outliers, plan, opts) -> Verd
     warnings = (confounders.warnings if confounders else []) + outliers.warnings
     out = Verdicts(_verdict("local", LOCAL_METRICS[0], summary, LOCAL_METRICS[1:], params, warnings),
                    _verdict("global", GLOBAL_METRICS[0], summary, GLOBAL_METRICS[1:], params, warnings),
-                   _id_verdict(idim.block, idim.replicates, plan.models, pm.resampled, params))
+                   _id_verdict(idim.replicates, plan.models, pm.resampled, params))
     if cal is not None:
         k_list = plan.k_list
         sweep_ks = [kk for kk in k_list if plan.local_enough(kk)]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from monoculture.audit.alignment import calibration as C
+from monoculture.audit.alignment import null_moments as NM
 from monoculture.audit.alignment.dependence import distance_correlation
 from monoculture.audit.alignment.imbalance import information_imbalance
 from monoculture.audit.alignment.metrics import cka, cknna, mutual_knn
@@ -212,8 +213,8 @@ def test_permutation_moments_equal_enumeration():
     X = rng.standard_normal((n, 3)) ** 3
     Y = rng.standard_exponential((n, 4))
     perms = np.array(list(itertools.permutations(range(n))))  # all 5,040
-    a, b = C._gram_stats(X, third=True), C._gram_stats(Y, third=True)
-    da, db = C._exact_distance_stats(X), C._exact_distance_stats(Y)
+    a, b = NM._gram_stats(X, third=True), NM._gram_stats(Y, third=True)
+    da, db = NM._exact_distance_stats(X), NM._exact_distance_stats(Y)
     for s, M in ((da.stats, da.A), (db.stats, db.A)):
         d = np.diag(M)
         s.update(T3=float(np.trace(M @ M @ M)), S3=float((d**3).sum()), U=float((M**3).sum()),
@@ -231,7 +232,7 @@ def test_gram_statistics_feature_and_gram_forms_agree():
     X = rng.standard_normal((50, 8))
     wide = rng.standard_normal((50, 80))
     for A in (X, wide):
-        s = C._gram_stats(A, third=True).stats
+        s = NM._gram_stats(A, third=True).stats
         Xc = A - A.mean(axis=0)
         K = Xc @ Xc.T
         d = np.diag(K)
@@ -240,7 +241,7 @@ def test_gram_statistics_feature_and_gram_forms_agree():
         for key, v in ref.items():
             assert s[key] == pytest.approx(v, rel=1e-9), key
     # without the n x n Gram matrix (large n) sum K_ij^3 comes from float32 blocks
-    lean, full = C._gram_stats(X, third=True, keep_gram=False), C._gram_stats(X, third=True, keep_gram=True)
+    lean, full = NM._gram_stats(X, third=True, keep_gram=False), NM._gram_stats(X, third=True, keep_gram=True)
     assert lean.gram is None and full.gram is not None
     for key in full.stats:
         assert lean.stats[key] == pytest.approx(full.stats[key], rel=1e-5), key
@@ -278,7 +279,7 @@ def test_distance_sweep_equals_distance_correlation():
             assert math.sqrt(d2[i, j]) == pytest.approx(distance_correlation(arrays[i], arrays[j]), abs=tol)
         if n < 1500:
             for s, A_ in zip(stats, arrays):
-                ref = C._exact_distance_stats(A_).stats
+                ref = NM._exact_distance_stats(A_).stats
                 for key in ("T", "T2", "S2"):
                     assert s.stats[key] == pytest.approx(ref[key], rel=1e-9)
 
@@ -484,15 +485,16 @@ def test_permutation_nulls_search_each_model_once(monkeypatch):
     and CKNNA and mutual k-NN (same cosine k-NN sets by default) share it; the same for the imbalance."""
     from monoculture.audit.alignment import null_neighbours as NN
 
-    searches, knns = [], []
-    search, knn_ = NN.neighbour_search, C.knn
+    searches, ranks, knns = [], [], []
+    search, ranks_, knn_ = NN.neighbour_search, C._ranks_and_neighbours, NN.knn
     monkeypatch.setattr(NN, "neighbour_search", lambda X, k, **kw: searches.append(k) or search(X, k, **kw))
-    monkeypatch.setattr(C, "knn", lambda X, k, **kw: knns.append(k) or knn_(X, k, **kw))
+    monkeypatch.setattr(C, "_ranks_and_neighbours", lambda X, k: ranks.append(k) or ranks_(X, k))
+    monkeypatch.setattr(NN, "knn", lambda X, k, **kw: knns.append(k) or knn_(X, k, **kw))
     rng = np.random.default_rng(4)
     Z = rng.normal(size=(120, 3))
     arrays = [Z @ rng.normal(size=(3, 6)) + 0.3 * rng.normal(size=(120, 6)) for _ in range(3)]
     out = C.calibrate_pairs(arrays, metrics=("cknna", "mutual_knn", "information_imbalance"), k=10, ii_k=5,
                             n_permutations=40, seed=1)
     assert searches == [10, 10, 10]  # 3 models, not 3 pairs x 2 metrics x 41 evaluations
-    assert len(knns) == 3
+    assert len(ranks) == 3 and knns == []  # one sort per model gives its ranks and its k-NN sets
     assert len(out["cknna"]) == 3 and len(out["information_imbalance"]) == 6

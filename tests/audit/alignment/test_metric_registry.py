@@ -8,7 +8,8 @@ from monoculture.audit.alignment import analysis as an
 from monoculture.audit.alignment import metric_registry as reg
 from monoculture.audit.alignment.metric_registry import AlignmentMetric, Reference, Variant
 from monoculture.audit.alignment.options import AlignOptions
-from monoculture.audit.alignment.resampling import DIRECTED_METRICS, metric_functions
+from monoculture.audit.alignment.calibration import PAIR_METRICS
+from monoculture.audit.alignment.resampling import pair_values
 from monoculture.audit.alignment.variants import DEFAULT_VARIANTS, METRIC_VARIANTS, resolve_variants
 from monoculture.reports import alignment_charts as ac
 
@@ -24,7 +25,8 @@ def test_existing_metrics_are_registered_with_complete_records():
         assert m.scope in reg.SCOPES and isinstance(m.reference, Reference) and str(m.reference)
         if m.variants:
             assert m.default_variant in m.variants
-    assert {m.name for m in reg.metrics(kind="directed pair")} == set(DIRECTED_METRICS)
+    assert {m.name for m in reg.metrics(kind="directed pair")} == {"information_imbalance", "gfre", "lfre"}
+    assert {m.name for m in reg.metrics() if m.directed} == {"information_imbalance", "gfre", "lfre"}
     assert reg.get_metric("information_imbalance").needs_k == "ii_k" and reg.get_metric("cknna").needs_k == "k"
 
 
@@ -32,8 +34,10 @@ def test_the_analysis_reads_labels_directions_and_verdict_roles_from_the_registr
     assert an.LABELS == reg.labels()
     assert an.LOCAL_METRICS == ("cknna", "mutual_knn") and an.GLOBAL_METRICS == ("dcor", "cka", "information_imbalance")
     assert an.METRICS == ("cknna", "mutual_knn", "cka", "dcor", "information_imbalance")
-    assert an.HIGHER_IS_MORE_ALIGNED == {m.name: m.higher_is_more_aligned for m in reg.metrics()}
-    assert an.HIGHER_IS_MORE_ALIGNED["information_imbalance"] is False and an.HIGHER_IS_MORE_ALIGNED["cka"] is True
+    # the calibration's directions are the registry's (no copy kept by hand)
+    assert dict(PAIR_METRICS) == {m: reg.get_metric(m).higher_is_more_aligned for m in an.METRICS}
+    assert PAIR_METRICS["information_imbalance"] is False and PAIR_METRICS["cka"] is True
+    assert "gfre" not in PAIR_METRICS
     # the report's figure labels are the registry's short labels
     assert ac.metric_label("cka") == "CKA" and ac.metric_label("cka", short=False) == "linear CKA"
     assert ac.metric_label("not-a-metric") == "not-a-metric"
@@ -52,18 +56,25 @@ def test_variants_are_the_registry_records():
         resolve_variants({"cka": "x"})
 
 
-def test_pair_functions_give_what_resampling_metric_functions_gives():
+def test_resampling_pair_values_are_the_registry_pair_functions():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((80, 7))
     Y = np.tanh(X @ rng.standard_normal((7, 5))) + 0.2 * rng.standard_normal((80, 5))
     resolved = resolve_variants({"cka": "rbf"})
-    ours, theirs = reg.pair_functions(resolved), metric_functions(resolved)
-    assert set(ours) == set(theirs)
-    for name in theirs:
-        a, b = ours[name](X, Y, 10, 20), theirs[name](X, Y, 10, 20)
+    fns = reg.pair_functions(resolved)
+    assert set(fns) == set(resolved) and {"gfre", "lfre", "information_imbalance"} <= set(fns)
+    vals = pair_values([X, Y], [(0, 1)], list(fns), 10, 20, fns)
+    for name, f in fns.items():
         if name == "information_imbalance":
-            a, b = (a.x_to_y, a.y_to_x), (b.x_to_y, b.y_to_x)
-        assert np.allclose(a, b, rtol=0, atol=1e-12), name
+            r = f(X, Y, 10, 20)
+            want = {(0, 1): r.x_to_y, (1, 0): r.y_to_x}
+        elif reg.get_metric(name).directed:  # both directions, row = source model
+            want = {(0, 1): f(X, Y, 10, 20), (1, 0): f(Y, X, 10, 20)}
+        else:
+            want = {(0, 1): f(X, Y, 10, 20)}
+        assert set(vals[name]) == set(want), name
+        for p, v in want.items():
+            assert np.allclose(vals[name][p], v, rtol=0, atol=1e-12), (name, p)
 
 
 def _toy_metric(X, Y, power: float = 1.0) -> float:
