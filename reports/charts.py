@@ -219,8 +219,8 @@ def labelled_heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str
 
 
 def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None, *, xlabel: str,
-                    ylabel: str, title: str | None = None, labels: Sequence[str] | None = None,
-                    note: str | None = None, width_in: float = 6.0, height_in: float = 4.5,
+                    ylabel: str, title: str | None = None, note: str | None = None, width_in: float = 6.0,
+                    height_in: float = 4.5,
                     colours: Mapping[str, str] | None = None):
     """Scatter plot coloured by group (Okabe-Ito, one legend entry per group).
 
@@ -232,10 +232,8 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     xlabel, ylabel : str
         Axis labels with units.
     title : str, optional
-    labels : sequence of str, optional
-        Text written next to each point (only for small plots).
     note : str, optional
-        Text in the upper left corner (e.g. a correlation and its interval).
+        Text in the upper left corner (e.g. a correlation and its interval); kept by the density map.
     width_in, height_in : float
     colours : mapping of str to str, optional
         Colour of each group (the dataset's colour across the report); default Okabe-Ito in order.
@@ -248,8 +246,8 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"x and y differ in length: {x.size} vs {y.size}")
-    if x.size >= DENSITY_MIN_POINTS and labels is None:
-        return density_map(x, y, groups, xlabel=xlabel, ylabel=ylabel, title=title, colours=colours)
+    if x.size >= DENSITY_MIN_POINTS:
+        return density_map(x, y, groups, xlabel=xlabel, ylabel=ylabel, title=title, colours=colours, note=note)
     groups = [str(g) for g in groups] if groups is not None else [""] * x.size
     fig, ax = new_figure(width_in, height_in)
     order = list(dict.fromkeys(groups))
@@ -260,19 +258,21 @@ def grouped_scatter(x: Sequence[float], y: Sequence[float], groups: Sequence[str
         colour = (colours or {}).get(g, category_colour(i))
         ax.scatter(x[sel], y[sel], s=size, color=colour, marker=markers[i % len(markers)],
                    alpha=0.75, linewidths=0, label=g if g else None)
-    if labels is not None:
-        for xi, yi, t in zip(x, y, labels):
-            ax.annotate(str(t), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
     if any(order):
         ax.legend(frameon=False, fontsize=7, markerscale=1.5, loc="best")
     if note:
-        ax.text(0.02, 0.98, note, transform=ax.transAxes, ha="left", va="top", fontsize=8,
-                bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "boxstyle": "round,pad=0.3"})
+        _note(ax, note)
     ax.set_xlabel(_wrapped(xlabel, width_in))
     ax.set_ylabel(_wrapped(ylabel, height_in))
     if title:
         ax.set_title(title)
     return fig
+
+
+def _note(ax, note: str) -> None:
+    """``note`` in a white box in the upper left corner of ``ax``."""
+    ax.text(0.02, 0.98, note, transform=ax.transAxes, ha="left", va="top", fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "boxstyle": "round,pad=0.3"})
 
 
 def _wrapped(label: str, length_in: float) -> str:
@@ -286,7 +286,7 @@ def _wrapped(label: str, length_in: float) -> str:
 
 def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | None, *, xlabel: str,
                 ylabel: str, title: str | None = None, colours: Mapping[str, str] | None = None,
-                gridsize: int | None = None, panel_in: float = 3.4):
+                gridsize: int | None = None, panel_in: float = 3.4, note: str | None = None):
     """Hexagonal-bin density of a large 2-D sample, one panel per group on shared axes.
 
     Overplotted markers hide where most points are; a density map shows it. Each panel shades its group's
@@ -307,6 +307,8 @@ def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
         Hexagons across (default from the data: about sqrt(n) / 2, between 15 and 60).
     panel_in : float
         Width of one panel (inches).
+    note : str, optional
+        Text in the upper left corner of the first panel (as :func:`grouped_scatter` draws it).
 
     Returns
     -------
@@ -349,6 +351,8 @@ def density_map(x: Sequence[float], y: Sequence[float], groups: Sequence[str] | 
         ax.set_xlabel(xlabel)
     for r in range(nrow):
         axes[r * ncol].set_ylabel(ylabel)
+    if note:
+        _note(axes[0], note)
     if title:
         fig.suptitle(title)
     return fig

@@ -75,11 +75,11 @@ def context_rows(doc: Mapping, names: Sequence[str], extra: Sequence[Mapping] = 
     """
     from monoculture.datasets.cards import load_cards
 
-    rows = [_dataset_row(n, ds, "this run") for n, ds in zip(names, doc.get("datasets") or [])
-            if isinstance(ds, Mapping)]
+    rows = [_dataset_row(n, ds, "this run")
+            for n, ds in zip(names, [ds for ds in doc.get("datasets") or [] if isinstance(ds, Mapping)])]
     for i, other in enumerate(extra):
         label = extra_labels[i] if i < len(extra_labels) else f"context {i + 1}"
-        for n, ds in zip(view.display_names(other), other.get("datasets") or []):
+        for n, ds in zip(view.display_names(other), [d for d in other.get("datasets") or [] if isinstance(d, Mapping)]):
             rows.append(_dataset_row(n, ds, label))
     cards = load_cards()
     shown = {r["name"].lower() for r in rows}

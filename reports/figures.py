@@ -88,6 +88,13 @@ def crowded_histogram(h: Mapping | None) -> bool:
     return bool(total) and max(counts) / total > CROWDED_BIN_SHARE
 
 
+def novelty_levels(c: Mapping) -> set[float]:
+    """Distinct per-element novelties (to 3 decimals) of one comparison: one level means every element has the
+    same novelty, so no per-element map is drawn (the comparison section says so instead)."""
+    pen = c.get("per_element_novelty") or {}
+    return {round(float(x.get("novelty") or 0), 3) for x in pen.values() if isinstance(x, Mapping)}
+
+
 def grid_has_known_cells(grid: Mapping | None) -> bool:
     """Whether any frame of a temperature x pressure grid has both a known temperature and a known pressure."""
     counts = (grid or {}).get("counts") or []
@@ -206,7 +213,7 @@ def comparison_plans(ds: Mapping, idx: int, name: str, reference: str | None) ->
     plans: list[FigurePlan] = []
     for c in comparisons(ds):
         pen = c.get("per_element_novelty") or {}
-        if pen and len({round(float(d.get("novelty") or 0), 3) for d in pen.values() if isinstance(d, Mapping)}) > 1:
+        if len(novelty_levels(c)) > 1:
             other = str(reference or c.get("b") or "the reference")
             plans.append(FigurePlan(
                 "comparison", idx, _stem("novelty_ptable", f"{name}_vs_{other}"),
@@ -333,7 +340,7 @@ def alignment_plans(al: Mapping) -> list[FigurePlan]:
             "alignment", None, "alignment_gap_vs_collapse", "Gap against collapse",
             "One point per evaluation structure (coloured by set)." + (f" Interval from {gvc['n_boot']} bootstrap resamples." if gvc.get("n_boot") else ""),
             lambda: charts.grouped_scatter([p["x"] for p in pts], [p["y"] for p in pts],
-                                           [_set_key(p.get("label")) for p in pts], labels=None,
+                                           [_set_key(p.get("label")) for p in pts],
                                            xlabel=gvc.get("x_label", "gap (unitless)"),
                                            ylabel=gvc.get("y_label", "collapse (unitless)"), note=note)))
     tree = al.get("family_tree")
@@ -355,7 +362,8 @@ def joint_groups(doc: Mapping, labels: list, names: list[str], reference: str | 
     dataset (in the order of ``doc["datasets"]``, then the reference), at most ``max_per_dataset`` each, so
     runs of one label are split by the datasets' sample sizes when names repeat.
     """
-    raw = [str(ds.get("name")) for ds in doc.get("datasets") or []]
+    datasets = [ds for ds in doc.get("datasets") or [] if isinstance(ds, Mapping)]
+    raw = [str(ds.get("name")) for ds in datasets]
     ref_raw = dig(doc, "parameters", "reference")
     if len(set(raw)) == len(raw):
         mapping = dict(zip(raw, names))
@@ -364,7 +372,7 @@ def joint_groups(doc: Mapping, labels: list, names: list[str], reference: str | 
         return [mapping.get(str(g), str(g)) for g in labels]
     cap = dig(doc, "chemical_space", "umap", "max_per_dataset") or len(labels)
     sizes = [min(int(dig(ds, "coverage", "chemical_space", "sample", "size", default=0) or 0), int(cap))
-             for ds in doc.get("datasets") or []]
+             for ds in datasets]
     out, pos = [], 0
     for size, nm, rn in zip(sizes, names, raw):
         run = [str(g) for g in labels[pos:pos + size]]
@@ -397,20 +405,20 @@ def unique_names(plans: list[FigurePlan]) -> list[FigurePlan]:
     return plans
 
 
-def plan_figures(doc: Mapping, names: list[str] | None = None, colours: Mapping[str, str] | None = None,
-                 reference: str | None = None) -> list[FigurePlan]:
+def plan_figures(doc, *, reference_path: str | None = None, set_paths: Mapping | None = None) -> list[FigurePlan]:
     """All figures the document supports: those of every registered report section, in page order.
 
     Parameters
     ----------
-    doc : dict
-        Audit document.
-    names : list of str, optional
-        Display name of each dataset (default :func:`view.display_names`).
-    colours : mapping of str to str, optional
-        Colour of each dataset and of the reference (default: Okabe-Ito in order).
-    reference : str, optional
-        Display name of the reference.
+    doc : dict or Report
+        Audit document, named as :func:`~monoculture.reports.writer.write_report` names it (datasets by
+        :func:`view.display_names`, the reference by ``reference_path``, alignment sets by ``set_paths``,
+        colours in that order); or the :class:`~monoculture.reports.sections.Report` the writer built, planned
+        as it is (the two keyword arguments are then not read).
+    reference_path : str, optional
+        Path of the reference as the user gave it (names the reference by its file stem).
+    set_paths : mapping of str to list of str, optional
+        ``{alignment set key: paths}``; names each set by its file stems.
 
     Returns
     -------
@@ -419,13 +427,8 @@ def plan_figures(doc: Mapping, names: list[str] | None = None, colours: Mapping[
         beside the cards) is among them when the document holds a dataset.
     """
     from .sections import Report, registered
-    from .style import dataset_colours
-    from .view import display_names, reference_display_name
 
-    names = names if names is not None else display_names(doc)
-    reference = reference if reference is not None else reference_display_name(doc)
-    colours = colours if colours is not None else dataset_colours(names + ([reference] if reference else []))
-    report = Report(doc, names=list(names), reference=reference, colours=dict(colours))
+    report = doc if isinstance(doc, Report) else Report.build(doc, reference_path=reference_path, set_paths=set_paths)
     plans: list[FigurePlan] = []
     for section in registered():
         if section.figures is not None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["pct", "num", "md_cell", "share_text"]
+__all__ = ["pct", "num", "md_cell"]
 
 
 def pct(x, digits: int = 1) -> str:
@@ -39,7 +39,3 @@ def md_cell(x) -> str:
     out = "".join("\\" + c if c in _MD_SPECIAL else c for c in s)
     return "\\" + out if out[:1] in ("+", "-", "=") else out
 
-
-def share_text(k, n) -> str:
-    """``"3 of 12 (25.0 %)"``."""
-    return f"{num(k)} of {num(n)} ({pct(k / n) if n else '–'})"

@@ -11,7 +11,7 @@ from importlib import metadata
 
 __all__ = ["dig", "coverage_section", "not_applicable_reason", "dataset_summary", "priorities", "comparisons",
            "compare_section", "comparison_reason", "raw_priorities", "display_names", "report_kind",
-           "reference_display_name", "report_title", "set_label",
+           "reference_display_name", "named_sets", "report_title", "set_label",
            "accounting", "card_rows", "parameters", "package_versions", "level_of_theory_counts",
            "REPORT_PACKAGES", "PARAMETER_KEYS"]
 
@@ -414,3 +414,16 @@ def package_versions(doc: Mapping | None = None) -> dict[str, str]:
     recorded = dig(doc or {}, "run", "versions") or {}
     out.update({str(k): str(v) for k, v in recorded.items()})
     return out
+
+
+def named_sets(doc: Mapping, set_paths: Mapping | None) -> Mapping:
+    """A shallow copy of ``doc`` whose alignment sets are named by the stems of the paths the user gave
+    (``{set key: paths}``); ``doc`` itself when there is nothing to name."""
+    al = doc.get("alignment")
+    if not set_paths or not isinstance(al, Mapping) or not isinstance(al.get("sets"), Mapping):
+        return doc
+    sets = {k: dict(v) if isinstance(v, Mapping) else v for k, v in al["sets"].items()}
+    for key, paths in set_paths.items():
+        if key in sets and isinstance(sets[key], dict) and paths:
+            sets[key]["name"] = " + ".join(reference_display_name({}, str(p)) for p in paths)
+    return {**doc, "alignment": {**al, "sets": sets}}

@@ -81,19 +81,6 @@ class _Figures(dict):
         return []
 
 
-def _report(doc: Mapping, figs: dict | None = None, errors: list[str] | None = None, *,
-            reference_path: str | None = None, context_docs=(), context_labels=()):
-    """The :class:`~monoculture.reports.sections.Report` of a document (names, reference, colours, figures)."""
-    from .sections import Report
-    from .style import dataset_colours
-
-    names = view.display_names(doc)
-    reference = view.reference_display_name(doc, reference_path)
-    colours = dataset_colours(names + ([reference] if reference else []))
-    return Report(doc, names=names, reference=reference, colours=colours, figs=figs or {}, errors=list(errors or []),
-                  context_docs=list(context_docs), context_labels=list(context_labels))
-
-
 def _dataset_base(ds: Mapping, r, idx: int) -> dict:
     """What every section may use of one dataset: name, colour, anchor, files, figures, not-applicable reasons."""
     name = r.names[idx]
@@ -183,8 +170,10 @@ def render_context(doc: Mapping, figs: dict | None = None, errors: list[str] | N
         The keys of every registered section (:mod:`monoculture.reports.sections`), the common ones (``title``,
         ``meta``, ``datasets``, ``live``, ...) and ``sections``: the sections on the page, in order.
     """
-    return _context(_report(doc, figs, errors, reference_path=reference_path, context_docs=context_docs,
-                            context_labels=context_labels))
+    from .sections import Report
+
+    return _context(Report.build(doc, figs, errors, reference_path=reference_path, context_docs=context_docs,
+                                 context_labels=context_labels))
 
 
 #: What a report folder holds; an existing folder with anything else in it is never replaced.
@@ -287,18 +276,6 @@ def _load_context(context) -> tuple[list[dict], list[str]]:
     return docs, labels
 
 
-def _named_sets(doc: dict, set_paths: Mapping | None) -> dict:
-    """A shallow copy of ``doc`` whose alignment sets are named by the stems of the paths the user gave."""
-    al = doc.get("alignment")
-    if not set_paths or not isinstance(al, Mapping) or not isinstance(al.get("sets"), Mapping):
-        return doc
-    sets = {k: dict(v) if isinstance(v, Mapping) else v for k, v in al["sets"].items()}
-    for key, paths in set_paths.items():
-        if key in sets and isinstance(sets[key], dict) and paths:
-            sets[key]["name"] = " + ".join(view.reference_display_name({}, str(p)) for p in paths)
-    return {**doc, "alignment": {**al, "sets": sets}}
-
-
 def _write_report_into(doc: dict, out_dir, *, context_docs=(), context_labels=(),
                        reference_path: str | None = None, set_paths: Mapping | None = None) -> dict:
     """Write the report of an audit document into ``out_dir`` (see :func:`write_report`).
@@ -325,8 +302,8 @@ def _write_report_into(doc: dict, out_dir, *, context_docs=(), context_labels=()
     dict
         ``{"html": Path, "markdown": Path, "json": Path, "figures": [Path, ...]}`` (figures: PNG and SVG).
     """
-    from .figures import unique_names
-    from .sections import registered
+    from .figures import plan_figures
+    from .sections import Report
 
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -337,10 +314,9 @@ def _write_report_into(doc: dict, out_dir, *, context_docs=(), context_labels=()
     json_path = safe_join(root, "audit.json")
     json_path.write_text(json.dumps(doc, indent=1, allow_nan=False, default=_json_default) + "\n", encoding="utf-8")
 
-    doc = _named_sets(doc, set_paths)
-    report = _report(doc, None, errors, reference_path=reference_path, context_docs=context_docs,
-                     context_labels=context_labels)
-    plans = unique_names([p for sec in registered() if sec.figures is not None for p in sec.figures(report)])
+    report = Report.build(doc, None, errors, reference_path=reference_path, set_paths=set_paths,
+                          context_docs=context_docs, context_labels=context_labels)
+    plans = plan_figures(report)
     written: list[Path] = []
     for plan in plans:
         stem = safe_join(root, "figures", plan.name)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PairScores", "GroupAlignment", "EnvironmentAlignment", "coverage_link", "sentences", "AGREE",
-           "COLLAPSE_DIM", "MIN_GROUPS_FOR_EVIDENCE"]
+           "COLLAPSE_DIM", "MIN_GROUPS_FOR_EVIDENCE", "agrees", "at_chance"]
 
 #: Mean calibrated CKNNA from which a group is said to agree.
 AGREE = 0.5
@@ -253,12 +253,12 @@ def _name(g: GroupAlignment) -> str:
     return g.label if g.kind != "cluster" else f"{g.label} ({g.description})"
 
 
-def _at_chance(g: GroupAlignment) -> bool:
+def at_chance(g: GroupAlignment) -> bool:
     vals = [p.cknna["calibrated"] for p in g.pairs]
     return all(v is not None and np.isfinite(v) and v == 0 for v in vals)
 
 
-def _agrees(g: GroupAlignment) -> bool:
+def agrees(g: GroupAlignment) -> bool:
     ps = [p.cknna["p_value"] for p in g.pairs]
     return g.mean_calibrated() >= AGREE and all(p is not None and p < _ALPHA for p in ps)
 
@@ -274,8 +274,8 @@ def sentences(res: EnvironmentAlignment) -> list[str]:
     parts = [g for g in res.groups if g.kind != "all" and np.isfinite(g.mean_calibrated())]
     if parts:
         ranked = sorted(parts, key=lambda g: -g.mean_calibrated())
-        agree = [g for g in ranked if _agrees(g)]
-        chance = [g for g in ranked if _at_chance(g)]
+        agree = [g for g in ranked if agrees(g)]
+        chance = [g for g in ranked if at_chance(g)]
         if agree:
             more = f" and {len(agree) - _LIST} more" if len(agree) > _LIST else ""
             out.append(f"The models agree (mean calibrated CKNNA >= {AGREE:g}, every pair above chance) in "
@@ -290,7 +290,7 @@ def sentences(res: EnvironmentAlignment) -> list[str]:
                        + ", ".join(_name(g) for g in chance) + ".")
         else:
             out.append("No group is at chance.")
-        weak = [g for g in ranked[::-1] if g not in chance and not _agrees(g)]
+        weak = [g for g in ranked[::-1] if g not in chance and not agrees(g)]
         if weak:
             more = f" and {len(weak) - _LIST} more" if len(weak) > _LIST else ""
             out.append(f"Weak agreement (above chance for some pair, mean calibrated CKNNA below {AGREE:g}) in "

@@ -90,15 +90,22 @@ class SelectionResult:
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per ranked structure: ``rank``, ``id``, ``gain_nats`` (environment gain), ``n_new_elements``,
-        ``new_elements``, ``n_new_pairs``, ``new_regime``, ``n_environments``, ``n_novel_environments``,
-        ``why`` (one sentence); ``prune`` adds ``kept``.
+        One row per ranked structure: ``rank``, ``id``, ``index`` (position of the structure in the pool /
+        dataset, 0-based), ``gain_nats`` (environment gain), ``n_new_elements``, ``new_elements`` (symbols,
+        space-separated), ``n_new_pairs``, ``new_pairs`` (element pairs absent so far, ``"Na-Cl"`` with the
+        lighter element first, space-separated), ``new_regime``, ``n_environments``, ``n_novel_environments``,
+        ``why`` (one sentence); ``prune`` adds ``kept``, and its ``index`` column is the greedy order.
     summary : dict
         Sizes, bandwidth and rule, measured entropies and shares, definitions.
+    curve : dict or None
+        ``prune`` only: what prefixes of the greedy order keep, ``n_structures`` (ascending prefix lengths,
+        the kept one and the whole set among them), ``entropy_nats`` (QUESTS entropy of each prefix, nats),
+        ``entropy_share``, ``n_elements``, ``element_share`` (shares of the full set's), one value per length.
     """
 
     table: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    curve: dict | None = None
 
 
 def _pairs(z: np.ndarray) -> set:
@@ -215,13 +222,14 @@ def _table(pool: EnvironmentSet, chosen: list[tuple[int, dict]]) -> pd.DataFrame
         els = [SYMBOLS[z] for z in info["new_el"]]
         pair_names = [f"{SYMBOLS[a]}-{SYMBOLS[b]}" for a, b in info["new_pairs"]]
         reg = regime_name(pool.regimes[i]) if info["regime"] else ""
-        rows.append({"rank": rank, "id": str(pool.ids[i]), "gain_nats": info["gain"],
+        rows.append({"rank": rank, "id": str(pool.ids[i]), "index": int(i), "gain_nats": info["gain"],
                      "n_new_elements": len(els), "new_elements": " ".join(els),
-                     "n_new_pairs": len(pair_names), "new_regime": reg, "n_environments": info["n_env"],
+                     "n_new_pairs": len(pair_names), "new_pairs": " ".join(pair_names), "new_regime": reg,
+                     "n_environments": info["n_env"],
                      "n_novel_environments": info["n_novel"],
                      "why": _why(els, len(pair_names), pair_names, reg, info["gain"], info["n_novel"], info["n_env"])})
-    cols = ["rank", "id", "gain_nats", "n_new_elements", "new_elements", "n_new_pairs", "new_regime",
-            "n_environments", "n_novel_environments", "why"]
+    cols = ["rank", "id", "index", "gain_nats", "n_new_elements", "new_elements", "n_new_pairs", "new_pairs",
+            "new_regime", "n_environments", "n_novel_environments", "why"]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -314,7 +322,7 @@ def greedy_order(dataset: EnvironmentSet, options: GreedyOptions | None = None, 
 
 
 def prune_structures(dataset: EnvironmentSet, keep: float, options: GreedyOptions | None = None,
-                     progress=None) -> SelectionResult:
+                     progress=None, curve_points: int = 12) -> SelectionResult:
     """Smallest prefix of the greedy order keeping ``keep`` of the entropy and of the elements.
 
     Parameters
@@ -324,11 +332,15 @@ def prune_structures(dataset: EnvironmentSet, keep: float, options: GreedyOption
         Share in (0, 1] of the QUESTS entropy and of the distinct elements to keep.
     options : GreedyOptions, optional
     progress : callable (str), optional
+    curve_points : int
+        Prefix lengths measured for ``curve`` (roughly geometric from 1 to all), besides the kept length; each
+        costs one QUESTS entropy, and the lengths the search measured are not measured again.
 
     Returns
     -------
     SelectionResult
-        ``table`` lists every structure in greedy order with ``kept``; ``summary`` holds ``n_structures``,
+        ``table`` lists every structure in greedy order with ``kept``; ``curve`` what prefixes of that order
+        keep (:class:`SelectionResult`); ``summary`` holds ``n_structures``,
         ``n_kept``, ``keep``, ``entropy_full_nats``, ``entropy_kept_nats``, ``entropy_share``,
         ``n_elements_full``, ``n_elements_kept``, ``element_share``, ``overlap_of_full_in_kept`` (QUESTS),
         ``bandwidth``, ``bandwidth_rule``, ``rule``, ``time_s``.
@@ -345,10 +357,14 @@ def prune_structures(dataset: EnvironmentSet, keep: float, options: GreedyOption
     full = _entropy(dataset.X, h, opts, n_check=256)
     all_el = set(int(z) for s in dataset.species for z in s)
 
+    measured = {dataset.n_structures: (full["entropy_nats"], len(all_el))}  # prefix length -> (H, elements)
+
     def prefix(n: int) -> tuple[bool, float, int]:
-        sub = dataset.subset(order[:n])
-        H = _entropy(sub.X, h, opts)["entropy_nats"] if sub.n_environments else 0.0
-        els = len(set(int(z) for s in sub.species for z in s))
+        if n not in measured:
+            sub = dataset.subset(order[:n])
+            measured[n] = (_entropy(sub.X, h, opts)["entropy_nats"] if sub.n_environments else 0.0,
+                           len(set(int(z) for s in sub.species for z in s)))
+        H, els = measured[n]
         target_h = keep * full["entropy_nats"]
         return (H >= target_h - 1e-12 and els >= keep * len(all_el) - 1e-12), H, els
 
@@ -362,6 +378,14 @@ def prune_structures(dataset: EnvironmentSet, keep: float, options: GreedyOption
             lo = mid + 1
     n_kept = lo
     _, H_kept, n_el = prefix(n_kept)
+    say("prune: measuring the shares along the greedy order")
+    n = dataset.n_structures
+    sizes = sorted({int(v) for v in np.round(np.geomspace(1, n, max(int(curve_points), 2)))} | {n_kept, n})
+    curve = {"n_structures": sizes, "entropy_nats": [float(prefix(k)[1]) for k in sizes],
+             "n_elements": [int(prefix(k)[2]) for k in sizes]}
+    curve["entropy_share"] = [v / full["entropy_nats"] if full["entropy_nats"] > 0 else 1.0
+                              for v in curve["entropy_nats"]]
+    curve["element_share"] = [v / len(all_el) if all_el else 1.0 for v in curve["n_elements"]]
     kept = dataset.subset(order[:n_kept])
     ov = overlap(dataset.X, kept.X, h, radius_sigmas=opts.radius_sigmas, merge_tolerance=opts.merge_tolerance,
                  exact_max=opts.exact_max, nprobe=opts.nprobe, seed=opts.seed)
@@ -383,4 +407,4 @@ def prune_structures(dataset: EnvironmentSet, keep: float, options: GreedyOption
                        "entropy is at least keep x the full set's and which holds at least keep of its elements "
                        "(binary search on the prefix length)",
                "time_s": time.perf_counter() - t0}
-    return SelectionResult(table, summary)
+    return SelectionResult(table, summary, curve)

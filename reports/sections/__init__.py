@@ -13,12 +13,12 @@ templates (``docs/reports.md``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from monoculture.datasets.plugins import import_public_modules
 
-__all__ = ["ReportSection", "Report", "register", "registered", "get", "SectionContextError"]
+__all__ = ["ReportSection", "Report", "register", "registered", "SectionContextError"]
 
 
 class SectionContextError(ValueError):
@@ -64,10 +64,38 @@ class Report:
     datasets: list = field(default_factory=list)
     context: dict = field(default_factory=dict)
 
+    @classmethod
+    def build(cls, doc: Mapping, figs: dict | None = None, errors=(), *, reference_path: str | None = None,
+              set_paths: Mapping | None = None, context_docs=(), context_labels=()) -> Report:
+        """The report of ``doc`` as the writer names it.
+
+        Alignment sets are named by the stems of ``set_paths`` (:func:`~monoculture.reports.view.named_sets`),
+        datasets by :func:`~monoculture.reports.view.display_names`, the reference by the stem of
+        ``reference_path`` (else ``parameters.reference``); colours follow that order
+        (:func:`~monoculture.reports.style.dataset_colours`).
+        """
+        from .. import view
+        from ..style import dataset_colours
+
+        doc = view.named_sets(doc, set_paths)
+        names = view.display_names(doc)
+        reference = view.reference_display_name(doc, reference_path)
+        colours = dataset_colours(names + ([reference] if reference else []))
+        return cls(doc, names=names, reference=reference, colours=colours, figs=figs or {}, errors=list(errors or []),
+                   context_docs=list(context_docs), context_labels=list(context_labels))
+
     @property
     def raw_datasets(self) -> list:
         """The dataset objects of the document (those that are dicts), in order."""
         return [ds for ds in self.doc.get("datasets") or [] if isinstance(ds, Mapping)]
+
+    def each_dataset(self) -> Iterator[tuple[int, Mapping, str]]:
+        """``(index, dataset, display name)`` of each dataset object of the document, in order.
+
+        ``index`` counts the dict entries of ``doc["datasets"]`` only (an entry that is no dict, which the
+        schema check reports, is skipped), as :attr:`names`, :attr:`datasets` and the figure keys do.
+        """
+        yield from ((i, ds, nm) for i, (ds, nm) in enumerate(zip(self.raw_datasets, self.names)))
 
     @property
     def live(self) -> list:
@@ -183,12 +211,6 @@ def registered() -> list[ReportSection]:
     """Every registered section, in page order (modules of this package are imported on the first call)."""
     _discover()
     return sorted(_REGISTRY.values(), key=lambda s: (s.order, s.name))
-
-
-def get(name: str) -> ReportSection:
-    """The registered section called ``name``."""
-    _discover()
-    return _REGISTRY[name]
 
 
 def merge_into(target: dict, extra: Mapping | None, owner: str, where: str = "template context") -> None:

@@ -45,7 +45,7 @@ def _view(r: Report) -> dict:
 def _figures(r: Report) -> list:
     from ..figures import chemical_space_plans, joint_umap_plans
 
-    plans = [p for i, (ds, nm) in enumerate(zip(r.doc.get("datasets") or [], r.names)) if isinstance(ds, Mapping)
+    plans = [p for i, ds, nm in r.each_dataset()
              for p in chemical_space_plans(ds, i, nm, r.colours)]
     return plans + joint_umap_plans(r.doc, r.names, r.colours, r.reference)
 

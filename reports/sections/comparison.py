@@ -9,10 +9,12 @@ from . import Report, ReportSection, register
 
 
 def _dataset_view(ds, d: dict, r: Report) -> dict:
+    from ..figures import novelty_levels
+
     comps = []
     for c in view.comparisons(ds):
         pen = {s: x for s, x in (c.get("per_element_novelty") or {}).items() if isinstance(x, Mapping)}
-        novs = {round(float(x.get("novelty") or 0), 3) for x in pen.values()}
+        novs = novelty_levels(c)
         comps.append({
             "b": r.reference or c.get("b") or "the reference", "n_a": c.get("n_a"), "n_b": c.get("n_b"),
             "coverage": c.get("coverage_of_b_by_a"), "novelty": c.get("novelty_of_a"), "radius": c.get("radius"),
@@ -37,7 +39,7 @@ def _view(r: Report) -> dict:
 def _figures(r: Report) -> list:
     from ..figures import comparison_plans
 
-    return [p for i, (ds, nm) in enumerate(zip(r.doc.get("datasets") or [], r.names)) if isinstance(ds, Mapping)
+    return [p for i, ds, nm in r.each_dataset()
             for p in comparison_plans(ds, i, nm, r.reference)]
 
 

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from pathlib import PurePath
+from dataclasses import fields
 
 import numpy as np
 
 from .. import view
-from ...audit.environments.alignment_result import AGREE
+from ...audit.document import document
+from ...audit.environments.alignment_result import AGREE, GroupAlignment, PairScores, agrees, at_chance
+from ..findings import _join
 from ..text import num, pct
 from . import Report, ReportSection, register
-from .selection import envelope
 
 __all__ = ["environment_alignment_document", "SECTION", "KEY", "AGREE_LINE"]
 
@@ -36,17 +37,12 @@ _MEASURES = (("overlap", "overlap share"), ("-mean differential entropy", "minus
 
 
 def _stem(path) -> str | None:
-    if not path:
-        return None
-    name = PurePath(str(path).rstrip("/")).name
-    for suffix in (".gz", ".bz2", ".xz", ".zst"):
-        name = name[: -len(suffix)] if name.endswith(suffix) else name
-    return PurePath(name).stem or name
+    """File stem of a path as the user gave it (compression suffixes dropped), None for none."""
+    return view.reference_display_name({}, path)
 
 
 def _and(names) -> str:
-    names = [str(n) for n in names]
-    return " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
+    return _join([str(n) for n in names])
 
 
 def environment_alignment_document(result, *, embeddings=(), structures: str | None = None,
@@ -78,7 +74,7 @@ def environment_alignment_document(result, *, embeddings=(), structures: str | N
     section["inputs"] = {"embeddings": [str(p) for p in embeddings],
                          "structures": None if structures is None else str(structures),
                          "training": None if training is None else str(training)}
-    return envelope(KEY, section, dict(parameters or {}), seed=seed, started=started, elapsed_s=elapsed_s)
+    return document(KEY, section, dict(parameters or {}), seed=seed, started=started, elapsed_s=elapsed_s)
 
 
 _CAL = {"type": "object", "required": ["raw", "tau", "calibrated"],
@@ -129,10 +125,30 @@ def _p(x) -> str:
     return "–" if not _finite(x) else (f"{x:.3f}" if x >= 0.001 else f"{x:.1e}")
 
 
+_GROUP_FIELDS = {f.name for f in fields(GroupAlignment)}
+_PAIR_FIELDS = {f.name for f in fields(PairScores)}
+
+
+def _group(g: Mapping) -> GroupAlignment:
+    """The audit's record of a group of the document (:meth:`EnvironmentAlignment.to_dict` layout), so that the
+    report judges a group by the audit's own rules; keys the record does not know are dropped, scores a pair
+    lacks are None."""
+    def scores(p: Mapping) -> dict:
+        out = {k: p.get(k) for k in _PAIR_FIELDS}
+        for k in ("cknna", "mutual_knn"):
+            out[k] = {"calibrated": None, "p_value": None, **(p[k] if isinstance(p.get(k), Mapping) else {})}
+        return out
+
+    kw = {k: g.get(k) for k in _GROUP_FIELDS}
+    kw["pairs"] = [PairScores(**scores(p)) for p in g.get("pairs") or [] if isinstance(p, Mapping)]
+    return GroupAlignment(**kw)
+
+
 def _mean_cal(g: Mapping, metric: str = "cknna") -> float | None:
-    vals = [view.dig(p, metric, "calibrated") for p in g.get("pairs") or []]
-    vals = [v for v in vals if _finite(v)]
-    return float(np.mean(vals)) if vals else None
+    """Mean calibrated score of a group over its model pairs (:meth:`GroupAlignment.mean_calibrated`), None
+    where no pair has a finite one."""
+    m = _group(g).mean_calibrated(metric)
+    return m if math.isfinite(m) else None
 
 
 def _row(g: Mapping, p: Mapping, first: bool) -> dict:
@@ -298,12 +314,11 @@ def _element_bars(labels: list, values: list, pairs: list, verdicts: list):
 
 
 def _verdict(g: Mapping) -> str:
-    cal = [view.dig(p, "cknna", "calibrated") for p in g.get("pairs") or []]
-    ps = [view.dig(p, "cknna", "p_value") for p in g.get("pairs") or []]
-    if cal and all(_finite(c) and c == 0 for c in cal):
+    """``"chance"``, ``"agree"`` or ``"weak"`` by the rules of the audit's sentences."""
+    ga = _group(g)
+    if ga.pairs and at_chance(ga):
         return "chance"
-    mean = _mean_cal(g)
-    return "agree" if mean is not None and mean >= AGREE_LINE and all(_finite(p) and p < 0.05 for p in ps) else "weak"
+    return "agree" if agrees(ga) else "weak"
 
 
 def _link_note(s: Mapping, kind: str, measure: str) -> str | None:

@@ -1,8 +1,6 @@
 """Level of theory: frames per functional / +U label, per dataset (``level_of_theory``, ``coverage.level_of_theory``)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from .. import view
 from ..text import num
 from . import Report, ReportSection, register
@@ -35,7 +33,7 @@ def _dataset_view(ds, d: dict, r: Report) -> dict:
 def _figures(r: Report) -> list:
     from ..figures import level_of_theory_plans
 
-    return [p for i, (ds, nm) in enumerate(zip(r.doc.get("datasets") or [], r.names)) if isinstance(ds, Mapping)
+    return [p for i, ds, nm in r.each_dataset()
             for p in level_of_theory_plans(ds, i, nm, r.colours.get(nm))]
 
 

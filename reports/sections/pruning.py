@@ -1,8 +1,8 @@
 """Pruning: the smallest subset keeping a share of the entropy and of the elements (``monoculture prune``).
 
 :func:`pruning_document` turns a :class:`~monoculture.audit.environments.selection.SelectionResult` of
-:func:`~monoculture.audit.environments.selection.prune_structures` into a document with a ``pruning`` key,
-and measures the kept shares along the greedy order (``curve``) so that the report can show what each
+:func:`~monoculture.audit.environments.selection.prune_structures` into a document with a ``pruning`` key;
+the kept shares along the greedy order (``curve``, measured by the prune run) let the report show what each
 subset size keeps. Layout of ``pruning``: ``dataset`` (``name``, ``path``, ``n_structures``,
 ``n_environments``), ``summary`` (the prune summary: shares, entropies in nats, QUESTS overlap, rule),
 ``curve`` (``n_structures``, ``entropy_nats``, ``entropy_share``, ``n_elements``, ``element_share``: one value
@@ -12,97 +12,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from .. import view
 from ..text import num, pct
 from . import Report, ReportSection, register
-from .selection import ROW_SCHEMA, describe_set, envelope, plain
+from ...audit.document import document
+from .selection import ROW_SCHEMA, describe_set
 
-__all__ = ["pruning_document", "prefix_curve", "SECTION"]
+__all__ = ["pruning_document", "SECTION"]
 
 #: Kept structures listed in HTML / Markdown.
 ROWS_SHOWN = 30
 
 
-def prefix_curve(dataset, order: np.ndarray, bandwidth: float, options=None, sizes=None, n_points: int = 12) -> dict:
-    """QUESTS entropy and element count of prefixes of ``order``.
-
-    Parameters
-    ----------
-    dataset : EnvironmentSet
-    order : numpy.ndarray, shape (n_structures,), int
-        Structure indices, most informative first.
-    bandwidth : float
-        Kernel bandwidth (descriptor units), as the prune run used.
-    options : GreedyOptions, optional
-        Index parameters (truncation radius, merge tolerance, ...) of the run.
-    sizes : sequence of int, optional
-        Prefix lengths to measure (default: ``n_points`` roughly geometric steps from 1 to all).
-    n_points : int
-
-    Returns
-    -------
-    dict
-        ``n_structures``, ``entropy_nats``, ``entropy_share``, ``n_elements``, ``element_share`` (lists, one
-        value per size, ascending sizes); shares are of the full set's.
-    """
-    from monoculture.audit.environments.entropy import environment_entropy
-    from monoculture.audit.environments.selection import GreedyOptions
-
-    opts = options or GreedyOptions()
-    n = len(order)
-    if sizes is None:
-        sizes = np.unique(np.round(np.geomspace(1, max(n, 1), n_points)).astype(int))
-    sizes = sorted({int(s) for s in sizes if 1 <= int(s) <= n} | {n})
-    kw = dict(radius_sigmas=opts.radius_sigmas, merge_tolerance=opts.merge_tolerance, exact_max=opts.exact_max,
-              nprobe=opts.nprobe, seed=opts.seed, n_check=0)
-    out = {"n_structures": [], "entropy_nats": [], "n_elements": []}
-    for size in sizes:
-        sub = dataset.subset(np.asarray(order[:size], dtype=np.int64))
-        h = environment_entropy(sub.X, bandwidth, **kw)["entropy_nats"] if sub.n_environments else 0.0
-        out["n_structures"].append(size)
-        out["entropy_nats"].append(float(h))
-        out["n_elements"].append(len({int(z) for s in sub.species for z in s}))
-    h_full, el_full = out["entropy_nats"][-1], out["n_elements"][-1]
-    out["entropy_share"] = [h / h_full if h_full > 0 else 1.0 for h in out["entropy_nats"]]
-    out["element_share"] = [e / el_full if el_full else 1.0 for e in out["n_elements"]]
-    return out
-
-
-def pruning_document(result, dataset, *, path: str | None = None, options=None, parameters: Mapping | None = None,
-                     seed: int = 0, started=None, n_points: int = 12) -> dict:
+def pruning_document(result, dataset, *, path: str | None = None, parameters: Mapping | None = None,
+                     seed: int = 0, started=None) -> dict:
     """The document of a ``prune`` run (envelope + ``pruning``, layout in the module docstring).
 
     Parameters
     ----------
     result : SelectionResult
-        Output of :func:`~monoculture.audit.environments.selection.prune_structures`.
+        Output of :func:`~monoculture.audit.environments.selection.prune_structures` (its ``curve`` becomes
+        the document's ``curve``; nothing is measured here).
     dataset : EnvironmentSet
         The set it pruned.
     path : str, optional
         The dataset's path as the user gave it.
-    options : GreedyOptions, optional
-        Options of the run (the curve is measured with the same index parameters).
     parameters : mapping, optional
         Options shown in the methods section.
     seed : int
     started : datetime, optional
-    n_points : int
-        Prefix sizes measured for the curve (besides the kept size and the whole set).
     """
     table = result.table
-    summ = dict(result.summary)
-    where: dict[str, list[int]] = {}
-    for i, sid in enumerate(dataset.ids):
-        where.setdefault(str(sid), []).append(i)
-    order = [where[str(sid)].pop(0) for sid in table["id"]]
-    n_kept = int(summ.get("n_kept", 0))
-    sizes = set(np.round(np.geomspace(1, max(len(order), 1), n_points)).astype(int)) | {n_kept}
-    curve = prefix_curve(dataset, np.asarray(order), float(summ["bandwidth"]), options, sizes=sizes)
-    rows = [plain(r) for r in table[table["kept"]].to_dict(orient="records")]
-    section = {"dataset": describe_set(dataset, path), "summary": summ, "curve": curve, "rows": rows}
-    return envelope("pruning", section, dict(parameters or {}), seed=seed, started=started)
+    rows = table[table["kept"]].to_dict(orient="records")
+    section = {"dataset": describe_set(dataset, path), "summary": dict(result.summary),
+               **({"curve": result.curve} if result.curve is not None else {}), "rows": rows}
+    return document("pruning", section, dict(parameters or {}), seed=seed, started=started)
 
 
 _SHARES = {"type": "array", "items": {"type": "number", "minimum": 0}}

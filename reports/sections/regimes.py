@@ -52,7 +52,7 @@ def _dataset_view(ds, d: dict, r: Report) -> dict:
 def _figures(r: Report) -> list:
     from ..figures import regimes_plans
 
-    return [p for i, (ds, nm) in enumerate(zip(r.doc.get("datasets") or [], r.names)) if isinstance(ds, Mapping)
+    return [p for i, ds, nm in r.each_dataset()
             for p in regimes_plans(ds, i, nm, r.colours.get(nm))]
 
 

@@ -8,9 +8,9 @@ pairs and regimes the selection adds to the training set.
 Layout of ``selection`` (numbers as :func:`~monoculture.audit.environments.selection.select_structures`
 measures them): ``pool`` and ``training`` (``name``, ``path``, ``n_structures``, ``n_environments``),
 ``summary`` (its summary: sizes, bandwidth, entropies in nats, QUESTS overlap and radius novelty with their
-definitions), ``rows`` (every ranked structure: ``rank``, ``id``, ``gain_nats``, ``n_new_elements``,
-``new_elements``, ``n_new_pairs``, ``new_regime``, ``n_environments``, ``n_novel_environments``, ``why``, and
-``elements``: the structure's distinct elements),
+definitions), ``rows`` (every ranked structure as the result's table gives it: ``rank``, ``id``, ``index``,
+``gain_nats``, ``n_new_elements``, ``new_elements``, ``n_new_pairs``, ``new_pairs``, ``new_regime``,
+``n_environments``, ``n_novel_environments``, ``why``, and ``elements``: the structure's distinct elements),
 ``added`` (``elements``: ``[{"element", "rank", "n_selected"}]`` in order of first appearance; ``pairs``:
 ``[{"pair", "rank"}]``; ``regimes``: ``[{"regime", "rank"}]``), ``cumulative`` (``rank``, ``gain_nats``,
 ``new_elements``, ``new_pairs``, ``new_regimes``: running totals, one value per rank) and
@@ -18,16 +18,16 @@ definitions), ``rows`` (every ranked structure: ``rank``, ``id``, ``gain_nats``,
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from .. import view
+from ...audit.document import document, json_safe
 from ..text import num, pct
 from . import Report, ReportSection, register
 
-__all__ = ["selection_document", "plain", "SECTION", "ROWS_SHOWN"]
+__all__ = ["selection_document", "describe_set", "SECTION", "ROWS_SHOWN"]
 
 #: Ranked rows shown in HTML / Markdown (``audit.json`` and the ``--out`` table hold all of them).
 ROWS_SHOWN = 30
@@ -35,45 +35,10 @@ ROWS_SHOWN = 30
 PAIRS_SHOWN = 60
 
 
-def plain(obj):
-    """``obj`` with numpy scalars and arrays as Python numbers and lists, non-finite floats as None (JSON-safe)."""
-    if isinstance(obj, Mapping):
-        return {str(k): plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 def _symbol(z: int) -> str:
     from ase.data import chemical_symbols
 
     return chemical_symbols[int(z)] if 0 <= int(z) < len(chemical_symbols) else f"Z{int(z)}"
-
-
-def _pairs(species) -> set:
-    z = sorted(int(v) for v in species)
-    return {(a, b) for i, a in enumerate(z) for b in z[i + 1:]}
-
-
-def envelope(key: str, section: dict, parameters: dict, *, seed: int = 0, started=None,
-             elapsed_s: float | None = None) -> dict:
-    """The document around one section: ``schema_version``, ``monoculture_version``, ``run``, ``parameters``,
-    ``datasets`` (empty) and ``{key: section}``."""
-    from datetime import datetime, timezone
-
-    from monoculture import __version__
-    from monoculture.audit.document import SCHEMA_VERSION
-
-    started = started or datetime.now(timezone.utc)
-    run = {"started": started.isoformat(timespec="seconds"), "backend": "serial", "seed": int(seed)}
-    if elapsed_s is not None:
-        run["elapsed_s"] = float(elapsed_s)
-    return {"schema_version": SCHEMA_VERSION, "monoculture_version": __version__, "run": run,
-            "parameters": plain(parameters), "datasets": [], key: plain(section)}
 
 
 def describe_set(env, path: str | None) -> dict:
@@ -91,7 +56,7 @@ def selection_document(result, pool, training, *, pool_path: str | None = None, 
     result : SelectionResult
         Output of :func:`~monoculture.audit.environments.selection.select_structures`.
     pool, training : EnvironmentSet
-        The sets it ranked (species of the chosen structures give the pairs they add).
+        The sets it ranked (the elements of each chosen structure, by its ``index`` in the pool).
     pool_path, training_path : str, optional
         Paths as the user gave them.
     parameters : mapping, optional
@@ -104,34 +69,18 @@ def selection_document(result, pool, training, *, pool_path: str | None = None, 
     dict
         Envelope + ``selection`` (layout in the module docstring).
     """
-    table = result.table
-    rows = [plain(r) for r in table.to_dict(orient="records")]
-    where: dict[str, list[int]] = {}
-    for i, sid in enumerate(pool.ids):
-        where.setdefault(str(sid), []).append(i)
-    elements = {int(z) for s in training.species for z in s}
-    pairs = set().union(*(_pairs(s) for s in training.species)) if training.n_structures else set()
+    rows = json_safe(result.table.to_dict(orient="records"))
     added = {"elements": [], "pairs": [], "regimes": []}
-    first_el: dict[int, dict] = {}
     per_el: dict[str, int] = {}
     cum = {"rank": [], "gain_nats": [], "new_elements": [], "new_pairs": [], "new_regimes": []}
     g = 0.0
-    for r in rows:
-        idx = where.get(str(r["id"]), [])
-        i = idx.pop(0) if idx else None  # ids given twice: taken in pool order
-        species = pool.species[i] if i is not None else []
-        r["elements"] = " ".join(_symbol(z) for z in sorted(int(v) for v in species))
-        for z in sorted(int(v) for v in species):
-            per_el[_symbol(z)] = per_el.get(_symbol(z), 0) + 1
-            if z not in elements:
-                elements.add(z)
-                first_el[z] = {"element": _symbol(z), "rank": r["rank"], "n_selected": 0}
-                added["elements"].append(first_el[z])
-            if z in first_el:
-                first_el[z]["n_selected"] += 1
-        for a, b in sorted(_pairs(species) - pairs):
-            pairs.add((a, b))
-            added["pairs"].append({"pair": f"{_symbol(a)}-{_symbol(b)}", "rank": r["rank"]})
+    for r in rows:  # the greedy's own bookkeeping: what each chosen structure added, in the order chosen
+        els = [_symbol(z) for z in pool.species[r["index"]]]
+        r["elements"] = " ".join(els)
+        for e in els:
+            per_el[e] = per_el.get(e, 0) + 1
+        added["elements"] += [{"element": e, "rank": r["rank"]} for e in (r.get("new_elements") or "").split()]
+        added["pairs"] += [{"pair": q, "rank": r["rank"]} for q in (r.get("new_pairs") or "").split()]
         if r.get("new_regime"):
             added["regimes"].append({"regime": r["new_regime"], "rank": r["rank"]})
         g += float(r.get("gain_nats") or 0.0)
@@ -140,10 +89,12 @@ def selection_document(result, pool, training, *, pool_path: str | None = None, 
         cum["new_elements"].append(len(added["elements"]))
         cum["new_pairs"].append(len(added["pairs"]))
         cum["new_regimes"].append(len(added["regimes"]))
+    for e in added["elements"]:  # an element new to the training set is in no structure chosen before it
+        e["n_selected"] = per_el.get(e["element"], 0)
     section = {"pool": describe_set(pool, pool_path), "training": describe_set(training, training_path),
                "summary": dict(result.summary), "rows": rows, "added": added, "cumulative": cum,
                "elements_selected": per_el}
-    return envelope("selection", section, dict(parameters or {}), seed=seed, started=started)
+    return document("selection", section, dict(parameters or {}), seed=seed, started=started)
 
 
 # --- the section -----------------------------------------------------------------------------------------

@@ -218,7 +218,7 @@ def cmd_prune(args) -> int:
     if args.report:
         from monoculture.reports.sections.pruning import pruning_document
 
-        write_report(pruning_document(res, ds, path=args.paths[0], options=_options(args),
+        write_report(pruning_document(res, ds, path=args.paths[0],
                                        parameters=_run_parameters(args, keep=args.keep), seed=args.seed), args.report)
     return 0
 
